@@ -1,0 +1,86 @@
+# DevPlane — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+PIP         := $(VENV)/bin/pip
+STAMPS      := .devplane-setup
+# Interpreter used to create the virtualenv (Python >= 3.11).
+PYTHON      ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: help setup setup-apt setup-python setup-npm binaries lint format test test-fast \
+        devcluster devcluster-down devcluster-status demo images deploy bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- set-up
+# Each step leaves a stamp keyed by the files it installed from, so a warm `make test` skips it.
+
+setup: setup-apt setup-python setup-npm binaries ## Install everything the tests need (idempotent)
+
+setup-apt: ## Debian packages (tmux, chromium, openssl, ...) listed in hack/apt-packages.txt
+	@hack/install-apt.sh hack/apt-packages.txt
+
+setup-python: $(STAMPS)/python ## Virtualenv with DevPlane and its test dependencies
+$(STAMPS)/python: pyproject.toml constraints.txt
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+setup-npm: $(STAMPS)/npm ## Node packages: configurable-http-proxy, opencode, oidc-provider
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+binaries: ## Build (or reuse) the pinned control-plane binaries and helm
+	@hack/build-binaries.sh >/dev/null
+
+# ---------------------------------------------------------------- quality
+
+lint: setup-python ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-python ## Apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup lint ## Set up, lint, and run the whole suite against real components
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: ## Run the suite without the set-up steps (assumes `make setup` was done)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- local control plane
+
+devcluster: setup-python binaries ## Start the local Kubernetes control plane (idempotent)
+	$(PY) hack/devcluster.py up
+
+devcluster-down: ## Stop the local control plane and remove its state
+	@$(PYTHON) hack/devcluster.py down
+
+devcluster-status: ## Show the local control plane's processes
+	@$(PYTHON) hack/devcluster.py status
+
+# ---------------------------------------------------------------- product
+
+demo: setup ## Run the whole system on this machine (Ctrl-C stops it)
+	$(PY) hack/demo.py
+
+images: ## Build the workspace, hub and operator images with docker, podman or buildah
+	@hack/build-images.sh
+
+deploy: binaries ## helm upgrade --install DevPlane (VALUES=my-values.yaml NAMESPACE=devplane)
+	@hack/deploy.sh
+
+bench: setup ## Run the benchmarks under bench/ and print their figures
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean: devcluster-down ## Remove the virtualenv, node_modules and stamps (keeps the binary cache)
+	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .ruff_cache

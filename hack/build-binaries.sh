@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Build the local control plane's binaries from Go modules, pinned in versions.env.
+#
+#   kube-apiserver, kube-controller-manager, kube-scheduler  <- k8s.io/kubernetes
+#   etcd                                                     <- go.etcd.io/etcd/server/v3
+#   kwok                                                     <- sigs.k8s.io/kwok
+#   helm                                                     <- helm.sh/helm/v3
+#
+# Binaries land in $DEVPLANE_CACHE/bin/<key>/ (default ~/.cache/devplane), where <key> is
+# derived from the pins, so they live outside the work tree, survive `git clean`, and are
+# rebuilt only when a pin changes. Prints the bin directory on the last line of stdout.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=../versions.env
+source "$ROOT/versions.env"
+
+log() { echo "build-binaries: $*" >&2; }
+die() { echo "build-binaries: ERROR: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH.
+  The local control plane is built from Go modules and needs Go >= 1.24.
+  Install it (e.g. 'apt-get install golang-1.24' or your distribution's Go package) and re-run."
+
+CACHE="${DEVPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devplane}"
+KEY="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_$(go env GOOS)-$(go env GOARCH)"
+BIN="$CACHE/bin/$KEY"
+SRC="$CACHE/src"
+mkdir -p "$BIN" "$SRC"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false -trimpath"
+export CGO_ENABLED=0
+
+have() { [[ -x "$BIN/$1" ]]; }
+
+build_kubernetes() {
+  local want=(kube-apiserver kube-controller-manager kube-scheduler)
+  local missing=0 b
+  for b in "${want[@]}"; do have "$b" || missing=1; done
+  [[ $missing == 0 ]] && { log "kubernetes $KUBERNETES_VERSION: cached"; return; }
+  log "kubernetes $KUBERNETES_VERSION: building ${want[*]} (first build takes a while)"
+  local dir="$SRC/kubernetes-$KUBERNETES_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir"
+  # k8s.io/kubernetes replaces every k8s.io/* staging module with ./staging/src/...,
+  # which a consumer cannot use. Generate the matching v0.X.Y replace list from the
+  # downloaded go.mod instead of typing it, so it stays right when the pin moves.
+  local gomod
+  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
+  [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+  local goversion
+  goversion="$(sed -n 's/^go \(.*\)/\1/p' "$gomod" | head -1)"
+  {
+    echo "module devplane.local/kubebuild"
+    echo
+    echo "go $goversion"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    echo "replace ("
+    sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#\t\1 => \1 '"$KUBERNETES_STAGING_VERSION"'#p' "$gomod"
+    echo ")"
+  } >"$dir/go.mod"
+  local n; n="$(grep -c ' => ' "$dir/go.mod")"
+  [[ "$n" -gt 20 ]] || die "expected the k8s.io staging replace list in $gomod, found $n entries"
+  local major minor
+  major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
+  minor="${KUBERNETES_VERSION#v*.}"; minor="${minor%%.*}"
+  local ld="-s -w" pkg
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "$ld" -o "$BIN/" \
+      k8s.io/kubernetes/cmd/kube-apiserver \
+      k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler) \
+    || die "building Kubernetes $KUBERNETES_VERSION failed (see above). Needs Go >= $goversion and ~6 GiB of memory."
+}
+
+build_etcd() {
+  have etcd && { log "etcd $ETCD_VERSION: cached"; return; }
+  log "etcd $ETCD_VERSION: building"
+  local dir="$SRC/etcd-$ETCD_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir"
+  # The etcd server's main() lives in the root module; the server module exports the same
+  # entry point as etcdmain.Main, so a three-line wrapper builds the real server.
+  cat >"$dir/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  printf 'module devplane.local/etcdbuild\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy && go build -ldflags "-s -w" -o "$BIN/etcd" .) \
+    || die "building etcd $ETCD_VERSION failed (see above)."
+}
+
+build_kwok() {
+  have kwok && { log "kwok $KWOK_VERSION: cached"; return; }
+  log "kwok $KWOK_VERSION: building"
+  local dir="$SRC/kwok-$KWOK_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'module devplane.local/kwokbuild\n\ngo 1.24\n\nrequire sigs.k8s.io/kwok %s\n' "$KWOK_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+      -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+      -o "$BIN/" sigs.k8s.io/kwok/cmd/kwok) \
+    || die "building kwok $KWOK_VERSION failed (see above)."
+}
+
+build_helm() {
+  have helm && { log "helm $HELM_VERSION: cached"; return; }
+  log "helm $HELM_VERSION: building"
+  local dir="$SRC/helm-$HELM_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir"
+  printf 'module devplane.local/helmbuild\n\ngo 1.24\n\nrequire helm.sh/helm/v3 %s\n' "$HELM_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      -o "$BIN/helm" helm.sh/helm/v3/cmd/helm) \
+    || die "building helm $HELM_VERSION failed (see above)."
+}
+
+targets=("$@")
+[[ ${#targets[@]} == 0 ]] && targets=(etcd kwok kubernetes helm)
+for t in "${targets[@]}"; do "build_$t"; done
+echo "$BIN"

@@ -1,0 +1,133 @@
+"""Fixtures shared by every test: the local Kubernetes control plane and namespaces on it.
+
+The control plane is real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+kwok), built from the pins in versions.env by hack/build-binaries.sh. A test that needs it
+and cannot get it fails with the reason; nothing here ever skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVCLUSTER = ROOT / "hack" / "devcluster.py"
+
+
+def _run_devcluster(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(DEVCLUSTER), *args], capture_output=True, text=True, cwd=ROOT
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"the local control plane could not be started (hack/devcluster.py {' '.join(args)}):\n"
+            f"{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Path:
+    """Path to the admin kubeconfig of a running local control plane.
+
+    Reuses a cluster started with `make devcluster`; otherwise starts one (and leaves it
+    running for the next session, so a warm `make test` does not pay the start-up again).
+    """
+    path = Path(_run_devcluster("up"))
+    os.environ["KUBECONFIG"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bin_dir() -> Path:
+    """Directory of the pinned binaries (kubectl, helm, ...)."""
+    proc = subprocess.run(
+        [str(ROOT / "hack" / "build-binaries.sh")], capture_output=True, text=True, cwd=ROOT
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"building the pinned binaries failed:\n{proc.stderr[-4000:]}", pytrace=False)
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: Path, bin_dir: Path):
+    """Run the pinned kubectl against the local control plane.
+
+    ``kubectl("get", "pods", "-n", ns)`` returns stdout; ``check=False`` returns the
+    CompletedProcess instead of failing on a non-zero exit; ``json_out=True`` parses -o json.
+    """
+
+    def run(*args: str, stdin: str | None = None, check: bool = True, json_out: bool = False):
+        argv = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), *args]
+        if json_out:
+            argv += ["-o", "json"]
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
+        if not check:
+            return proc
+        if proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return json.loads(proc.stdout) if json_out else proc.stdout
+
+    return run
+
+
+@pytest_asyncio.fixture(scope="session")
+async def api_client(kubeconfig: Path) -> AsyncIterator[k8s.ApiClient]:
+    """A kubernetes_asyncio ApiClient logged in as the cluster admin."""
+    configuration = k8s.Configuration()
+    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    async with k8s.ApiClient(configuration) as api:
+        yield api
+
+
+def _namespace_manifest(name: str, labels: dict[str, str]) -> str:
+    return json.dumps(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    )
+
+
+@pytest.fixture
+def make_namespace(kubectl) -> Iterator:
+    """Factory for throw-away namespaces, deleted after the test.
+
+    ``make_namespace(restricted=True)`` labels it to enforce Pod Security `restricted`.
+    Waits until the namespace's default ServiceAccount exists, since pod admission needs it.
+    """
+    created: list[str] = []
+
+    def make(prefix: str = "t", restricted: bool = False, labels: dict | None = None) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        all_labels = {"devplane.io/test": "true", **(labels or {})}
+        if restricted:
+            all_labels |= {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            }
+        kubectl("apply", "-f", "-", stdin=_namespace_manifest(name, all_labels))
+        created.append(name)
+        kubectl(
+            "wait", "--for=create", "serviceaccount/default",
+            "-n", name, "--timeout=60s",
+        )  # fmt: skip
+        return name
+
+    yield make
+    for name in created:
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def namespace(make_namespace) -> str:
+    """A fresh namespace for one test, deleted afterwards."""
+    return make_namespace()
