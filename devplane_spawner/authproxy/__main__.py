@@ -1,0 +1,52 @@
+"""``python -m devplane_spawner.authproxy`` / ``devplane-authproxy``: run the auth proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from tornado.httpserver import HTTPServer
+
+from .activity import ActivityReporter
+from .app import make_app
+from .settings import ProxySettings
+
+log = logging.getLogger("devplane.authproxy")
+
+
+async def serve(settings: ProxySettings) -> None:
+    app = make_app(settings)
+    # xheaders: behind the hub's proxy, X-Forwarded-Proto tells us the browser used https,
+    # which is what makes HubOAuth mark its cookie Secure.
+    server = HTTPServer(app, xheaders=True)
+    server.listen(settings.listen_port, settings.listen_ip)
+    reporter = ActivityReporter(settings, app.devplane_tracker)
+    reporter.start()
+    log.info(
+        "auth proxy for %s on %s:%s -> %s",
+        settings.owner,
+        settings.listen_ip,
+        settings.listen_port,
+        settings.upstream.unix_path or f"{settings.upstream.host}:{settings.upstream.port}",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.stop()
+    # One last report so work done just before a shutdown is not lost.
+    if settings.activity_url:
+        await reporter.report_once()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
+    )
+    asyncio.run(serve(ProxySettings.from_env()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Assemble the tornado application from settings."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit
+
+from tornado.web import Application
+
+from .activity import ActivityTracker
+from .auth import CookieOnlyHubOAuth
+from .handlers import AddSlashHandler, OAuthCallbackHandler, ReadinessHandler, TerminalHandler
+from .settings import ProxySettings
+from .upstream import TtydUpstream
+
+
+def make_hub_auth(settings: ProxySettings) -> CookieOnlyHubOAuth:
+    """HubOAuth configured from the JUPYTERHUB_* environment, cookie-only, Secure on TLS."""
+    cookie_options = {"secure": True} if settings.secure_cookies else {}
+    # HubOAuth reads JUPYTERHUB_API_URL, _CLIENT_ID, _OAUTH_CALLBACK_URL, _OAUTH_ACCESS_SCOPES
+    # and _SERVICE_PREFIX itself; we only add what it cannot know.
+    return CookieOnlyHubOAuth(
+        api_token=settings.api_token,
+        base_url=settings.prefix,
+        cookie_options=cookie_options,
+        # Identity checks are cached per token; a revoked token stops working within a minute.
+        cache_max_age=60,
+    )
+
+
+def make_app(settings: ProxySettings, tracker: ActivityTracker | None = None) -> Application:
+    hub_auth = make_hub_auth(settings)
+    tracker = tracker or ActivityTracker(settings.activity_file)
+    upstream = TtydUpstream(settings.upstream)
+    prefix = re.escape(settings.prefix)
+    callback_path = urlsplit(hub_auth.oauth_redirect_uri).path or settings.prefix + "oauth_callback"
+    terminal_args = {
+        "settings": settings,
+        "hub_auth": hub_auth,
+        "upstream": upstream,
+        "tracker": tracker,
+    }
+    app = Application(
+        [
+            (prefix + r"api/?", ReadinessHandler),
+            (re.escape(callback_path), OAuthCallbackHandler, {"hub_auth": hub_auth}),
+            (prefix + r"(.*)", TerminalHandler, terminal_args),
+            (prefix.rstrip("/"), AddSlashHandler),
+        ],
+        # Signs the OAuth cookie. Fresh per process on purpose: nothing is written to the
+        # read-only root filesystem, and a restart only costs a silent OAuth round trip.
+        cookie_secret=os.urandom(32),
+        # Tornado's own (non-hub) xsrf is off; HubOAuth patches in JupyterHub's xsrf rules.
+        xsrf_cookies=False,
+        websocket_max_message_size=16 * 1024 * 1024,
+    )
+    app.devplane_tracker = tracker  # type: ignore[attr-defined]
+    app.devplane_hub_auth = hub_auth  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,201 @@
+"""Tornado handlers: readiness, OAuth callback, and the terminal (HTTP + WebSocket to ttyd)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jupyterhub
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from tornado.httpclient import HTTPClientError
+from tornado.web import Finish, HTTPError, RequestHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .activity import ActivityTracker, is_user_input
+from .auth import CookieOnlyHubOAuth, is_allowed
+from .settings import ProxySettings
+from .upstream import TtydUpstream
+
+log = logging.getLogger("devplane.authproxy")
+
+# Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the credentials that
+# are ours and not ttyd's business.
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+_NOT_FOR_TTYD = {"cookie", "authorization"}
+
+
+class ReadinessHandler(RequestHandler):
+    """``{prefix}api``: the hub (and the pod's readiness probe) checks that we are up.
+
+    The hub expects ``X-JupyterHub-Version`` on this response to know it reached a
+    JupyterHub-aware server. It is unauthenticated and carries no information about the user.
+    """
+
+    def get(self) -> None:
+        self.set_header("X-JupyterHub-Version", jupyterhub.__version__)
+        self.write({"version": jupyterhub.__version__})
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    """JupyterHub's own OAuth callback, bound to our cookie-only HubOAuth instance."""
+
+    def initialize(self, hub_auth: CookieOnlyHubOAuth) -> None:
+        self.hub_auth = hub_auth
+
+
+class TerminalHandler(HubOAuthenticated, WebSocketHandler):
+    """Everything under the prefix: ttyd's page and assets over HTTP, the terminal over WS."""
+
+    def initialize(
+        self,
+        settings: ProxySettings,
+        hub_auth: CookieOnlyHubOAuth,
+        upstream: TtydUpstream,
+        tracker: ActivityTracker,
+    ) -> None:
+        self.proxy_settings = settings
+        self.hub_auth = hub_auth
+        self.upstream = upstream
+        self.tracker = tracker
+        self.upstream_ws: Any = None
+
+    @property
+    def is_websocket(self) -> bool:
+        return self.request.headers.get("Upgrade", "").lower() == "websocket"
+
+    async def prepare(self) -> None:
+        """Authenticate before anything reaches ttyd, for HTTP and the WebSocket handshake."""
+        if self.is_websocket:
+            # Browsers always send Origin on a WebSocket; a missing one is not a browser
+            # following our page, and tornado itself only checks Origin when present.
+            origin = self.request.headers.get("Origin")
+            if not origin or not super().check_origin(origin):
+                raise HTTPError(403, "cross-origin WebSocket refused")
+        user = await self.hub_auth.get_user(self, sync=False)
+        if user is None:
+            if self.is_websocket or self.request.method not in {"GET", "HEAD"}:
+                raise HTTPError(403, "not logged in")
+            # The OAuth dance: state cookie + redirect to the hub's authorize URL.
+            self.redirect(self.get_login_url())
+            raise Finish()
+        s = self.proxy_settings
+        if not is_allowed(user, s.owner, self.hub_auth.access_scopes, s.allow_admin_access):
+            log.warning(
+                "refused %s %s to %s", self.request.method, self.request.path, user.get("name")
+            )
+            raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
+        self.current_user = user
+
+    def check_origin(self, origin: str) -> bool:
+        # Already enforced in prepare(); keep tornado's same-host rule as a second line.
+        return super().check_origin(origin)
+
+    def _upstream_path(self, path: str) -> str:
+        query = self.request.query
+        return "/" + path + (f"?{query}" if query else "")
+
+    # ---------------------------------------------------------------- HTTP
+
+    async def get(self, path: str) -> None:
+        if self.is_websocket:
+            await super().get(path)
+        else:
+            await self._proxy_http(path)
+
+    async def head(self, path: str) -> None:
+        await self._proxy_http(path)
+
+    async def post(self, path: str) -> None:
+        await self._proxy_http(path)
+
+    async def _proxy_http(self, path: str) -> None:
+        headers = {
+            name: value
+            for name, value in self.request.headers.get_all()
+            if name.lower() not in _HOP_BY_HOP | _NOT_FOR_TTYD
+        }
+        request = self.upstream.http_request(
+            self._upstream_path(path),
+            method=self.request.method,
+            headers=headers,
+            body=self.request.body if self.request.method == "POST" else None,
+            follow_redirects=False,
+            decompress_response=False,
+            request_timeout=60,
+        )
+        try:
+            response = await self.upstream.http.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as error:
+            raise HTTPError(502, f"terminal not reachable: {error}") from error
+        if response.code == 599:
+            raise HTTPError(502, f"terminal not reachable: {response.error}")
+        self.set_status(response.code, response.reason)
+        self._headers.clear()
+        for name, value in response.headers.get_all():
+            if name.lower() not in _HOP_BY_HOP:
+                self.add_header(name, value)
+        if self.request.method != "HEAD" and response.body:
+            self.write(response.body)
+        self.finish()
+
+    # ---------------------------------------------------------------- WebSocket
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "tty" if "tty" in subprotocols else None
+
+    async def open(self, path: str) -> None:
+        # Keystrokes are tiny; do not let Nagle hold them back.
+        self.set_nodelay(True)
+        protocols = [self.selected_subprotocol] if self.selected_subprotocol else []
+        try:
+            self.upstream_ws = await self.upstream.websocket(
+                self._upstream_path(path), protocols, self._from_upstream
+            )
+        except (OSError, HTTPClientError) as error:
+            log.error("cannot reach ttyd: %s", error)
+            self.close(1011, "terminal not reachable")
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.upstream_ws is None:
+            return
+        if is_user_input(message):
+            self.tracker.record_input()
+        try:
+            self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
+        except WebSocketClosedError:
+            self.close()
+
+    def _from_upstream(self, message: str | bytes | None) -> None:
+        if message is None:
+            # ttyd closed (the shell exited or ttyd stopped): end the browser's side too.
+            self.close()
+            return
+        try:
+            self.write_message(message, binary=isinstance(message, bytes))
+        except WebSocketClosedError:
+            if self.upstream_ws is not None:
+                self.upstream_ws.close()
+
+    def on_close(self) -> None:
+        if self.upstream_ws is not None:
+            self.upstream_ws.close()
+            self.upstream_ws = None
+
+
+class AddSlashHandler(RequestHandler):
+    """``/user/alice`` -> ``/user/alice/`` so ttyd's relative URLs resolve under the prefix."""
+
+    def get(self) -> None:
+        query = self.request.query
+        self.redirect(self.request.path + "/" + (f"?{query}" if query else ""))

@@ -1,0 +1,96 @@
+"""The proxy's settings, all read from the environment the pod (or the local runner) sets.
+
+The `JUPYTERHUB_*` variables come from the hub-credentials Secret the spawner writes; the
+`DEVPLANE_*` ones from the operator's pod spec (docs/contracts.md, "The workspace pod").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value.strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where ttyd listens: a unix socket path, or a TCP host and port."""
+
+    unix_path: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 7681
+
+    @classmethod
+    def parse(cls, spec: str) -> Upstream:
+        """``unix:/run/devplane/ttyd.sock``, ``127.0.0.1:7681`` or ``http://127.0.0.1:7681``."""
+        if spec.startswith("unix:"):
+            path = spec[len("unix:") :]
+            if not path.startswith("/"):
+                raise ValueError(f"DEVPLANE_UPSTREAM unix socket path must be absolute: {spec!r}")
+            return cls(unix_path=path)
+        parts = urlsplit(spec if "://" in spec else f"http://{spec}")
+        if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+            # ttyd has no authentication of its own; it must never listen beyond loopback.
+            raise ValueError(f"DEVPLANE_UPSTREAM must be a unix socket or loopback: {spec!r}")
+        return cls(host=parts.hostname, port=parts.port or 7681)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Everything the proxy needs; ``from_env()`` documents the variable behind each field."""
+
+    owner: str
+    server_name: str
+    prefix: str
+    upstream: Upstream
+    listen_ip: str = "0.0.0.0"
+    listen_port: int = 8888
+    activity_url: str = ""
+    api_token: str = field(default="", repr=False)
+    activity_file: str = ""
+    activity_interval: float = 60.0
+    allow_admin_access: bool = False
+    secure_cookies: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ProxySettings:
+        env = os.environ if environ is None else environ
+        owner = env.get("JUPYTERHUB_USER", "")
+        if not owner:
+            raise ValueError("JUPYTERHUB_USER (the workspace owner) must be set")
+        prefix = env.get("JUPYTERHUB_SERVICE_PREFIX") or f"/user/{owner}/"
+        if not prefix.endswith("/"):
+            prefix += "/"
+        admin_env = env.get("DEVPLANE_ALLOW_ADMIN_ACCESS") or env.get("JUPYTERHUB_ADMIN_ACCESS")
+        hub_host = env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_HOST", "")
+        return cls(
+            # The hub user who owns this workspace; the only user let through by default.
+            owner=owner,
+            # "" for the default server, else the named server (used in activity reports).
+            server_name=env.get("JUPYTERHUB_SERVER_NAME", ""),
+            # URL path the hub's proxy routes to us, e.g. /user/alice/.
+            prefix=prefix,
+            # ttyd: unix:/run/devplane/ttyd.sock (the pod) or 127.0.0.1:PORT (benchmarks).
+            upstream=Upstream.parse(env.get("DEVPLANE_UPSTREAM", "unix:/run/devplane/ttyd.sock")),
+            listen_ip=env.get("DEVPLANE_PROXY_IP", "0.0.0.0"),
+            listen_port=int(env.get("DEVPLANE_PROXY_PORT", "8888")),
+            # Hub endpoint for activity reports, authenticated with the server's API token.
+            activity_url=env.get("JUPYTERHUB_ACTIVITY_URL", ""),
+            api_token=env.get("JUPYTERHUB_API_TOKEN", ""),
+            # Written by the workspace container's watcher: epoch seconds of the latest tmux
+            # pane output (so an agent working with no browser attached still counts).
+            activity_file=env.get("DEVPLANE_ACTIVITY_FILE", ""),
+            # At most one activity report per this many seconds (the culler works in minutes).
+            activity_interval=float(env.get("DEVPLANE_ACTIVITY_INTERVAL", "60")),
+            # Let users other than the owner in when the hub granted them access to this
+            # server (admins with the hub's admin_access, or users it was shared with).
+            allow_admin_access=(admin_env or "").strip().lower() in _TRUE,
+            # Cookies get the Secure flag when the hub is served over TLS.
+            secure_cookies=hub_host.startswith("https:") or _env_bool("DEVPLANE_SECURE_COOKIES"),
+        )
