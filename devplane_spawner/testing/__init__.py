@@ -1,0 +1,1 @@
+"""Stand-ins for things DevPlane talks to but does not own, for tests and the local demo."""
