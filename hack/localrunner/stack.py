@@ -1,0 +1,433 @@
+"""The whole DevPlane system on one machine: what `make demo` runs and tests/e2e tests.
+
+DemoStack.start() brings up, in order:
+  1. the local control plane (hack/devcluster.py up), the Workspace CRD and the workspace
+     namespace (Pod Security `restricted` enforced, as in production);
+  2. the vLLM stand-in (unless a real OpenAI-compatible endpoint is configured);
+  3. the OIDC provider (hack/oidc) with the demo users;
+  4. the operator and the local runner (which plays the kubelet for workspace pods);
+  5. configurable-http-proxy and the hub (hub_config/jupyterhub_config.py).
+DemoStack.stop() stops all of it, in reverse, and checks that no process of the run is left.
+
+Every process listens on 127.0.0.1 (workspace proxies on their pod IPs in 127.20.0.0/16).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .kube import Kube
+from .procs import RUN_MARKER_ENV, Proc, StartError, free_port, http_ok, port_in_use, stop_run
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.prefix) / "bin"
+NODE_BIN = ROOT / "node_modules" / ".bin"
+CRD_FILE = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+USERS_GROUP = "devplane-users"
+ADMINS_GROUP = "devplane-admins"
+STUB_MODEL = "devplane-stub"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    admin: bool = False
+
+
+DEMO_USERS = (
+    DemoUser("alice", "alice-demo"),
+    DemoUser("bob", "bob-demo"),
+    DemoUser("admin", "admin-demo", admin=True),
+)
+
+
+@dataclass
+class DemoConfig:
+    """Ports, names and the LLM endpoint. `from_env` is `make demo`; `for_tests` is pytest."""
+
+    state_dir: Path
+    namespace: str = "devplane-demo"
+    host: str = "127.0.0.1"
+    hub_port: int = 8000  # the public URL (configurable-http-proxy)
+    proxy_api_port: int = 8001
+    hub_api_port: int = 8081
+    oidc_port: int = 9000
+    llm_port: int = 9100  # the vLLM stand-in
+    operator_metrics_port: int = 0  # 0 = off
+    # A real OpenAI-compatible endpoint instead of the stand-in (all three or none).
+    llm_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    users: tuple[DemoUser, ...] = DEMO_USERS
+    # Tokens the run generates (kept stable across `make demo` restarts via the state dir).
+    api_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    cookie_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    oidc_client_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    stub_api_key: str = field(default_factory=lambda: secrets.token_hex(12))
+
+    @classmethod
+    def from_env(cls) -> DemoConfig:
+        env = os.environ
+        state = Path(env.get("DEVPLANE_DEMO_STATE", ROOT / ".devcluster" / "demo"))
+        cfg = cls(
+            state_dir=state,
+            namespace=env.get("DEVPLANE_DEMO_NAMESPACE", "devplane-demo"),
+            hub_port=int(env.get("DEVPLANE_DEMO_PORT", "8000")),
+            proxy_api_port=int(env.get("DEVPLANE_DEMO_PROXY_API_PORT", "8001")),
+            hub_api_port=int(env.get("DEVPLANE_DEMO_HUB_API_PORT", "8081")),
+            oidc_port=int(env.get("DEVPLANE_DEMO_OIDC_PORT", "9000")),
+            llm_port=int(env.get("DEVPLANE_DEMO_LLM_PORT", "9100")),
+            llm_url=env.get("DEVPLANE_DEMO_LLM_URL", ""),
+            llm_api_key=env.get("DEVPLANE_DEMO_LLM_API_KEY", ""),
+            llm_model=env.get("DEVPLANE_DEMO_LLM_MODEL", ""),
+        )
+        if cfg.llm_url and not cfg.llm_model:
+            raise SystemExit("DEVPLANE_DEMO_LLM_URL needs DEVPLANE_DEMO_LLM_MODEL as well")
+        cfg._reuse_secrets()
+        return cfg
+
+    @classmethod
+    def for_tests(cls, state_dir: Path) -> DemoConfig:
+        """Random free ports and a fresh namespace, so a test run never meets a running demo."""
+        return cls(
+            state_dir=state_dir,
+            namespace=f"e2e-{uuid.uuid4().hex[:6]}",
+            hub_port=free_port(),
+            proxy_api_port=free_port(),
+            hub_api_port=free_port(),
+            oidc_port=free_port(),
+            llm_port=free_port(),
+        )
+
+    def _reuse_secrets(self) -> None:
+        """Keep tokens across restarts: the hub's database and running workspaces hold them."""
+        path = self.state_dir / "secrets.json"
+        names = ("api_token", "cookie_secret", "oidc_client_secret", "stub_api_key")
+        if path.exists():
+            for name, value in json.loads(path.read_text()).items():
+                if name in names:
+                    setattr(self, name, value)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({n: getattr(self, n) for n in names}))
+        path.chmod(0o600)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.hub_port}"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{self.host}:{self.oidc_port}"
+
+    @property
+    def llm_base_url(self) -> str:
+        return self.llm_url or f"http://{self.host}:{self.llm_port}/v1"
+
+    @property
+    def model(self) -> str:
+        return self.llm_model or STUB_MODEL
+
+
+class DemoStack:
+    def __init__(self, config: DemoConfig) -> None:
+        self.config = config
+        self.run_id = uuid.uuid4().hex
+        self.procs: list[Proc] = []
+        self.kubeconfig: Path | None = None
+        self.kube: Kube | None = None
+        # Shared by configurable-http-proxy and the hub; new each run (the proxy is too).
+        self.proxy_token = secrets.token_hex(16)
+        self.started_at = 0.0
+        self.ready_after = 0.0
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def logs(self) -> Path:
+        return self.config.state_dir / "logs"
+
+    @property
+    def runner_state(self) -> Path:
+        return self.config.state_dir / "runner"
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "PATH": f"{VENV_BIN}:{NODE_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            RUN_MARKER_ENV: self.run_id,
+        }
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
+        env.update(extra)
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> Proc:
+        proc = Proc(name, argv, env, self.logs / f"{name}.log", cwd=cwd)
+        proc.start()
+        self.procs.append(proc)
+        return proc
+
+    def _check_ports_free(self) -> None:
+        cfg = self.config
+        wanted = {
+            "hub (DEVPLANE_DEMO_PORT)": cfg.hub_port,
+            "proxy API (DEVPLANE_DEMO_PROXY_API_PORT)": cfg.proxy_api_port,
+            "hub API (DEVPLANE_DEMO_HUB_API_PORT)": cfg.hub_api_port,
+            "OIDC provider (DEVPLANE_DEMO_OIDC_PORT)": cfg.oidc_port,
+        }
+        if not cfg.llm_url:
+            wanted["vLLM stand-in (DEVPLANE_DEMO_LLM_PORT)"] = cfg.llm_port
+        busy = [f"{what}: {port}" for what, port in wanted.items() if port_in_use(cfg.host, port)]
+        if busy:
+            raise StartError(
+                "ports already in use (another `make demo`?): "
+                + "; ".join(busy)
+                + ". Stop it, or pick other ports with the variables named."
+            )
+
+    # ------------------------------------------------------------------ steps
+
+    def _control_plane(self) -> None:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "hack" / "devcluster.py"), "up"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise StartError("the local control plane did not start (messages above)")
+        self.kubeconfig = Path(proc.stdout.strip().splitlines()[-1])
+        self.kube = Kube(self.kubeconfig)
+        if not CRD_FILE.exists():
+            raise StartError(f"{CRD_FILE} is missing: the Workspace CRD is needed")
+        self.kube.apply_crd(CRD_FILE)
+        self.kube.ensure_namespace(
+            self.config.namespace, {**RESTRICTED, "app.kubernetes.io/part-of": "devplane-demo"}
+        )
+
+    def _llm(self) -> None:
+        cfg = self.config
+        if cfg.llm_url:
+            return
+        proc = self._spawn(
+            "vllm-stub",
+            [
+                str(VENV_BIN / "python"),
+                "-m",
+                "devplane_spawner.testing.vllm_stub",
+                "--host",
+                cfg.host,
+                "--port",
+                str(cfg.llm_port),
+                "--model",
+                STUB_MODEL,
+                "--api-key",
+                cfg.stub_api_key,
+            ],
+            self._env(),
+        )
+        proc.wait_until("/health", http_ok(f"http://{cfg.host}:{cfg.llm_port}/health"), 30)
+
+    def _oidc(self) -> None:
+        cfg = self.config
+        oidc_config = {
+            "host": cfg.host,
+            "port": cfg.oidc_port,
+            "requirePkce": True,
+            "clients": [
+                {
+                    "client_id": "devplane-hub",
+                    "client_secret": cfg.oidc_client_secret,
+                    "redirect_uris": [f"{cfg.url}/hub/oauth_callback"],
+                }
+            ],
+            "users": [
+                {
+                    "username": u.username,
+                    "password": u.password,
+                    "email": f"{u.username}@demo.devplane.invalid",
+                    "groups": [USERS_GROUP, *([ADMINS_GROUP] if u.admin else [])],
+                }
+                for u in cfg.users
+            ],
+        }
+        path = cfg.state_dir / "oidc.json"
+        path.write_text(json.dumps(oidc_config, indent=2))
+        path.chmod(0o600)
+        proc = self._spawn(
+            "oidc", ["node", str(ROOT / "hack" / "oidc" / "server.mjs"), str(path)], self._env()
+        )
+        proc.wait_for_log("ready ", 30)
+
+    def _llm_providers(self) -> list[dict]:
+        cfg = self.config
+        provider: dict = {"name": "vllm", "baseURL": cfg.llm_base_url, "models": [cfg.model]}
+        key = cfg.llm_api_key if cfg.llm_url else cfg.stub_api_key
+        if key:
+            # The operator reads provider keys from a Secret in the workspace namespace.
+            assert self.kube is not None
+            self.kube.apply(
+                f"/api/v1/namespaces/{cfg.namespace}/secrets/devplane-llm",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "devplane-llm", "namespace": cfg.namespace},
+                    "stringData": {"api-key": key},
+                },
+            )
+            provider["apiKeySecretRef"] = {"name": "devplane-llm", "key": "api-key"}
+        return [provider]
+
+    def _operator(self) -> None:
+        cfg = self.config
+        env = self._env(
+            DEVPLANE_NAMESPACES=cfg.namespace,
+            # Not pulled by anyone: the local runner maps it to images/workspace.
+            DEVPLANE_WORKSPACE_IMAGE="devplane/workspace:demo",
+            DEVPLANE_AUTHPROXY_IMAGE="devplane/hub:demo",
+            DEVPLANE_LLM_PROVIDERS=json.dumps(self._llm_providers()),
+            DEVPLANE_LLM_DEFAULT_MODEL=cfg.model,
+            DEVPLANE_LEADER_ELECTION="false",
+            DEVPLANE_METRICS_HOST=cfg.host,
+            DEVPLANE_METRICS_PORT=str(cfg.operator_metrics_port),
+            DEVPLANE_RESYNC_SECONDS="60",
+        )
+        proc = self._spawn("operator", [str(VENV_BIN / "python"), "-m", "devplane_operator"], env)
+        # The operator has no readiness endpoint when metrics are off; give kopf a moment and
+        # fail early if it crashed on its settings.
+        time.sleep(2)
+        if not proc.alive():
+            raise StartError(f"the operator exited:\n{proc.log_tail()}")
+
+    def _runner(self) -> None:
+        cfg = self.config
+        assert self.kubeconfig is not None
+        proc = self._spawn(
+            "local-runner",
+            [
+                str(VENV_BIN / "python"),
+                str(ROOT / "hack" / "local_runner.py"),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--namespace",
+                cfg.namespace,
+                "--state-dir",
+                str(self.runner_state),
+            ],
+            self._env(),
+        )
+        proc.wait_for_log("watching pods", 30)
+
+    def hub_env(self) -> dict[str, str]:
+        """The environment hub_config/jupyterhub_config.py reads (docs/hub-config.md)."""
+        cfg = self.config
+        return {
+            "DEVPLANE_HUB_PUBLIC_URL": cfg.url,
+            "DEVPLANE_HUB_BIND_URL": cfg.url,
+            "DEVPLANE_HUB_IP": cfg.host,
+            "DEVPLANE_HUB_PORT": str(cfg.hub_api_port),
+            "DEVPLANE_HUB_CONNECT_URL": f"http://{cfg.host}:{cfg.hub_api_port}",
+            "DEVPLANE_PROXY_API_URL": f"http://{cfg.host}:{cfg.proxy_api_port}",
+            "CONFIGPROXY_AUTH_TOKEN": self.proxy_token,
+            "DEVPLANE_HUB_DB_URL": f"sqlite:///{cfg.state_dir / 'jupyterhub.sqlite'}",
+            "DEVPLANE_HUB_COOKIE_SECRET": cfg.cookie_secret,
+            "DEVPLANE_OIDC_ISSUER": cfg.issuer,
+            "DEVPLANE_OIDC_CLIENT_ID": "devplane-hub",
+            "DEVPLANE_OIDC_CLIENT_SECRET": cfg.oidc_client_secret,
+            "DEVPLANE_OIDC_ALLOWED_GROUPS": USERS_GROUP,
+            "DEVPLANE_OIDC_ADMIN_GROUPS": ADMINS_GROUP,
+            "DEVPLANE_NAMESPACE": cfg.namespace,
+            "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
+            "DEVPLANE_DEFAULT_MODEL": cfg.model,
+            "DEVPLANE_API_TOKEN": cfg.api_token,
+        }
+
+    def _hub(self) -> None:
+        cfg = self.config
+        chp = self._spawn(
+            "proxy",
+            [
+                str(NODE_BIN / "configurable-http-proxy"),
+                "--ip",
+                cfg.host,
+                "--port",
+                str(cfg.hub_port),
+                "--api-ip",
+                cfg.host,
+                "--api-port",
+                str(cfg.proxy_api_port),
+                "--default-target",
+                f"http://{cfg.host}:{cfg.hub_api_port}",
+                "--error-target",
+                f"http://{cfg.host}:{cfg.hub_api_port}/hub/error",
+            ],
+            self._env(CONFIGPROXY_AUTH_TOKEN=self.proxy_token),
+        )
+        chp.wait_for_log("Proxying", 30)
+        hub_dir = cfg.state_dir / "hub"
+        hub_dir.mkdir(parents=True, exist_ok=True)
+        hub = self._spawn(
+            "hub",
+            [
+                str(VENV_BIN / "jupyterhub"),
+                "-f",
+                str(ROOT / "hub_config" / "jupyterhub_config.py"),
+            ],
+            self._env(**self.hub_env()),
+            cwd=hub_dir,
+        )
+        hub.wait_until("the hub API", http_ok(f"{cfg.url}/hub/api"), 90)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._check_ports_free()
+        try:
+            self._control_plane()
+            self._llm()
+            self._oidc()
+            self._operator()
+            self._runner()
+            self._hub()
+        except BaseException:
+            self.stop()
+            raise
+        self.ready_after = time.monotonic() - self.started_at
+
+    def stop(self) -> list[int]:
+        """Stop everything this run started; returns PIDs that survived (should be [])."""
+        left = stop_run(self.procs, self.run_id)
+        self.procs.clear()
+        if self.kube is not None:
+            self.kube.close()
+            self.kube = None
+        return left
+
+    def dead_components(self) -> list[str]:
+        return [p.name for p in self.procs if not p.alive()]
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the hub's REST API with the demo's admin-scoped API token."""
+        headers = {"Authorization": f"token {self.config.api_token}"}
+        return requests.request(
+            method, f"{self.config.url}/hub/api{path}", headers=headers, timeout=30, **kwargs
+        )
