@@ -1,0 +1,171 @@
+"""Profiles: the workspace sizes, images and models a user may choose from.
+
+A profile list is admin configuration (``DevPlaneSpawner.profile_list``); a choice arrives as
+user input, from the spawn form or from ``user_options`` in a REST start request. Everything
+here is pure so it can be tested without a hub: ``parse_profiles`` checks the configuration
+once, ``choose_profile`` turns untrusted ``user_options`` into a profile or raises
+``ProfileError`` whose message says what is allowed (the spawner turns it into an HTTP 400).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes quantities: "500m", "2", "1.5", "4Gi", "512M" (no exponent forms: nobody needs them
+# in a profile, and refusing them keeps the error message simple).
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_RESOURCE_KEYS = {"requests", "limits"}
+_RESOURCE_NAMES = {"cpu", "memory", "ephemeral-storage"}
+_PROFILE_KEYS = {"slug", "display_name", "description", "default", "image", "resources", "model"}
+# user_options keys a client may send; anything else is refused rather than ignored, so a typo
+# ("profil") is an error and not a silent default.
+USER_OPTION_KEYS = {"profile"}
+
+
+class ProfileError(ValueError):
+    """A profile choice or profile configuration that cannot be used; the text is user-facing."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One entry of the profile list, validated."""
+
+    slug: str
+    display_name: str
+    description: str = ""
+    default: bool = False
+    image: str = ""  # "" = the spawner's `image`
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    model: str = ""  # "" = the spawner's `default_model`
+
+
+def _check_resources(slug: str, resources: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(resources, Mapping):
+        raise ProfileError(f"profile {slug!r}: resources must be a mapping of requests/limits")
+    unknown = set(resources) - _RESOURCE_KEYS
+    if unknown:
+        raise ProfileError(
+            f"profile {slug!r}: resources may only have requests and limits, not {sorted(unknown)}"
+        )
+    checked: dict[str, dict[str, str]] = {}
+    for kind, amounts in resources.items():
+        if not isinstance(amounts, Mapping):
+            raise ProfileError(f"profile {slug!r}: resources.{kind} must be a mapping")
+        checked[kind] = {}
+        for name, value in amounts.items():
+            if name not in _RESOURCE_NAMES:
+                raise ProfileError(
+                    f"profile {slug!r}: resources.{kind}.{name} is not one of "
+                    f"{sorted(_RESOURCE_NAMES)}"
+                )
+            text = str(value)
+            if not _QUANTITY.match(text):
+                raise ProfileError(
+                    f"profile {slug!r}: resources.{kind}.{name}={text!r} is not a Kubernetes "
+                    "quantity such as 500m, 2, 512Mi or 4Gi"
+                )
+            checked[kind][name] = text
+    return checked
+
+
+def parse_profile(raw: Mapping[str, Any]) -> Profile:
+    """Validate one configured profile (a dict from the hub configuration)."""
+    if not isinstance(raw, Mapping):
+        raise ProfileError(f"a profile must be a mapping, not {type(raw).__name__}")
+    slug = str(raw.get("slug") or "")
+    if not _SLUG.match(slug):
+        raise ProfileError(
+            f"profile slug {slug!r} must be lower-case letters, digits and '-' (a DNS label)"
+        )
+    unknown = set(raw) - _PROFILE_KEYS
+    if unknown:
+        raise ProfileError(
+            f"profile {slug!r} has unknown keys {sorted(unknown)}; allowed: {sorted(_PROFILE_KEYS)}"
+        )
+    return Profile(
+        slug=slug,
+        display_name=str(raw.get("display_name") or slug),
+        description=str(raw.get("description") or ""),
+        default=bool(raw.get("default", False)),
+        image=str(raw.get("image") or ""),
+        resources=_check_resources(slug, raw.get("resources") or {}),
+        model=str(raw.get("model") or ""),
+    )
+
+
+def parse_profiles(raw_list: Sequence[Mapping[str, Any]]) -> list[Profile]:
+    """Validate the whole list: unique slugs, at most one default."""
+    profiles = [parse_profile(raw) for raw in raw_list]
+    slugs = [p.slug for p in profiles]
+    duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
+    if duplicates:
+        raise ProfileError(f"duplicate profile slugs: {', '.join(duplicates)}")
+    if sum(p.default for p in profiles) > 1:
+        raise ProfileError("at most one profile may be marked default")
+    return profiles
+
+
+def default_profile(profiles: Sequence[Profile]) -> Profile | None:
+    """The profile used when the user names none: the one marked default, else the first."""
+    for profile in profiles:
+        if profile.default:
+            return profile
+    return profiles[0] if profiles else None
+
+
+def choose_profile(profiles: Sequence[Profile], user_options: Any) -> Profile | None:
+    """The profile ``user_options`` asks for; ``None`` only when no profiles are configured.
+
+    Raises ProfileError (message lists what is allowed) for anything it cannot honour.
+    """
+    options = user_options if user_options is not None else {}
+    if not isinstance(options, Mapping):
+        raise ProfileError('user_options must be a JSON object such as {"profile": "small"}')
+    unknown = set(options) - USER_OPTION_KEYS
+    if unknown:
+        raise ProfileError(
+            f"unknown user_options {sorted(unknown)}; the only option is 'profile'"
+            + (f", one of: {', '.join(p.slug for p in profiles)}" if profiles else "")
+        )
+    wanted = options.get("profile")
+    if wanted is None or wanted == "":
+        return default_profile(profiles)
+    if not profiles:
+        raise ProfileError("this hub offers no profiles; start without a 'profile' option")
+    if not isinstance(wanted, str):
+        raise ProfileError("'profile' must be a string naming one of the profiles")
+    for profile in profiles:
+        if profile.slug == wanted:
+            return profile
+    allowed = ", ".join(p.slug for p in profiles)
+    raise ProfileError(f"unknown profile {wanted!r}; choose one of: {allowed}")
+
+
+def options_from_form(form_data: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Turn the spawn form's fields (each a list of strings) into user_options."""
+    values = form_data.get("profile") or []
+    return {"profile": values[0]} if values else {}
+
+
+def render_form(profiles: Sequence[Profile], selected: str = "") -> str:
+    """HTML for the spawn page: one radio button per profile, the default pre-selected."""
+    if not profiles:
+        return ""
+    chosen = selected or (default_profile(profiles) or profiles[0]).slug
+    rows = []
+    for profile in profiles:
+        slug = html.escape(profile.slug, quote=True)
+        checked = " checked" if profile.slug == chosen else ""
+        rows.append(
+            '<div class="radio">'
+            f'<label for="profile-{slug}">'
+            f'<input type="radio" name="profile" id="profile-{slug}" value="{slug}"{checked}>'
+            f" <strong>{html.escape(profile.display_name)}</strong>"
+            f" {html.escape(profile.description)}</label></div>"
+        )
+    return "<fieldset><legend>Workspace profile</legend>" + "".join(rows) + "</fieldset>"

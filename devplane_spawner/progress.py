@@ -1,0 +1,149 @@
+"""Read a Workspace's status: is it ready, stopped, failed for good, and what to tell the user.
+
+Pure functions over the Workspace object as a dict (what the API server returns), so the
+spawner's decisions can be tested without a cluster. The status fields are the contract in
+docs/contracts.md: ``phase``, ``conditions`` (StorageReady, PodReady, Ready), ``message``,
+``observedGeneration``, ``url``, ``podIP``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Ready=False reasons that waiting will not cure (docs/contracts.md): fail the spawn now
+# instead of holding the user on the spawn page until start_timeout.
+DEFAULT_FATAL_REASONS = frozenset({"ImagePullFailed", "Unschedulable", "VolumePending"})
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One line on the spawn page; ``key`` de-duplicates repeats of the same state."""
+
+    key: str
+    progress: int
+    message: str
+
+    def as_hub_event(self) -> dict[str, Any]:
+        return {"progress": self.progress, "message": self.message}
+
+
+def conditions(ws: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The status conditions by type."""
+    items = (ws.get("status") or {}).get("conditions") or []
+    return {c.get("type", ""): c for c in items if isinstance(c, Mapping)}
+
+
+def is_current(ws: Mapping[str, Any], condition: Mapping[str, Any] | None = None) -> bool:
+    """Whether the status describes the current spec (not one from before our last write).
+
+    A condition's own observedGeneration wins over the status-wide one when present.
+    """
+    generation = (ws.get("metadata") or {}).get("generation") or 0
+    status = ws.get("status") or {}
+    observed = None
+    if condition is not None:
+        observed = condition.get("observedGeneration")
+    if observed is None:
+        observed = status.get("observedGeneration")
+    return observed is not None and observed >= generation
+
+
+def phase(ws: Mapping[str, Any]) -> str:
+    return (ws.get("status") or {}).get("phase") or ""
+
+
+def is_ready(ws: Mapping[str, Any]) -> bool:
+    """Started, Ready=True for the current generation, and an address to return."""
+    if not (ws.get("spec") or {}).get("started"):
+        return False
+    ready = conditions(ws).get("Ready")
+    status = ws.get("status") or {}
+    return (
+        ready is not None
+        and ready.get("status") == "True"
+        and is_current(ws, ready)
+        and bool(status.get("url") or status.get("podIP"))
+    )
+
+
+def is_stopped(ws: Mapping[str, Any]) -> bool:
+    """Asked to stop and the operator confirms the pod is gone."""
+    if (ws.get("spec") or {}).get("started"):
+        return False
+    return phase(ws) == "Stopped" and is_current(ws)
+
+
+def fatal_message(
+    ws: Mapping[str, Any], fatal_reasons: Iterable[str] = DEFAULT_FATAL_REASONS
+) -> str | None:
+    """A user-facing reason the start cannot succeed, or None while it still may.
+
+    Only a status describing the current generation counts: a stale ImagePullFailed from the
+    previous image must not fail a start with a fixed image.
+    """
+    status = ws.get("status") or {}
+    ready = conditions(ws).get("Ready")
+    reasons = set(fatal_reasons)
+    if (
+        ready is not None
+        and ready.get("status") == "False"
+        and ready.get("reason") in reasons
+        and is_current(ws, ready)
+    ):
+        detail = status.get("message") or ready.get("message") or ready.get("reason")
+        return f"Your workspace cannot start: {detail}"
+    if phase(ws) == "Failed" and is_current(ws):
+        detail = status.get("message") or (ready or {}).get("message") or "the operator gave up"
+        return f"Your workspace failed: {detail}"
+    return None
+
+
+def server_url(ws: Mapping[str, Any], connect_via: str, port: int) -> str:
+    """The URL the hub (and its proxy) use to reach the workspace.
+
+    ``service``: the operator's ``status.url`` (Service DNS, the in-cluster default);
+    ``pod-ip``: ``http://<podIP>:<port>`` (the local demo, where Service DNS does not resolve).
+    """
+    status = ws.get("status") or {}
+    if connect_via == "pod-ip":
+        ip = status.get("podIP")
+        if not ip:
+            raise ValueError("the Workspace reports no podIP yet")
+        return f"http://{ip}:{port}"
+    url = status.get("url")
+    if not url:
+        raise ValueError("the Workspace reports no url yet")
+    return url
+
+
+def status_events(ws: Mapping[str, Any]) -> list[ProgressEvent]:
+    """Spawn-page lines for the Workspace's current conditions, in the order a start goes."""
+    conds = conditions(ws)
+    events = [ProgressEvent("requested", 10, "Your workspace has been requested")]
+    storage = conds.get("StorageReady")
+    if storage is None or storage.get("status") != "True":
+        reason = (storage or {}).get("reason") or "Pending"
+        events.append(ProgressEvent(f"storage:{reason}", 20, "Creating your home volume"))
+        return events
+    events.append(ProgressEvent("storage:ready", 40, "Your home volume is ready"))
+    pod = conds.get("PodReady")
+    if pod is None or pod.get("status") != "True":
+        reason = (pod or {}).get("reason") or "Pending"
+        events.append(ProgressEvent(f"pod:{reason}", 60, "Starting your workspace"))
+        return events
+    events.append(ProgressEvent("pod:ready", 80, "Your workspace is running"))
+    if is_ready(ws):
+        events.append(ProgressEvent("ready", 95, "Your workspace is ready, connecting"))
+    return events
+
+
+def kube_event(event: Mapping[str, Any]) -> ProgressEvent | None:
+    """A spawn-page line for a Kubernetes Event about the Workspace (written by the operator)."""
+    message = event.get("message") or event.get("note")
+    if not message:
+        return None
+    uid = (event.get("metadata") or {}).get("uid") or message
+    prefix = "Warning: " if event.get("type") == "Warning" else ""
+    return ProgressEvent(f"event:{uid}", 50, f"{prefix}{message}")

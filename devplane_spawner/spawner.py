@@ -1,0 +1,479 @@
+"""DevPlaneSpawner: JupyterHub's side of a DevPlane workspace.
+
+The spawner never creates pods. It writes two objects and reads one:
+
+* the hub-credentials Secret ``ws-<workspace>-hub`` (the ``JUPYTERHUB_*`` environment,
+  including the API token, which only the in-pod auth proxy receives);
+* the ``Workspace`` (devplane.io/v1alpha1) with ``spec.started`` true or false;
+* the Workspace's status, which the operator keeps up to date, watched (never polled in a
+  sleep loop) until it says Ready, Stopped, or that it cannot start.
+
+Helpers, each with one job: ``naming`` (object names), ``profiles`` (what users may choose),
+``progress`` (reading the status), ``workspace_client`` (the Kubernetes calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jupyterhub.spawner import Spawner
+from tornado import web
+from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, validate
+
+from . import naming, profiles
+from .progress import (
+    DEFAULT_FATAL_REASONS,
+    fatal_message,
+    is_ready,
+    is_stopped,
+    kube_event,
+    phase,
+    server_url,
+    status_events,
+)
+from .workspace_client import GROUP, KIND, VERSION, WorkspaceClient, shared_api_client
+
+# Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
+# admin's `environment` entries) stays out of the Secret.
+_HUB_ENV_PREFIX = "JUPYTERHUB_"
+
+
+class WorkspaceStartError(web.HTTPError):
+    """A start that cannot succeed; the hub shows ``log_message`` on the spawn page and in the
+    REST API's pending/failed server model."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, message)
+        # The hub's spawn page shows ``jupyterhub_message`` when present.
+        self.jupyterhub_message = message
+
+
+class DevPlaneSpawner(Spawner):
+    """Starts a user's server by setting ``started: true`` on their Workspace."""
+
+    # ------------------------------------------------------------ settings
+
+    namespace = Unicode(
+        config=True,
+        help="""Namespace holding the Workspaces, their Secrets and pods.
+
+        Default: $DEVPLANE_NAMESPACE, else the hub pod's own namespace (from the service
+        account), else "devplane".
+        """,
+    )
+
+    @default("namespace")
+    def _namespace_default(self) -> str:
+        if os.environ.get("DEVPLANE_NAMESPACE"):
+            return os.environ["DEVPLANE_NAMESPACE"]
+        sa_ns = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+        if os.path.exists(sa_ns):
+            with open(sa_ns) as f:
+                return f.read().strip()
+        return "devplane"
+
+    kubeconfig = Unicode(
+        "",
+        config=True,
+        help="""Path of a kubeconfig file. Empty: $KUBECONFIG if set, else the in-cluster
+        service account (the normal case in the Helm chart).""",
+    )
+
+    image = Unicode(
+        "devplane/workspace:latest",
+        config=True,
+        help="""Workspace container image (spec.image) when the chosen profile names none.
+        In an air-gapped cluster, point this at your internal registry.""",
+    )
+
+    resources = Dict(
+        default_value={
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "limits": {"cpu": "2", "memory": "4Gi"},
+        },
+        config=True,
+        help="""Default requests/limits of the workspace container (spec.resources), used when
+        the chosen profile sets none. Limits are required by the restricted security model.""",
+    )
+
+    storage_size = Unicode(
+        "10Gi", config=True, help="Size of a new home volume (spec.storage.size)."
+    )
+
+    storage_class = Unicode(
+        "",
+        config=True,
+        help="StorageClass of the home volume; empty uses the cluster's default class.",
+    )
+
+    storage_reclaim_policy = Enum(
+        ["Retain", "Delete"],
+        default_value="Retain",
+        config=True,
+        help="""What happens to the home volume when the Workspace is deleted (the hub deletes
+        it with the user or named server). Retain keeps it, so a re-created user gets their
+        files back; Delete removes it with the Workspace.""",
+    )
+
+    ai_providers = List(
+        Dict(),
+        config=True,
+        help="""OpenAI-compatible endpoints for opencode (spec.ai.providers): a list of
+        {"name", "baseURL", "models": [...], "apiKeySecretRef": {"name", "key"}} dicts.
+        Empty: the Workspace gets no `ai` section.""",
+    )
+
+    default_model = Unicode(
+        "",
+        config=True,
+        help="""Default model (spec.ai.defaultModel), "<provider>/<model>" or a model name
+        offered by exactly one provider. A profile's `model` overrides it.""",
+    )
+
+    profile_list = List(
+        Dict(),
+        config=True,
+        help="""Choices shown on the spawn page and accepted as user_options {"profile": slug}
+        over the REST API. Each entry: slug (DNS label, required), display_name, description,
+        default (bool, at most one), image, resources ({requests, limits}), model. An unknown
+        slug or any other user_options key is refused with HTTP 400 listing the slugs.
+        Empty: no form, and any user_options other than {} are refused.""",
+    )
+
+    @validate("profile_list")
+    def _validate_profile_list(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        # Fail at hub start-up on a broken profile list, not at a user's first spawn.
+        profiles.parse_profiles(proposal["value"])
+        return proposal["value"]
+
+    hub_connect_via = Enum(
+        ["service", "pod-ip"],
+        default_value="service",
+        config=True,
+        help="""How the hub and its proxy reach a workspace: "service" uses the Workspace's
+        status.url (the Service's cluster DNS name, the in-cluster default); "pod-ip" uses
+        http://<status.podIP>:<workspace_port> (the local demo and tests, where cluster DNS
+        does not exist).""",
+    )
+
+    workspace_port = Integer(
+        8888, config=True, help="The auth proxy's port in the workspace pod (contracts.md)."
+    )
+
+    fatal_reasons = List(
+        Unicode(),
+        default_value=sorted(DEFAULT_FATAL_REASONS),
+        config=True,
+        help="""Reasons of a Ready=False condition that fail a start at once with the
+        Workspace's status.message (e.g. the image cannot be pulled), instead of waiting out
+        start_timeout.""",
+    )
+
+    stop_wait_timeout = Integer(
+        120,
+        config=True,
+        help="Seconds stop() waits for the Workspace to report Stopped before giving up.",
+    )
+
+    extra_labels = Dict(
+        Unicode(),
+        config=True,
+        help="Extra labels on Workspaces and hub Secrets (e.g. for cost accounting).",
+    )
+
+    k8s_connection_pool_size = Integer(
+        500,
+        config=True,
+        help="""Connections the hub keeps to the API server; each starting or stopping server
+        holds one watch open, so set it above the number of concurrent spawns you expect.""",
+    )
+
+    cleanup_secret_on_stop = Bool(
+        False,
+        config=True,
+        help="""Delete the hub-credentials Secret on stop. Off by default: the Secret is
+        rewritten on every start and garbage-collected with the Workspace.""",
+    )
+
+    # JupyterHub defaults that matter for a Kubernetes spawner.
+    @default("start_timeout")
+    def _start_timeout_default(self) -> int:
+        return 300
+
+    @default("http_timeout")
+    def _http_timeout_default(self) -> int:
+        return 60
+
+    @default("port")
+    def _port_default(self) -> int:
+        return self.workspace_port
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        return "0.0.0.0"
+
+    @default("options_form")
+    def _options_form_default(self) -> Any:
+        # A callable, so the form reflects the profile list at render time.
+        return lambda spawner: profiles.render_form(spawner.profiles)
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self) -> Any:
+        return lambda spawner, user_options: spawner.apply_profile(user_options)
+
+    # ------------------------------------------------------------ state
+
+    workspace_name = Unicode("", help="Name of this server's Workspace (kept in hub state).")
+    _profile: profiles.Profile | None = None
+    _client: WorkspaceClient | None = None
+
+    @property
+    def profiles(self) -> list[profiles.Profile]:
+        return profiles.parse_profiles(self.profile_list)
+
+    def ws_name(self) -> str:
+        if not self.workspace_name:
+            self.workspace_name = naming.workspace_name(self.user.name, self.name or "")
+        return self.workspace_name
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.workspace_name:
+            state["workspace_name"] = self.workspace_name
+            state["namespace"] = self.namespace
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        # Keep the name the Workspace was created with, even if naming rules ever changed.
+        if state.get("workspace_name"):
+            self.workspace_name = state["workspace_name"]
+        if state.get("namespace"):
+            self.namespace = state["namespace"]
+
+    def clear_state(self) -> None:
+        # The Workspace (and its name) outlive a stop; only the token is per-start.
+        super().clear_state()
+
+    async def client(self) -> WorkspaceClient:
+        if self._client is None:
+            api = await shared_api_client(self.kubeconfig, self.k8s_connection_pool_size)
+            self._client = WorkspaceClient(api, self.namespace)
+        return self._client
+
+    # ------------------------------------------------------------ user options
+
+    def options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, str]:
+        return profiles.options_from_form(form_data)
+
+    def apply_profile(self, user_options: Any) -> None:
+        """Validate user_options; an HTTP 400 that lists what is allowed if they are wrong."""
+        try:
+            self._profile = profiles.choose_profile(self.profiles, user_options)
+        except profiles.ProfileError as e:
+            raise web.HTTPError(400, str(e)) from None
+
+    # ------------------------------------------------------------ the Workspace
+
+    def _labels(self) -> dict[str, str]:
+        labels = {
+            "app.kubernetes.io/managed-by": "devplane",
+            "app.kubernetes.io/name": "devplane-workspace",
+            "devplane.io/workspace": self.ws_name(),
+            "devplane.io/owner": naming.safe_slug(self.user.name),
+            **self.extra_labels,
+        }
+        if self.name:
+            labels["devplane.io/server"] = naming.safe_slug(self.name)
+        return labels
+
+    def _secret_name(self) -> str:
+        return naming.child_name(self.ws_name(), "hub")
+
+    def hub_env(self) -> dict[str, str]:
+        """The Secret's content: the JUPYTERHUB_* part of the hub's server environment."""
+        return {k: str(v) for k, v in self.get_env().items() if k.startswith(_HUB_ENV_PREFIX)}
+
+    def workspace_spec(self) -> dict[str, Any]:
+        """The mutable part of spec for this start (owner/serverName are set at creation)."""
+        profile = self._profile
+        image = profile.image if profile and profile.image else self.image
+        resources = dict(profile.resources) if profile and profile.resources else self.resources
+        spec: dict[str, Any] = {
+            "started": True,
+            "image": image,
+            "resources": resources,
+            "hubSecretRef": {"name": self._secret_name()},
+        }
+        if self.ai_providers:
+            model = (profile.model if profile and profile.model else "") or self.default_model
+            spec["ai"] = {"providers": self.ai_providers}
+            if model:
+                spec["ai"]["defaultModel"] = model
+        return spec
+
+    def _new_workspace(self, spec: dict[str, Any]) -> dict[str, Any]:
+        storage: dict[str, Any] = {
+            "size": self.storage_size,
+            "reclaimPolicy": self.storage_reclaim_policy,
+        }
+        if self.storage_class:
+            storage["storageClassName"] = self.storage_class
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {
+                "name": self.ws_name(),
+                "labels": self._labels(),
+                "annotations": {"devplane.io/owner": self.user.name},
+            },
+            "spec": {
+                "owner": self.user.name,
+                "serverName": self.name or "",
+                "storage": storage,
+                **spec,
+            },
+        }
+
+    async def start(self) -> str:
+        client = await self.client()
+        name = self.ws_name()
+        if self._profile is None and self.profile_list:
+            # start() without the hub's apply step (e.g. a custom apply_user_options hook).
+            self.apply_profile(self.user_options)
+        spec = self.workspace_spec()
+        existing = await client.get(name)
+        secret = self._secret_name()
+        # The Secret goes first so the pod never starts without it; it points at the
+        # Workspace as soon as the Workspace exists, so deleting the Workspace removes it.
+        await client.write_secret(secret, self.hub_env(), self._labels(), existing)
+        if existing is None:
+            ws = await client.create(self._new_workspace(spec))
+            await client.set_secret_owner(secret, ws)
+        else:
+            ws = await client.patch_spec(name, spec)
+        generation = ws["metadata"]["generation"]
+        self.log.info("Workspace %s/%s started (generation %s)", self.namespace, name, generation)
+
+        def settled(current: dict[str, Any] | None) -> bool:
+            if current is None:
+                raise WorkspaceStartError("Your workspace was deleted while it was starting.")
+            if current["metadata"].get("generation", 0) < generation:
+                return False
+            cause = fatal_message(current, self.fatal_reasons)
+            if cause:
+                raise WorkspaceStartError(cause)
+            return is_ready(current)
+
+        ready = await client.wait_for(name, settled)
+        assert ready is not None
+        url = server_url(ready, self.hub_connect_via, self.workspace_port)
+        self.log.info("Workspace %s/%s is ready at %s", self.namespace, name, url)
+        return url
+
+    async def stop(self, now: bool = False) -> None:
+        client = await self.client()
+        name = self.ws_name()
+        try:
+            ws = await client.patch_spec(name, {"started": False})
+        except Exception as e:
+            if getattr(e, "status", None) == 404:
+                return  # nothing to stop (e.g. a start refused before it created anything)
+            raise
+        generation = ws["metadata"]["generation"]
+
+        def stopped(current: dict[str, Any] | None) -> bool:
+            return current is None or (
+                current["metadata"].get("generation", 0) >= generation and is_stopped(current)
+            )
+
+        try:
+            await asyncio.wait_for(client.wait_for(name, stopped), self.stop_wait_timeout)
+        except TimeoutError:
+            self.log.warning(
+                "Workspace %s/%s did not report Stopped within %ss; the operator will finish",
+                self.namespace, name, self.stop_wait_timeout,
+            )  # fmt: skip
+        if self.cleanup_secret_on_stop:
+            with contextlib.suppress(Exception):
+                await client.core.delete_namespaced_secret(self._secret_name(), self.namespace)
+
+    async def poll(self) -> int | None:
+        if not self.workspace_name and not self._spawn_pending:
+            # Never started and no saved state: not running (JupyterHub's poll contract).
+            return 0
+        client = await self.client()
+        ws = await client.get(self.ws_name())
+        if ws is None or not (ws.get("spec") or {}).get("started"):
+            return 0
+        if phase(ws) == "Failed":
+            return 1
+        if phase(ws) in ("Stopping", "Stopped"):
+            return 0
+        return None
+
+    async def delete_forever(self) -> None:
+        """Delete the Workspace; its children follow, the home volume per its reclaim policy."""
+        client = await self.client()
+        deleted = await client.delete(self.ws_name())
+        self.log.info(
+            "Workspace %s/%s %s", self.namespace, self.ws_name(),
+            "deleted" if deleted else "was already gone",
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ progress
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Spawn-page events from the Workspace's conditions and its Kubernetes Events."""
+        client = await self.client()
+        name = self.ws_name()
+        queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = asyncio.Queue()
+
+        async def follow_workspace() -> None:
+            def push(ws: dict[str, Any] | None) -> None:
+                queue.put_nowait(("ws", ws))
+
+            def finished(ws: dict[str, Any] | None) -> bool:
+                return ws is None or is_ready(ws) or bool(fatal_message(ws, self.fatal_reasons))
+
+            await client.wait_for(name, finished, on_change=push)
+            queue.put_nowait(("done", None))
+
+        async def follow_events() -> None:
+            async for event in client.watch_events(name):
+                queue.put_nowait(("event", event))
+
+        tasks = [asyncio.ensure_future(follow_workspace()), asyncio.ensure_future(follow_events())]
+        seen: set[str] = set()
+        last_progress = 0
+        try:
+            while True:
+                kind, obj = await queue.get()
+                if kind == "done":
+                    return
+                if kind == "ws":
+                    if obj is None:
+                        continue
+                    new = status_events(obj)
+                    cause = fatal_message(obj, self.fatal_reasons)
+                    if cause:
+                        yield {"progress": 100, "message": cause}
+                        return
+                else:
+                    event = kube_event(obj or {})
+                    new = [event] if event else []
+                for ev in new:
+                    if ev.key in seen:
+                        continue
+                    seen.add(ev.key)
+                    # Events carry no progress of their own: keep the bar where it is.
+                    last_progress = max(last_progress, ev.progress)
+                    yield {"progress": last_progress, "message": ev.message}
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,206 @@
+"""The spawner's only door to Kubernetes: Workspaces, their hub Secret, and their Events.
+
+Kept apart from the Spawner so the calls (and their error handling) are in one small place and
+the spawner reads as the start/stop logic. One ApiClient is shared by every spawner in the hub
+process: 100 users starting at once must not open 100 connection pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio import watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+GROUP = "devplane.io"
+VERSION = "v1alpha1"
+PLURAL = "workspaces"
+KIND = "Workspace"
+MERGE_PATCH = "application/merge-patch+json"
+
+_clients: dict[tuple[str, int], k8s.ApiClient] = {}
+_client_lock = asyncio.Lock()
+
+
+async def shared_api_client(kubeconfig: str = "", pool_size: int = 500) -> k8s.ApiClient:
+    """The process-wide ApiClient: from ``kubeconfig`` (or $KUBECONFIG), else in-cluster."""
+    path = kubeconfig or os.environ.get("KUBECONFIG", "")
+    key = (path, pool_size)
+    async with _client_lock:
+        if key not in _clients:
+            configuration = k8s.Configuration()
+            if path:
+                await k8s_config.load_kube_config(
+                    config_file=path, client_configuration=configuration
+                )
+            else:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+            # Each starting or stopping server holds one watch connection open.
+            configuration.connection_pool_maxsize = pool_size
+            _clients[key] = k8s.ApiClient(configuration)
+        return _clients[key]
+
+
+def owner_reference(ws: Mapping[str, Any]) -> dict[str, Any]:
+    """An ownerReference to ``ws``, so Kubernetes garbage-collects the child with it."""
+    meta = ws["metadata"]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
+
+
+class WorkspaceClient:
+    """Workspace operations in one namespace."""
+
+    def __init__(self, api: k8s.ApiClient, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.custom = k8s.CustomObjectsApi(api)
+        self.core = k8s.CoreV1Api(api)
+
+    # ------------------------------------------------------------ Workspaces
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body
+        )
+
+    async def patch_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """JSON merge-patch of ``spec`` (keys set to None are removed)."""
+        return await self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec},
+            _content_type=MERGE_PATCH,
+        )  # fmt: skip
+
+    async def delete(self, name: str) -> bool:
+        """Delete the Workspace; False when it was already gone."""
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name,
+                propagation_policy="Background",
+            )  # fmt: skip
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    async def wait_for(
+        self,
+        name: str,
+        done: Callable[[dict[str, Any] | None], bool],
+        on_change: Callable[[dict[str, Any] | None], None] | None = None,
+    ) -> dict[str, Any] | None:
+        """Watch one Workspace until ``done(ws)`` is true; returns that state.
+
+        ``done`` and ``on_change`` see ``None`` once the object is deleted. A watch that the
+        server closes (timeout, expired resourceVersion) is resumed from a fresh read; the
+        caller bounds the total wait (the hub cancels start() after start_timeout).
+        """
+        while True:
+            listing = await self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, field_selector=f"metadata.name={name}"
+            )
+            items = listing.get("items") or []
+            current = items[0] if items else None
+            if on_change:
+                on_change(current)
+            if done(current):
+                return current
+            resource_version = listing["metadata"]["resourceVersion"]
+            async for event in self._watch_workspace(name, resource_version):
+                current = None if event["type"] == "DELETED" else event["object"]
+                if on_change:
+                    on_change(current)
+                if done(current):
+                    return current
+
+    async def _watch_workspace(
+        self, name: str, resource_version: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        async with watch.Watch() as w:
+            stream = w.stream(
+                self.custom.list_namespaced_custom_object,
+                GROUP, VERSION, self.namespace, PLURAL,
+                field_selector=f"metadata.name={name}",
+                resource_version=resource_version,
+                allow_watch_bookmarks=False,
+                timeout_seconds=300,
+            )  # fmt: skip
+            async for event in stream:
+                if event["type"] == "ERROR":
+                    return  # e.g. 410 Gone: re-list and watch again
+                yield event
+
+    # ------------------------------------------------------------ Events
+
+    async def watch_events(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        """Kubernetes Events about the Workspace: the ones already there, then new ones."""
+        selector = f"involvedObject.kind={KIND},involvedObject.name={name}"
+        listing = await self.core.list_namespaced_event(self.namespace, field_selector=selector)
+        for item in listing.items:
+            yield self.api.sanitize_for_serialization(item)
+        async with watch.Watch() as w:
+            stream = w.stream(
+                self.core.list_namespaced_event, self.namespace,
+                field_selector=selector,
+                resource_version=listing.metadata.resource_version,
+                timeout_seconds=300,
+            )  # fmt: skip
+            async for event in stream:
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    yield self.api.sanitize_for_serialization(event["object"])
+
+    # ------------------------------------------------------------ hub Secret
+
+    async def write_secret(
+        self,
+        name: str,
+        data: Mapping[str, str],
+        labels: Mapping[str, str],
+        owner: Mapping[str, Any] | None,
+    ) -> None:
+        """Create or replace the hub-credentials Secret (string data, never logged)."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "labels": dict(labels),
+                "ownerReferences": [owner_reference(owner)] if owner else [],
+            },
+            "type": "Opaque",
+            "stringData": dict(data),
+        }
+        try:
+            await self.core.create_namespaced_secret(self.namespace, body)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            # Replace, not merge: a key dropped from the env must disappear from the Secret.
+            body["data"] = None
+            await self.core.replace_namespaced_secret(name, self.namespace, body)
+
+    async def set_secret_owner(self, name: str, owner: Mapping[str, Any]) -> None:
+        patch = {"metadata": {"ownerReferences": [owner_reference(owner)]}}
+        await self.core.patch_namespaced_secret(name, self.namespace, patch)

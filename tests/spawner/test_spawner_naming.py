@@ -1,0 +1,106 @@
+"""Property tests for devplane_spawner.naming: DNS-safe, collision-free, stable names.
+
+The names decide which home volume a user gets back, so they are pinned (known outputs) as
+well as checked for their properties over generated user and server names.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jupyterhub.slugs import is_valid_safe_slug
+
+from devplane_spawner import naming
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+# JupyterHub user names are arbitrary non-empty text (OIDC claims: emails, upper case, unicode).
+user_names = st.text(min_size=1, max_size=80).filter(lambda s: s.strip() != "")
+# JupyterHub 6 accepts a new named server only if it is a "safe slug": 1-30 characters,
+# starting with a letter, lower-case letters, digits and single hyphens.
+jh6_server_names = st.from_regex(r"\A[a-z]([a-z0-9]|-(?=[a-z0-9])){0,28}[a-z0-9]?\Z").filter(
+    is_valid_safe_slug
+)
+# Servers created before JupyterHub 6 (allow_invalid_named_server_start) can be anything.
+legacy_server_names = st.text(min_size=1, max_size=80)
+server_names = st.one_of(st.just(""), jh6_server_names, legacy_server_names)
+
+
+def test_known_outputs_never_change():
+    # Changing any of these would hand existing users an empty home volume.
+    assert naming.workspace_name("alice") == "alice"
+    assert naming.workspace_name("alice", "dev") == "alice--dev"
+    assert naming.workspace_name("Alice@example.com") == "alice-example-com---cdbc73c2"
+    assert naming.workspace_name("alice@x.com", "1") == "alice-x-com---9293c9ab--1"
+    assert naming.workspace_name("a" * 60) == "a" * 39 + "---11ee3912"
+    assert naming.pvc_name("alice", "dev") == "home-alice--dev"
+    assert naming.child_name("alice") == "ws-alice"
+    assert naming.child_name("alice", "hub") == "ws-alice-hub"
+
+
+@settings(max_examples=400)
+@given(owner=user_names, server=server_names)
+def test_every_name_is_a_short_dns_label(owner, server):
+    ws = naming.workspace_name(owner, server)
+    assert DNS_LABEL.match(ws) and len(ws) <= naming.MAX_NAME_LENGTH
+    # Every child name built from it must still fit a 63-character DNS label.
+    for child in (
+        naming.pvc_name(owner, server),
+        naming.child_name(ws),
+        naming.child_name(ws, "opencode"),
+        naming.child_name(ws, "hub"),
+    ):
+        assert naming.is_valid_label(child, 63), child
+
+
+@given(owner=user_names, server=server_names)
+def test_names_are_stable(owner, server):
+    assert naming.workspace_name(owner, server) == naming.workspace_name(owner, server)
+    assert naming.pvc_name(owner, server) == f"home-{naming.workspace_name(owner, server)}"
+
+
+@settings(max_examples=200)
+@given(pairs=st.lists(st.tuples(user_names, server_names), min_size=2, max_size=30, unique=True))
+def test_distinct_inputs_get_distinct_names(pairs):
+    names = [naming.workspace_name(owner, server) for owner, server in pairs]
+    assert len(set(names)) == len(names), list(zip(pairs, names, strict=True))
+
+
+@given(owner=user_names, server=st.one_of(jh6_server_names, legacy_server_names))
+def test_default_server_never_collides_with_a_named_server(owner, server):
+    # A user's default server and any named server (of anyone) are told apart by
+    # construction: only named servers contain "--" outside a "---<hash>" suffix.
+    assert naming.workspace_name(owner) != naming.workspace_name(owner, server)
+    other = owner + "-" + server
+    assert naming.workspace_name(other) != naming.workspace_name(owner, server)
+
+
+@given(server=jh6_server_names)
+def test_jupyterhub6_server_names_are_kept_readable(server):
+    # A server name JupyterHub 6 accepts is already DNS-safe: it appears verbatim.
+    assert is_valid_safe_slug(server)
+    assert naming.workspace_name("alice", server) == f"alice--{server}"
+
+
+@given(owner=st.from_regex(r"\A[a-z]([a-z0-9]|-(?=[a-z0-9])){0,20}\Z"))
+def test_simple_user_names_are_kept_verbatim(owner):
+    assert naming.workspace_name(owner) == owner
+
+
+@given(owner=user_names)
+def test_upper_case_and_odd_characters_are_hashed_not_merged(owner):
+    lower = owner.lower()
+    if lower != owner:
+        # "Alice" and "alice" are different JupyterHub users and must not share a volume.
+        assert naming.workspace_name(owner) != naming.workspace_name(lower)
+
+
+def test_empty_owner_is_refused():
+    try:
+        naming.workspace_name("")
+    except ValueError as e:
+        assert "owner" in str(e)
+    else:
+        raise AssertionError("an empty owner must be refused")

@@ -1,0 +1,137 @@
+"""DevPlaneSpawner's pure parts: the Secret's content, the Workspace it writes, its state,
+profile validation as JupyterHub runs it (HTTP 400), and the traitlet help texts."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub import orm
+from jupyterhub.objects import Hub
+from tornado import web
+from traitlets import TraitError
+
+from devplane_spawner.spawner import DevPlaneSpawner
+
+PROFILES = [
+    {"slug": "small", "resources": {"limits": {"cpu": "1", "memory": "2Gi"}}},
+    {"slug": "big", "image": "registry.local/ws:big", "model": "vllm/qwen", "default": True},
+]
+
+
+def make_spawner(server_name: str = "dev", **config) -> DevPlaneSpawner:
+    hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
+    user = SimpleNamespace(name="Alice@x.com", url="/user/Alice@x.com/", escaped_name="Alice@x.com")
+    # An ORM server object carries the URL prefix get_env() reports.
+    orm_server = orm.Server(
+        proto="http", ip="", port=0, cookie_name="c", base_url=f"/user/Alice@x.com/{server_name}/"
+    )
+    orm_spawner = SimpleNamespace(
+        name=server_name, server=orm_server, display_name=server_name, state=None
+    )
+    spawner = DevPlaneSpawner(
+        user=user, hub=hub, orm_spawner=orm_spawner, api_token="secret-token",
+        oauth_client_id="jupyterhub-user-alice", environment={"LEAK": "1"}, **config,
+    )  # fmt: skip
+    return spawner
+
+
+def test_secret_holds_only_the_jupyterhub_environment():
+    env = make_spawner().hub_env()
+    assert env["JUPYTERHUB_API_TOKEN"] == "secret-token"
+    assert env["JUPYTERHUB_SERVICE_PREFIX"] == "/user/Alice@x.com/dev/"
+    assert env["JUPYTERHUB_SERVER_NAME"] == "dev"
+    required = {
+        "JUPYTERHUB_API_URL", "JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_USER",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL", "JUPYTERHUB_ACTIVITY_URL", "JUPYTERHUB_BASE_URL",
+        "JUPYTERHUB_OAUTH_ACCESS_SCOPES",
+    }  # fmt: skip
+    assert required <= set(env)
+    # Admin `environment` entries and the deprecated token alias are not hub credentials.
+    assert all(k.startswith("JUPYTERHUB_") for k in env)
+
+
+def test_workspace_from_the_chosen_profile():
+    spawner = make_spawner(
+        profile_list=PROFILES,
+        ai_providers=[{"name": "vllm", "baseURL": "http://vllm:8000/v1", "models": ["qwen"]}],
+        storage_class="fast",
+        storage_reclaim_policy="Delete",
+    )
+    spawner.apply_profile({"profile": "big"})
+    body = spawner._new_workspace(spawner.workspace_spec())
+    assert body["metadata"]["name"] == "alice-x-com---30f5543c--dev"
+    assert body["metadata"]["annotations"]["devplane.io/owner"] == "Alice@x.com"
+    assert body["metadata"]["labels"]["devplane.io/server"] == "dev"
+    spec = body["spec"]
+    assert spec["owner"] == "Alice@x.com" and spec["serverName"] == "dev"
+    assert spec["started"] is True
+    assert spec["image"] == "registry.local/ws:big"
+    assert spec["resources"] == spawner.resources  # the profile sets none
+    assert spec["ai"]["defaultModel"] == "vllm/qwen"
+    assert spec["storage"] == {
+        "size": "10Gi",
+        "reclaimPolicy": "Delete",
+        "storageClassName": "fast",
+    }
+    assert spec["hubSecretRef"] == {"name": "ws-alice-x-com---30f5543c--dev-hub"}
+    assert "secret-token" not in repr(body)  # the token is only in the Secret
+
+    spawner.apply_profile({"profile": "small"})
+    small = spawner.workspace_spec()
+    assert small["image"] == spawner.image
+    assert small["resources"] == {"limits": {"cpu": "1", "memory": "2Gi"}}
+
+
+async def test_bad_user_options_become_http_400_through_the_hub_hook():
+    spawner = make_spawner(profile_list=PROFILES)
+    # JupyterHub 6 runs this hook before start() and passes an HTTPError through unchanged.
+    with pytest.raises(web.HTTPError) as info:
+        await spawner._run_apply_user_options({"profile": "huge"})
+    assert info.value.status_code == 400
+    assert "choose one of: small, big" in info.value.log_message
+    await spawner._run_apply_user_options({})
+    assert spawner._profile.slug == "big"
+
+
+def test_broken_profile_list_fails_at_configuration_time():
+    with pytest.raises(Exception, match="duplicate"):
+        make_spawner(profile_list=[{"slug": "a"}, {"slug": "a"}])
+
+
+def test_state_round_trip_finds_the_same_workspace():
+    first = make_spawner(namespace="team-a")
+    first.ws_name()
+    state = first.get_state()
+    assert state == {"workspace_name": "alice-x-com---30f5543c--dev", "namespace": "team-a"}
+    second = make_spawner()
+    second.load_state(state)
+    assert second.ws_name() == first.ws_name() and second.namespace == "team-a"
+    # A name stored by an older release wins over today's rule (volumes must never move).
+    third = make_spawner()
+    third.load_state({"workspace_name": "legacy-name", "namespace": "team-a"})
+    assert third.ws_name() == "legacy-name"
+
+
+async def test_poll_without_state_reports_not_running():
+    assert await make_spawner().poll() == 0
+
+
+def test_options_form_lists_profiles():
+    spawner = make_spawner(profile_list=PROFILES)
+    form = spawner.options_form(spawner)
+    assert 'value="small"' in form and 'value="big" checked' in form
+    assert spawner.options_from_form({"profile": ["small"]}) == {"profile": "small"}
+    assert make_spawner().options_form(make_spawner()) == ""
+
+
+def test_connect_mode_is_checked():
+    with pytest.raises(TraitError):
+        make_spawner(hub_connect_via="dns")
+
+
+def test_every_setting_is_documented():
+    own = set(DevPlaneSpawner.class_own_traits(config=True))
+    assert {"namespace", "profile_list", "hub_connect_via", "image"} <= own
+    for name, trait in DevPlaneSpawner.class_own_traits(config=True).items():
+        assert len((trait.help or "").strip()) > 20, f"{name} needs a help text"
