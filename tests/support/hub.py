@@ -1,0 +1,284 @@
+"""A real JupyterHub on loopback for tests, with logins through its real login form.
+
+    hub = LocalHub(tmp_path, users={"alice": False, "admin": True},
+                   upstream_template=f"unix:{tmp_path}/{{username}}/run/ttyd.sock")
+    hub.start()
+    alice = hub.login("alice")                 # requests.Session with the hub's cookies
+    hub.start_server("alice")                  # via the REST API, waits until ready
+    page = hub.open_server(alice, "alice")     # OAuth into the auth proxy, returns the page
+    ...
+    hub.stop()
+
+The hub uses DummyAuthenticator with one shared password (``LocalHub.PASSWORD``), sqlite in
+the work dir, configurable-http-proxy from node_modules on a random port, and the
+``support.local_spawner.AuthProxySpawner`` so a user's server is the DevPlane auth proxy.
+``last_activity_interval = 0``: the hub does not derive activity from proxy traffic, so only
+what the auth proxy reports counts (the same setting the real hub config must use).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from .procs import NODE_BIN, ManagedProcess, free_port, wait_for
+
+SUPPORT_DIR = Path(__file__).resolve().parent
+
+_CONFIG = """
+import sys
+c = get_config()  # noqa
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
+c.JupyterHub.pid_file = "{workdir}/jupyterhub.pid"
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.last_activity_interval = 0
+c.JupyterHub.admin_access = {admin_access}
+c.ConfigurableHTTPProxy.command = ["{chp}"]
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.auth_token = "{proxy_token}"
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = "{password}"
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {admins!r}
+c.JupyterHub.spawner_class = "support.local_spawner.AuthProxySpawner"
+c.Spawner.http_timeout = 30
+c.Spawner.start_timeout = 60
+c.Spawner.home_dir_template = "{workdir}/homes/{{username}}"
+c.AuthProxySpawner.upstream_template = {upstream_template!r}
+c.AuthProxySpawner.activity_file_template = {activity_file_template!r}
+c.AuthProxySpawner.env_by_user = {env_by_user!r}
+c.Spawner.environment = {spawner_environment!r}
+c.JupyterHub.services = [{{"name": "devplane-tests", "api_token": "{service_token}"}}]
+c.JupyterHub.load_roles = [
+    {{
+        "name": "devplane-tests",
+        "scopes": ["admin:users", "admin:servers", "read:users:activity", "read:servers"],
+        "services": ["devplane-tests"],
+    }}
+]
+"""
+
+
+class _FormParser(HTMLParser):
+    """Collects the first <form>'s action and its input fields (for login/consent pages)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: list[tuple[str, str]] = []
+        self._in_form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = a.get("action") or ""
+            self._in_form = True
+        elif tag == "input" and self._in_form and a.get("name"):
+            if a.get("type") in {"checkbox", "radio"} and "checked" not in a:
+                return
+            self.fields.append((a["name"], a.get("value") or ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+
+
+def parse_form(html: str) -> _FormParser:
+    parser = _FormParser()
+    parser.feed(html)
+    return parser
+
+
+class LocalHub:
+    PASSWORD = "devplane-test-password"
+
+    def __init__(
+        self,
+        workdir: Path,
+        users: dict[str, bool],
+        upstream_template: str,
+        activity_file_template: str = "",
+        admin_access: bool = False,
+        env_by_user: dict[str, dict[str, str]] | None = None,
+        spawner_environment: dict[str, str] | None = None,
+    ) -> None:
+        """``users`` maps user name -> is admin; templates expand {username}, {servername}."""
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.users = users
+        self.port = free_port()
+        self.hub_port = free_port()
+        self.proxy_api_port = free_port()
+        self.service_token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: ManagedProcess | None = None
+        self.config_path = workdir / "jupyterhub_config.py"
+        self.config_path.write_text(
+            _CONFIG.format(
+                port=self.port,
+                hub_port=self.hub_port,
+                proxy_api_port=self.proxy_api_port,
+                proxy_token=secrets.token_hex(16),
+                workdir=workdir,
+                admin_access=admin_access,
+                chp=NODE_BIN / "configurable-http-proxy",
+                password=self.PASSWORD,
+                admins={name for name, admin in users.items() if admin},
+                upstream_template=upstream_template,
+                activity_file_template=activity_file_template,
+                env_by_user=env_by_user or {},
+                spawner_environment=spawner_environment or {},
+                service_token=self.service_token,
+            )
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self, timeout: float = 60) -> None:
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:{NODE_BIN}:/usr/local/bin:/usr/bin:/bin",
+            # The spawner class lives in tests/support; the hub imports it by name.
+            "PYTHONPATH": str(SUPPORT_DIR.parent),
+            "HOME": str(self.workdir),
+            "LANG": "C.UTF-8",
+        }
+        self.process = ManagedProcess(
+            [sys.executable, "-m", "jupyterhub", "-f", str(self.config_path)],
+            self.workdir / "jupyterhub.log",
+            env=env,
+            cwd=self.workdir,
+        )
+
+        def up() -> bool:
+            if not self.process.alive():
+                raise RuntimeError(f"jupyterhub exited:\n{self.process.log()[-4000:]}")
+            try:
+                return requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, timeout, "JupyterHub to answer /hub/api/", interval=0.3)
+        for name in self.users:
+            self.api("POST", f"/users/{name}", expect=(201, 409))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            # SIGTERM: the hub stops its spawners (cleanup_servers) and its proxy.
+            self.process.stop(grace=20)
+            self.process = None
+
+    def log(self) -> str:
+        return self.process.log() if self.process else ""
+
+    # ---------------------------------------------------------------- REST API
+
+    def api(self, method: str, path: str, expect: tuple[int, ...] = (200, 201, 202, 204), **kw):
+        response = requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            headers={"Authorization": f"token {self.service_token}"},
+            timeout=30,
+            **kw,
+        )
+        if response.status_code not in expect:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response
+
+    def user_model(self, name: str) -> dict[str, Any]:
+        return self.api("GET", f"/users/{name}").json()
+
+    def server_activity(self, name: str, server: str = "") -> str | None:
+        """The hub's last_activity for a user's server (ISO string) or None."""
+        return (self.user_model(name).get("servers") or {}).get(server, {}).get("last_activity")
+
+    def start_server(self, name: str, timeout: float = 60) -> None:
+        self.api("POST", f"/users/{name}/server", expect=(201, 202, 400))
+
+        def ready() -> bool:
+            server = (self.user_model(name).get("servers") or {}).get("")
+            return bool(server and server.get("ready"))
+
+        wait_for(ready, timeout, f"{name}'s server to be ready", interval=0.3)
+
+    def stop_server(self, name: str, timeout: float = 30) -> None:
+        self.api("DELETE", f"/users/{name}/server", expect=(202, 204))
+        wait_for(
+            lambda: not (self.user_model(name).get("servers") or {}),
+            timeout,
+            f"{name}'s server to stop",
+        )
+
+    # ---------------------------------------------------------------- browser-like use
+
+    def login(self, name: str, password: str | None = None) -> requests.Session:
+        """Log in through the hub's login form, as a browser would."""
+        session = requests.Session()
+        page = session.get(f"{self.url}/hub/login", timeout=30)
+        form = parse_form(page.text)
+        data = dict(form.fields)
+        data.update(username=name, password=password or self.PASSWORD)
+        response = session.post(
+            urljoin(page.url, form.action or "/hub/login"), data=data, timeout=30
+        )
+        if "jupyterhub-session-id" not in session.cookies and not any(
+            c.name.startswith("jupyterhub-hub-login") for c in session.cookies
+        ):
+            raise AssertionError(f"login as {name} failed: {response.status_code}")
+        return session
+
+    def open_server(
+        self, session: requests.Session, owner: str, path: str = "", confirm: bool = True
+    ) -> requests.Response:
+        """GET ``/user/<owner>/<path>`` following the OAuth dance like a browser.
+
+        When the hub shows its "authorize access" page (someone else's server), the form is
+        submitted if ``confirm``; otherwise that page is returned.
+        """
+        response = session.get(f"{self.url}/user/{owner}/{path}", timeout=30)
+        if confirm and "/hub/api/oauth2/authorize" in response.url and response.status_code == 200:
+            form = parse_form(response.text)
+            response = session.post(
+                urljoin(response.url, form.action or response.url),
+                data=form.fields,
+                timeout=30,
+            )
+        return response
+
+    def cookie_header(self, session: requests.Session, path: str) -> str:
+        """The Cookie header a browser would send to ``path`` (cookies scoped to it only)."""
+        return "; ".join(
+            f"{c.name}={c.value}" for c in session.cookies if path.startswith(c.path or "/")
+        )
+
+    def ws_url(self, owner: str, path: str = "ws") -> str:
+        return f"ws://127.0.0.1:{self.port}/user/{owner}/{path}"
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+def iso_to_epoch(stamp: str | None) -> float:
+    """Hub timestamps ("2026-01-01T00:00:00.123456Z") as epoch seconds; 0 for None."""
+    if not stamp:
+        return 0.0
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=1, default=str)

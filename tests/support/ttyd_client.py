@@ -1,0 +1,73 @@
+"""A ttyd-protocol client: what ttyd's xterm.js page does over the WebSocket.
+
+Client -> server: first a JSON handshake ``{"AuthToken", "columns", "rows"}``, then
+``'0' + input`` (keystrokes) and ``'1' + {"columns", "rows"}`` (resize).
+Server -> client: ``'0' + output``, ``'1' + window title``, ``'2' + preferences``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+from websockets.asyncio.client import ClientConnection, connect
+
+
+class TtydSession:
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.output = b""
+
+    @classmethod
+    async def open(
+        cls, url: str, cookie: str = "", origin: str | None = None, cols: int = 120, rows: int = 30
+    ) -> TtydSession:
+        headers = {"Cookie": cookie} if cookie else {}
+        ws = await connect(
+            url,
+            subprotocols=["tty"],
+            additional_headers=headers,
+            origin=origin,
+            open_timeout=15,
+            # Like a browser tab: answers pings, sends none of its own.
+            ping_interval=None,
+            max_size=None,
+        )
+        session = cls(ws)
+        await ws.send(json.dumps({"AuthToken": "", "columns": cols, "rows": rows}).encode())
+        return session
+
+    async def type(self, text: str) -> None:
+        await self.ws.send(b"0" + text.encode())
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self.ws.send(b"1" + json.dumps({"columns": cols, "rows": rows}).encode())
+
+    async def read_until(self, pattern: str | bytes, wait: float = 15) -> bytes:
+        """Read output until ``pattern`` (a regex) matches all output so far; return it."""
+        regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = asyncio.get_running_loop().time() + wait
+        while not regex.search(self.output):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {pattern!r} in terminal output: {self.output[-2000:]!r}")
+            message = await asyncio.wait_for(self.ws.recv(), remaining)
+            data = message if isinstance(message, bytes) else message.encode()
+            if data[:1] == b"0":
+                self.output += data[1:]
+        return self.output
+
+    async def drain(self, quiet: float = 0.5) -> None:
+        """Read until the terminal has been silent for ``quiet`` seconds."""
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.recv(), quiet)
+            except TimeoutError:
+                return
+            data = message if isinstance(message, bytes) else message.encode()
+            if data[:1] == b"0":
+                self.output += data[1:]
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -1,0 +1,56 @@
+"""Fixtures for the workspace tests: a real JupyterHub whose users' servers are the DevPlane
+auth proxy, each in front of a real workspace (entrypoint -> ttyd -> tmux) run locally."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from support.hub import LocalHub
+from support.workspace import LocalWorkspace, short_tempdir
+
+# alice: plain owner; carol: a workspace that lets hub admins in; dave: activity tests.
+# bob: another plain user; admin: a hub admin (the hub grants admins access to servers).
+WORKSPACE_OWNERS = ("alice", "carol", "dave")
+USERS = {"alice": False, "bob": False, "carol": False, "dave": False, "admin": True}
+
+
+@dataclass
+class Deployment:
+    hub: LocalHub
+    workspaces: dict[str, LocalWorkspace]
+
+
+@pytest.fixture(scope="session")
+def deployment() -> Iterator[Deployment]:
+    root = short_tempdir("dpw-")
+    workspaces = {
+        # ttyd's own keep-alive ping every second, so the idle-tab test sees plenty of it.
+        name: LocalWorkspace(root / name, extra_env={"DEVPLANE_TTYD_PING_INTERVAL": "1"})
+        for name in WORKSPACE_OWNERS
+    }
+    hub = LocalHub(
+        root / "hub",
+        users=USERS,
+        upstream_template=f"unix:{root}/{{username}}/run/ttyd.sock",
+        activity_file_template=f"{root}/{{username}}/run/activity",
+        admin_access=True,
+        # The hub passes JUPYTERHUB_ADMIN_ACCESS=1 (its admin_access is on); alice's
+        # workspace overrides that with the explicit DevPlane setting, carol's does not.
+        env_by_user={"alice": {"DEVPLANE_ALLOW_ADMIN_ACCESS": "false"}},
+        spawner_environment={"DEVPLANE_ACTIVITY_INTERVAL": "1"},
+    )
+    try:
+        for workspace in workspaces.values():
+            workspace.start()
+        hub.start()
+        for name in WORKSPACE_OWNERS:
+            hub.start_server(name)
+        yield Deployment(hub, workspaces)
+    finally:
+        hub.stop()
+        for workspace in workspaces.values():
+            workspace.stop()
+        shutil.rmtree(root, ignore_errors=True)
