@@ -285,6 +285,14 @@ def plan_pod(pod: Pod, refs: References, tools: Toolchain, scratch: Path) -> Pod
                 local = local / mount["subPath"]
                 dirs.append(local)
             mounts[mount["mountPath"]] = local
+        # The pod's own variables get their mount paths rewritten; ours are local already.
+        pod_env = container_env(pod, container, refs)
+        if "/tmp" in mounts:
+            # A container's /tmp is private; tmux keeps its server socket under $TMUX_TMPDIR
+            # (default /tmp), so without this every local pod would share one tmux server.
+            pod_env = {"TMPDIR": "/tmp", "TMUX_TMPDIR": "/tmp", **pod_env}
+        if "DEVPLANE_PROXY_IP" in pod_env:
+            pod_env["DEVPLANE_PROXY_IP"] = pod_ip
         env = {
             "PATH": f"{tools.tool_dir}:{tools.system_path}",
             "LANG": "C.UTF-8",
@@ -292,15 +300,8 @@ def plan_pod(pod: Pod, refs: References, tools: Toolchain, scratch: Path) -> Pod
             "PYTHONUNBUFFERED": "1",
             POD_MARKER_ENV: meta["uid"],
             **tools.extra_env,
+            **{k: rewrite_paths(v, mounts) for k, v in pod_env.items()},
         }
-        if "/tmp" in mounts:
-            # A container's /tmp is private; tmux keeps its server socket under $TMUX_TMPDIR
-            # (default /tmp), so without this every local pod would share one tmux server.
-            env["TMPDIR"] = env["TMUX_TMPDIR"] = "/tmp"
-        env.update(container_env(pod, container, refs))
-        if "DEVPLANE_PROXY_IP" in env:
-            env["DEVPLANE_PROXY_IP"] = pod_ip
-        env = {k: rewrite_paths(v, mounts) for k, v in env.items()}
         command = container.get("command") or DEFAULT_COMMANDS.get(cname)
         if not command:
             raise PodSpecError(f"container {cname!r} has no command and no local default")

@@ -40,6 +40,29 @@ RESTRICTED = {
 USERS_GROUP = "devplane-users"
 ADMINS_GROUP = "devplane-admins"
 STUB_MODEL = "devplane-stub"
+OIDC_CLIENT_ID = "devplane-hub"
+# What the spawn form offers (and the REST API accepts as user_options {"profile": slug}).
+DEMO_PROFILES = [
+    {
+        "slug": "small",
+        "display_name": "Small (1 CPU, 2 GiB)",
+        "description": "Everyday editing, git and the AI assistant.",
+        "default": True,
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "limits": {"cpu": "1", "memory": "2Gi"},
+        },
+    },
+    {
+        "slug": "large",
+        "display_name": "Large (4 CPU, 8 GiB)",
+        "description": "Builds and test suites.",
+        "resources": {
+            "requests": {"cpu": "1", "memory": "2Gi"},
+            "limits": {"cpu": "4", "memory": "8Gi"},
+        },
+    },
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +99,6 @@ class DemoConfig:
     users: tuple[DemoUser, ...] = DEMO_USERS
     # Tokens the run generates (kept stable across `make demo` restarts via the state dir).
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
-    cookie_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     oidc_client_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     stub_api_key: str = field(default_factory=lambda: secrets.token_hex(12))
 
@@ -117,7 +139,7 @@ class DemoConfig:
     def _reuse_secrets(self) -> None:
         """Keep tokens across restarts: the hub's database and running workspaces hold them."""
         path = self.state_dir / "secrets.json"
-        names = ("api_token", "cookie_secret", "oidc_client_secret", "stub_api_key")
+        names = ("api_token", "oidc_client_secret", "stub_api_key")
         if path.exists():
             for name, value in json.loads(path.read_text()).items():
                 if name in names:
@@ -253,7 +275,7 @@ class DemoStack:
             "requirePkce": True,
             "clients": [
                 {
-                    "client_id": "devplane-hub",
+                    "client_id": OIDC_CLIENT_ID,
                     "client_secret": cfg.oidc_client_secret,
                     "redirect_uris": [f"{cfg.url}/hub/oauth_callback"],
                 }
@@ -338,25 +360,29 @@ class DemoStack:
     def hub_env(self) -> dict[str, str]:
         """The environment hub_config/jupyterhub_config.py reads (docs/hub-config.md)."""
         cfg = self.config
+        hub_url = f"http://{cfg.host}:{cfg.hub_api_port}"
+        assert self.kubeconfig is not None
         return {
-            "DEVPLANE_HUB_PUBLIC_URL": cfg.url,
-            "DEVPLANE_HUB_BIND_URL": cfg.url,
-            "DEVPLANE_HUB_IP": cfg.host,
-            "DEVPLANE_HUB_PORT": str(cfg.hub_api_port),
-            "DEVPLANE_HUB_CONNECT_URL": f"http://{cfg.host}:{cfg.hub_api_port}",
+            "DEVPLANE_PUBLIC_URL": cfg.url,
+            "DEVPLANE_HUB_BIND_URL": hub_url,
+            # Workspace auth proxies are local processes: they reach the hub on loopback.
+            "DEVPLANE_HUB_CONNECT_URL": hub_url,
             "DEVPLANE_PROXY_API_URL": f"http://{cfg.host}:{cfg.proxy_api_port}",
-            "CONFIGPROXY_AUTH_TOKEN": self.proxy_token,
-            "DEVPLANE_HUB_DB_URL": f"sqlite:///{cfg.state_dir / 'jupyterhub.sqlite'}",
-            "DEVPLANE_HUB_COOKIE_SECRET": cfg.cookie_secret,
+            "DEVPLANE_PROXY_AUTH_TOKEN": self.proxy_token,
+            "DEVPLANE_HUB_DATA_DIR": str(cfg.state_dir / "hub"),
             "DEVPLANE_OIDC_ISSUER": cfg.issuer,
-            "DEVPLANE_OIDC_CLIENT_ID": "devplane-hub",
+            "DEVPLANE_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
             "DEVPLANE_OIDC_CLIENT_SECRET": cfg.oidc_client_secret,
+            "DEVPLANE_OIDC_CALLBACK_URL": f"{cfg.url}/hub/oauth_callback",
+            "DEVPLANE_OIDC_LOGIN_SERVICE": "DevPlane demo login",
             "DEVPLANE_OIDC_ALLOWED_GROUPS": USERS_GROUP,
             "DEVPLANE_OIDC_ADMIN_GROUPS": ADMINS_GROUP,
             "DEVPLANE_NAMESPACE": cfg.namespace,
+            "DEVPLANE_KUBECONFIG": str(self.kubeconfig),
+            # kwok's pod IPs are local addresses; Service DNS names do not resolve here.
             "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
-            "DEVPLANE_DEFAULT_MODEL": cfg.model,
-            "DEVPLANE_API_TOKEN": cfg.api_token,
+            "DEVPLANE_PROFILES": json.dumps(DEMO_PROFILES),
+            "DEVPLANE_AUTOMATION_TOKEN": cfg.api_token,
         }
 
     def _hub(self) -> None:
@@ -382,7 +408,7 @@ class DemoStack:
         )
         chp.wait_for_log("Proxying", 30)
         hub_dir = cfg.state_dir / "hub"
-        hub_dir.mkdir(parents=True, exist_ok=True)
+        hub_dir.mkdir(parents=True, exist_ok=True)  # DEVPLANE_HUB_DATA_DIR: db, cookie secret
         hub = self._spawn(
             "hub",
             [
@@ -421,6 +447,11 @@ class DemoStack:
             self.kube.close()
             self.kube = None
         return left
+
+    def workspace_phase(self, name: str) -> str | None:
+        assert self.kube is not None, "the stack is not started"
+        workspace = self.kube.workspace(self.config.namespace, name) or {}
+        return (workspace.get("status") or {}).get("phase")
 
     def dead_components(self) -> list[str]:
         return [p.name for p in self.procs if not p.alive()]

@@ -10,3 +10,68 @@ ROOT = Path(__file__).resolve().parents[2]
 # hack/ is not a package: make `localrunner` importable and this directory's helpers too.
 sys.path.insert(0, str(ROOT / "hack"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, Shots  # noqa: E402
+from localrunner.procs import StartError  # noqa: E402
+from localrunner.stack import DemoConfig, DemoStack  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+START_BUDGET = 240  # seconds for the whole stack (a cold control plane included)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    """The system `make demo` runs, on random ports and in a fresh namespace."""
+    stack = DemoStack(DemoConfig.for_tests(tmp_path_factory.mktemp("demo")))
+    try:
+        stack.start()
+    except StartError as err:
+        pytest.fail(f"the demo stack did not start: {err}", pytrace=False)
+    assert stack.ready_after < START_BUDGET, f"the stack took {stack.ready_after:.0f}s to start"
+    yield stack
+    left = stack.stop()
+    assert left == [], f"processes of the demo still running after stop: {left}"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        # Debian's chromium, never a downloaded one: the machines are offline.
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    return Shots(request.node.name)
+
+
+@pytest.fixture
+def new_page(browser: Browser, shots: Shots) -> Iterator:
+    """Factory for pages in separate browser contexts (separate cookie jars = separate people)."""
+    contexts = []
+
+    def make() -> Page:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def wait_until(what: str, check, timeout: float = 60, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")

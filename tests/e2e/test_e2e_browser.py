@@ -1,0 +1,127 @@
+"""DevPlane the way a person uses it: a real browser against the system `make demo` runs.
+
+Order matters and is kept by pytest (file order): alice's journey first; then bob's workspace
+is started over the REST API so that alice can be refused at his terminal and the admin can
+stop it from the admin panel.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from browser import (
+    Shots,
+    sign_in,
+    start_from_spawn_page,
+    type_line,
+    wait_for_terminal,
+    wait_for_text,
+)
+from conftest import wait_until
+from localrunner.stack import DemoStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+def _user(demo: DemoStack, name: str):
+    return next(u for u in demo.config.users if u.username == name)
+
+
+def test_user_signs_in_and_works_in_the_terminal(demo: DemoStack, new_page, shots: Shots) -> None:
+    alice = _user(demo, "alice")
+    page = new_page()
+    sign_in(page, demo.config.url, alice.username, alice.password, shots)
+    progress = start_from_spawn_page(page, demo.config.url, alice.username, shots)
+    assert progress, "the spawn progress page never showed a progress message"
+
+    wait_for_terminal(page)
+    shots(page, "terminal")
+    type_line(page, "echo hello")
+    # The command echo and its output: "hello" alone on a line, not just the typed command.
+    wait_for_text(page, r"(?m)^hello\s*$")
+    shots(page, "echo-hello")
+
+    # The AI assistant, wired by the operator to the (stand-in) vLLM endpoint.
+    type_line(page, 'opencode run "Say hello to the DevPlane demo"')
+    expected = "DEVPLANE-STUB-ANSWER" if not demo.config.llm_url else r"\S"
+    wait_for_text(page, expected, timeout=120)
+    shots(page, "opencode-answer")
+
+    # A reload re-attaches the same tmux session: the shell keeps its state.
+    mark = secrets.token_hex(4)
+    type_line(page, f"export DEVPLANE_MARK={mark}")
+    page.reload()
+    wait_for_terminal(page)
+    wait_for_text(page, r"(?m)^hello\s*$")  # tmux redraws the earlier output
+    type_line(page, "echo mark-$DEVPLANE_MARK")
+    wait_for_text(page, rf"mark-{mark}")
+    shots(page, "after-reload")
+
+
+@pytest.fixture(scope="module")
+def bob_running(demo: DemoStack) -> str:
+    """bob's workspace, started over the REST API (as automation would)."""
+    assert demo.api("POST", "/users/bob").status_code in (201, 409)
+    resp = demo.api("POST", "/users/bob/server", json={})
+    assert resp.status_code in (201, 202), resp.text
+
+    def ready() -> bool:
+        user = demo.api("GET", "/users/bob").json()
+        server = (user.get("servers") or {}).get("")
+        return bool(server and server.get("ready"))
+
+    wait_until("bob's workspace to be ready", ready, timeout=120)
+    return "bob"
+
+
+def test_user_cannot_open_another_users_terminal(
+    demo: DemoStack, bob_running: str, new_page, shots: Shots
+) -> None:
+    alice = _user(demo, "alice")
+    page = new_page()
+    sign_in(page, demo.config.url, alice.username, alice.password, shots)
+    response = page.goto(f"{demo.config.url}/user/{bob_running}/")
+    shots(page, "bobs-terminal-refused")
+    assert response is not None
+    # The hub refuses alice the OAuth grant for bob's server (403); she never gets a terminal.
+    assert response.status == 403, f"expected 403 at {page.url}, got {response.status}"
+    assert page.locator(".xterm").count() == 0
+    # The terminal's WebSocket is refused as well.
+    ws_url = f"{demo.config.url.replace('http', 'ws', 1)}/user/{bob_running}/ws"
+    outcome = page.evaluate(
+        """(url) => new Promise((resolve) => {
+            const ws = new WebSocket(url, ["tty"]);
+            ws.onopen = () => resolve("open");
+            ws.onerror = () => resolve("refused");
+            setTimeout(() => resolve("timeout"), 10000);
+        })""",
+        ws_url,
+    )
+    assert outcome == "refused"
+
+
+def test_admin_stops_a_workspace_from_the_admin_panel(
+    demo: DemoStack, bob_running: str, new_page, shots: Shots
+) -> None:
+    admin = next(u for u in demo.config.users if u.admin)
+    page = new_page()
+    sign_in(page, demo.config.url, admin.username, admin.password, shots)
+    page.goto(f"{demo.config.url}/hub/admin")
+    # The admin panel lists every user who has signed in or was created over the API.
+    for name in ("alice", bob_running, admin.username):
+        page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
+    shots(page, "admin-panel")
+
+    row = page.locator("tr", has=page.get_by_text(bob_running, exact=True))
+    row.get_by_role("button", name="Stop Server").click()
+    shots(page, "stop-clicked")
+
+    wait_until(
+        "bob's Workspace to report phase Stopped",
+        lambda: demo.workspace_phase(bob_running) == "Stopped",
+        timeout=90,
+    )
+    row.get_by_role("button", name="Start Server").wait_for(timeout=30_000)
+    shots(page, "bob-stopped")
+    assert demo.api("GET", f"/users/{bob_running}").json()["servers"] == {}
