@@ -84,24 +84,23 @@ class DevPlaneSpawner(Spawner):
     )
 
     image = Unicode(
-        "devplane/workspace:latest",
+        "",
         config=True,
         help="""Workspace container image (spec.image) when the chosen profile names none.
-        In an air-gapped cluster, point this at your internal registry.""",
+        Empty: the operator's default image (one place to configure it for every hub).""",
     )
 
     resources = Dict(
-        default_value={
-            "requests": {"cpu": "250m", "memory": "512Mi"},
-            "limits": {"cpu": "2", "memory": "4Gi"},
-        },
         config=True,
-        help="""Default requests/limits of the workspace container (spec.resources), used when
-        the chosen profile sets none. Limits are required by the restricted security model.""",
+        help="""Requests/limits of the workspace container (spec.resources), e.g.
+        {"requests": {"cpu": "250m"}, "limits": {"cpu": "2", "memory": "4Gi"}}, used when the
+        chosen profile sets none. Unset values come from the operator's defaults.""",
     )
 
     storage_size = Unicode(
-        "10Gi", config=True, help="Size of a new home volume (spec.storage.size)."
+        "",
+        config=True,
+        help="Size of a new home volume (spec.storage.size). Empty: the operator's default.",
     )
 
     storage_class = Unicode(
@@ -305,8 +304,10 @@ class DevPlaneSpawner(Spawner):
         resources = dict(profile.resources) if profile and profile.resources else self.resources
         spec: dict[str, Any] = {
             "started": True,
-            "image": image,
-            "resources": resources,
+            # None deletes the field in a merge patch: the operator's default applies again.
+            "image": image or None,
+            "resources": resources or None,
+            "servicePrefix": self.server.base_url if self.server else None,
             "hubSecretRef": {"name": self._secret_name()},
         }
         if self.ai_providers:
@@ -317,10 +318,9 @@ class DevPlaneSpawner(Spawner):
         return spec
 
     def _new_workspace(self, spec: dict[str, Any]) -> dict[str, Any]:
-        storage: dict[str, Any] = {
-            "size": self.storage_size,
-            "reclaimPolicy": self.storage_reclaim_policy,
-        }
+        storage: dict[str, Any] = {"reclaimPolicy": self.storage_reclaim_policy}
+        if self.storage_size:
+            storage["size"] = self.storage_size
         if self.storage_class:
             storage["storageClassName"] = self.storage_class
         return {
@@ -335,7 +335,8 @@ class DevPlaneSpawner(Spawner):
                 "owner": self.user.name,
                 "serverName": self.name or "",
                 "storage": storage,
-                **spec,
+                # A new object has no fields to reset: drop the None placeholders.
+                **{k: v for k, v in spec.items() if v is not None},
             },
         }
 

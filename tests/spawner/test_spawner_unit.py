@@ -67,19 +67,16 @@ def test_workspace_from_the_chosen_profile():
     assert spec["owner"] == "Alice@x.com" and spec["serverName"] == "dev"
     assert spec["started"] is True
     assert spec["image"] == "registry.local/ws:big"
-    assert spec["resources"] == spawner.resources  # the profile sets none
+    assert "resources" not in spec  # neither the profile nor the spawner: operator default
+    assert spec["servicePrefix"] == "/user/Alice@x.com/dev/"
     assert spec["ai"]["defaultModel"] == "vllm/qwen"
-    assert spec["storage"] == {
-        "size": "10Gi",
-        "reclaimPolicy": "Delete",
-        "storageClassName": "fast",
-    }
+    assert spec["storage"] == {"reclaimPolicy": "Delete", "storageClassName": "fast"}
     assert spec["hubSecretRef"] == {"name": "ws-alice-x-com---30f5543c--dev-hub"}
     assert "secret-token" not in repr(body)  # the token is only in the Secret
 
     spawner.apply_profile({"profile": "small"})
     small = spawner.workspace_spec()
-    assert small["image"] == spawner.image
+    assert small["image"] is None  # a merge patch with None restores the operator's default
     assert small["resources"] == {"limits": {"cpu": "1", "memory": "2Gi"}}
 
 

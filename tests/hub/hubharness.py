@@ -1,0 +1,410 @@
+"""Real processes for the hub tests and the spawn benchmark.
+
+* ``OidcProvider`` — hack/oidc/server.mjs (the npm ``oidc-provider``) on a random port;
+* ``Proxy`` — configurable-http-proxy from node_modules, started on its own, as in the chart;
+* ``Hub`` — ``jupyterhub -f hub_config/jupyterhub_config.py`` configured only by env vars,
+  sqlite in a temp dir; ``restart()`` keeps its database and the proxy;
+* ``Operator`` — ``python -m devplane_operator`` watching one namespace;
+* ``PodResponders`` — stands in for the workspace pods' auth proxies (see its docstring);
+* ``login()`` — a real OIDC login with ``requests``: the hub's login redirect, the provider's
+  HTML form, the callback.
+
+Everything binds to 127.0.0.1 on ports the kernel picks; every process is in its own process
+group and stopped with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from support.procs import ManagedProcess, free_port, wait_for  # noqa: E402
+
+NODE_BIN = ROOT / "node_modules" / ".bin"
+HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
+CRD = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
+
+# Users of the test identity provider: (password, groups).
+USERS = {
+    "alice": ("alice-pw", ["devplane-users"]),
+    "bob": ("bob-pw", ["devplane-users"]),
+    "root": ("root-pw", ["devplane-users", "devplane-admins"]),
+    "mallory": ("mallory-pw", ["contractors"]),
+}
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "LANG", "KUBECONFIG", "HOME")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["PATH"] = f"{Path(sys.executable).parent}:{NODE_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    return env
+
+
+class OidcProvider:
+    """hack/oidc/server.mjs with the USERS above and one client (the hub)."""
+
+    def __init__(self, workdir: Path, redirect_uri: str) -> None:
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.client_id = "devplane-hub"
+        self.client_secret = secrets.token_hex(16)
+        self.config = workdir / "oidc.json"
+        self.config.write_text(
+            json.dumps(
+                {
+                    "host": "127.0.0.1",
+                    "port": self.port,
+                    # Required, so a login that succeeds proves the hub sends PKCE.
+                    "requirePkce": True,
+                    "clients": [
+                        {
+                            "client_id": self.client_id,
+                            "client_secret": self.client_secret,
+                            "redirect_uris": [redirect_uri],
+                        }
+                    ],
+                    "users": [
+                        {"username": u, "password": p, "email": f"{u}@example.org", "groups": g}
+                        for u, (p, g) in USERS.items()
+                    ],
+                }
+            )
+        )
+        self.process = ManagedProcess(
+            ["node", str(ROOT / "hack" / "oidc" / "server.mjs"), str(self.config)],
+            workdir / "oidc.log",
+            env=_base_env(),
+        )
+        wait_for(self._ready, 30, "the OIDC provider to start")
+
+    def _ready(self) -> bool:
+        if not self.process.alive():
+            raise RuntimeError(f"OIDC provider exited:\n{self.process.log()[-3000:]}")
+        return f"ready {self.issuer}" in self.process.log()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Proxy:
+    """configurable-http-proxy, started apart from the hub (should_start = False)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.api_port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        env = _base_env() | {"CONFIGPROXY_AUTH_TOKEN": self.token}
+        self.process = ManagedProcess(
+            [
+                str(NODE_BIN / "configurable-http-proxy"),
+                "--ip=127.0.0.1", f"--port={self.port}",
+                "--api-ip=127.0.0.1", f"--api-port={self.api_port}",
+                "--log-level=warn",
+            ],
+            workdir / "proxy.log",
+            env=env,
+        )  # fmt: skip
+
+        def up() -> bool:
+            if not self.process.alive():
+                raise RuntimeError(f"proxy exited:\n{self.process.log()[-3000:]}")
+            with contextlib.suppress(requests.RequestException):
+                headers = {"Authorization": f"token {self.token}"}
+                return requests.get(f"{self.api_url}/api/routes", headers=headers).ok
+            return False
+
+        wait_for(up, 30, "configurable-http-proxy to start")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Hub:
+    """JupyterHub from the venv with DevPlane's config file, configured through env vars."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        proxy: Proxy,
+        oidc: OidcProvider | None,
+        namespace: str,
+        profiles: list[dict[str, Any]],
+        extra_env: dict[str, str] | None = None,
+        hub_port: int | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.proxy = proxy
+        self.url = proxy.url
+        self.hub_port = hub_port or free_port()
+        self.token = secrets.token_hex(16)
+        self.process: ManagedProcess | None = None
+        self._starts = 0
+        env = _base_env() | {
+            "DEVPLANE_PUBLIC_URL": proxy.url,
+            "DEVPLANE_HUB_BIND_URL": f"http://127.0.0.1:{self.hub_port}",
+            "DEVPLANE_PROXY_API_URL": proxy.api_url,
+            "DEVPLANE_PROXY_AUTH_TOKEN": proxy.token,
+            "DEVPLANE_HUB_DATA_DIR": str(workdir),
+            "DEVPLANE_NAMESPACE": namespace,
+            "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
+            "DEVPLANE_PROFILES": json.dumps(profiles),
+            "DEVPLANE_AUTOMATION_TOKEN": self.token,
+            # The culler runs as in production, but with a timeout no test reaches.
+            "DEVPLANE_CULL_TIMEOUT": "86400",
+            "DEVPLANE_START_TIMEOUT": "120",
+            "DEVPLANE_HTTP_TIMEOUT": "30",
+        }
+        if oidc is not None:
+            env |= {
+                "DEVPLANE_OIDC_ISSUER": oidc.issuer,
+                "DEVPLANE_OIDC_CLIENT_ID": oidc.client_id,
+                "DEVPLANE_OIDC_CLIENT_SECRET": oidc.client_secret,
+                "DEVPLANE_OIDC_CALLBACK_URL": f"{proxy.url}/hub/oauth_callback",
+                "DEVPLANE_OIDC_ALLOWED_GROUPS": "devplane-users",
+                "DEVPLANE_OIDC_ADMIN_GROUPS": "devplane-admins",
+            }
+        self.env = env | (extra_env or {})
+
+    def start(self, timeout: float = 60) -> None:
+        self._starts += 1
+        self.process = ManagedProcess(
+            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+            self.workdir / f"jupyterhub-{self._starts}.log",
+            env=self.env,
+            cwd=self.workdir,
+        )
+
+        def up() -> bool:
+            if not self.process.alive():
+                raise RuntimeError(f"jupyterhub exited:\n{self.process.log()[-5000:]}")
+            with contextlib.suppress(requests.RequestException):
+                return requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
+            return False
+
+        wait_for(up, timeout, "JupyterHub to answer through the proxy", interval=0.2)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(grace=20)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.process.log() if self.process else ""
+
+    def api(self, method: str, path: str, **kw: Any) -> requests.Response:
+        return requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=kw.pop("timeout", 60),
+            **kw,
+        )
+
+    def progress_events(self, user: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
+        """The hub's spawn progress event-stream for ``user``'s default server."""
+        with requests.get(
+            f"{self.url}/hub/api/users/{user}/server/progress",
+            headers={"Authorization": f"token {self.token}"},
+            stream=True,
+            timeout=timeout,
+        ) as response:
+            response.raise_for_status()
+            for line in response.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    yield json.loads(line[len("data:") :])
+
+    def wait_ready(self, user: str, timeout: float = 120) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            model = self.api("GET", f"/users/{user}").json()
+            server = model.get("servers", {}).get("")
+            return model if server and server.get("ready") else None
+
+        return wait_for(ready, timeout, f"{user}'s server to be ready", interval=0.2)
+
+    def wait_stopped(self, user: str, timeout: float = 120) -> None:
+        def stopped() -> bool:
+            return "" not in self.api("GET", f"/users/{user}").json().get("servers", {})
+
+        wait_for(stopped, timeout, f"{user}'s server to stop", interval=0.2)
+
+
+class _Form(HTMLParser):
+    """The first form of a page: its action and named inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.inputs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action = a.get("action") or ""
+        elif tag == "input" and a.get("name"):
+            self.inputs.append(a["name"] or "")
+
+
+def login(hub_url: str, username: str, password: str) -> tuple[requests.Session, requests.Response]:
+    """Log in like a browser: hub -> provider's form -> submit -> hub callback.
+
+    Returns the session (with the hub's cookies) and the last response of the redirect chain.
+    """
+    session = requests.Session()
+    page = session.get(f"{hub_url}/hub/oauth_login", timeout=30)
+    page.raise_for_status()
+    form = _Form()
+    form.feed(page.text)
+    if form.action is None or not {"username", "password"} <= set(form.inputs):
+        raise AssertionError(f"no login form at {page.url}:\n{page.text[:2000]}")
+    result = session.post(
+        urljoin(page.url, form.action),
+        data={"username": username, "password": password},
+        timeout=60,
+    )
+    return session, result
+
+
+class PodResponders:
+    """Answers the hub's readiness check at each workspace pod's IP, like the auth proxy would.
+
+    kwok marks pods Running with an IP in 127.20.0.0/16 but runs nothing there, so JupyterHub's
+    own check that the server answers (``GET <url><prefix>api``) would time out. This watches
+    the namespace's pods and, for each one with an IP, serves HTTP on ``<podIP>:8888`` (any
+    127.x address is loopback on Linux, bindable without set-up): 200 with the
+    ``X-JupyterHub-Version`` header for every path, recording the paths it was asked for, so a
+    test can tell that the hub (or the proxy) really reached the pod. The real auth proxy is
+    exercised by the end-to-end tests with the local runner; here we test the hub and spawner.
+    """
+
+    PORT = 8888
+
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.hits: dict[str, list[str]] = {}  # pod IP -> request paths
+        self.errors: list[str] = []
+        self._loop = asyncio.new_event_loop()
+        self._servers: dict[str, asyncio.AbstractServer] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._task: asyncio.Future | None = None
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._task = asyncio.ensure_future(self._watch(), loop=self._loop)
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        for server in self._servers.values():
+            server.close()
+        self._loop.close()
+
+    async def _serve(self, ip: str) -> None:
+        if ip in self._servers:
+            return
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while True:
+                    request = await reader.readuntil(b"\r\n\r\n")
+                    path = request.split(b" ", 2)[1].decode()
+                    self.hits.setdefault(ip, []).append(path)
+                    body = json.dumps({"responder": ip}).encode()
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nX-JupyterHub-Version: 6.1.1\r\n"
+                        b"X-DevPlane-Test-Responder: " + ip.encode() + b"\r\n"
+                        b"Content-Type: application/json\r\n"
+                        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                    )
+                    await writer.drain()
+            writer.close()
+
+        try:
+            self._servers[ip] = await asyncio.start_server(handle, ip, self.PORT)
+        except OSError as e:
+            self.errors.append(f"cannot listen on {ip}:{self.PORT}: {e}")
+
+    async def _watch(self) -> None:
+        from kubernetes_asyncio import client, config, watch
+
+        configuration = client.Configuration()
+        await config.load_kube_config(self.kubeconfig, client_configuration=configuration)
+        async with client.ApiClient(configuration) as api:
+            core = client.CoreV1Api(api)
+            while True:
+                async with watch.Watch() as w:
+                    stream = w.stream(core.list_namespaced_pod, self.namespace, timeout_seconds=120)
+                    async for event in stream:
+                        pod = event["object"]
+                        ip = getattr(pod.status, "pod_ip", None) if pod.status else None
+                        if event["type"] != "DELETED" and ip:
+                            await self._serve(ip)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(10)
+
+
+class Operator:
+    """The real operator (``python -m devplane_operator``) watching one namespace."""
+
+    def __init__(self, workdir: Path, kubeconfig: str, namespace: str) -> None:
+        env = _base_env() | {
+            "KUBECONFIG": kubeconfig,
+            "DEVPLANE_NAMESPACES": namespace,
+            "DEVPLANE_LEADER_ELECTION": "false",
+            "DEVPLANE_METRICS_PORT": str(free_port()),
+            "DEVPLANE_METRICS_HOST": "127.0.0.1",
+            "DEVPLANE_LLM_PROVIDERS": json.dumps(
+                [{"name": "vllm", "baseURL": "http://vllm.invalid:8000/v1", "models": ["qwen"]}]
+            ),
+        }
+        self.process = ManagedProcess(
+            [sys.executable, "-m", "devplane_operator"],
+            workdir / f"operator-{namespace}.log",
+            env=env,
+        )
+        time.sleep(0.5)
+        if not self.process.alive():
+            raise RuntimeError(f"operator exited:\n{self.process.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.process.log()
+
+    def stop(self) -> None:
+        self.process.stop(grace=10)
+
+
+def apply_crd(kubectl) -> None:
+    """Install (or update) the Workspace CRD from the chart, as Helm would, and wait for it."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/workspaces.devplane.io",
+    )  # fmt: skip
+
+
+def run(argv: list[str]) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout

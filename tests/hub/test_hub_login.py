@@ -1,0 +1,54 @@
+"""Logging in to DevPlane's hub through a real OpenID Connect provider.
+
+The provider (hack/oidc/server.mjs, the npm oidc-provider) requires PKCE and checks passwords;
+the hub is configured only through hub_config/jupyterhub_config.py's env vars, with discovery
+of the endpoints from the issuer at start-up.
+"""
+
+from __future__ import annotations
+
+from hubharness import USERS, login
+
+
+def test_member_of_the_allowed_group_logs_in_and_sees_the_profiles(login_stack):
+    hub, _ = login_stack
+    session, page = login(hub.url, "alice", USERS["alice"][0])
+    assert page.status_code == 200, page.text[:2000]
+    # After the callback the hub sends a user without a server to the spawn page, which shows
+    # the profile form instead of starting anything.
+    assert page.url.startswith(f"{hub.url}/hub/spawn"), page.url
+    for slug in ("small", "large", "broken-image"):
+        assert f'value="{slug}"' in page.text
+    model = hub.api("GET", "/users/alice").json()
+    assert model["name"] == "alice" and model["admin"] is False
+    assert "devplane-users" in model["groups"]
+    # The session cookie works: the home page is served, not a redirect to the login page.
+    assert session.get(f"{hub.url}/hub/home", allow_redirects=False).status_code == 200
+
+
+def test_wrong_password_is_refused_by_the_provider(login_stack):
+    hub, _ = login_stack
+    session, page = login(hub.url, "alice", "not-the-password")
+    assert page.status_code == 401 and "Invalid username or password" in page.text
+    assert session.get(f"{hub.url}/hub/home", allow_redirects=False).status_code == 302
+
+
+def test_user_outside_the_allowed_groups_is_refused(login_stack):
+    hub, _ = login_stack
+    session, page = login(hub.url, "mallory", USERS["mallory"][0])
+    assert page.status_code == 403, (page.status_code, page.url)
+    assert hub.api("GET", "/users/mallory").status_code == 404  # never became a hub user
+    # And no session: the hub still sends the browser to the login page.
+    home = session.get(f"{hub.url}/hub/home", allow_redirects=False)
+    assert home.status_code == 302 and "/hub/login" in home.headers["Location"]
+
+
+def test_member_of_the_admin_group_is_an_admin(login_stack):
+    hub, _ = login_stack
+    session, page = login(hub.url, "root", USERS["root"][0])
+    assert page.status_code == 200, page.text[:2000]
+    model = hub.api("GET", "/users/root").json()
+    assert model["admin"] is True
+    assert {"devplane-users", "devplane-admins"} <= set(model["groups"])
+    admin_page = session.get(f"{hub.url}/hub/admin")
+    assert admin_page.status_code == 200
