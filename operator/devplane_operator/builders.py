@@ -1,0 +1,390 @@
+"""Pure builders: (Workspace, Settings) -> the manifest of each child object.
+
+No I/O and no clock here, so the same inputs always give the same dict: that is what lets
+reconcile compare desired with actual and write nothing when nothing changed, and lets the
+unit tests check every security property without a cluster. docs/contracts.md is the
+specification of the pod built here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from devplane_spawner import naming
+
+from .model import Workspace
+from .opencode_config import api_key_env_var, build_opencode_config
+from .settings import Settings
+
+Manifest = dict[str, Any]
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "devplane"
+APP_NAME = "app.kubernetes.io/name"
+APP_NAME_VALUE = "devplane-workspace"
+WORKSPACE_LABEL = "devplane.io/workspace"
+OWNER_LABEL = "devplane.io/owner"
+SERVER_LABEL = "devplane.io/server"
+OWNER_ANNOTATION = "devplane.io/owner"
+SPEC_HASH_ANNOTATION = "devplane.io/pod-spec-hash"
+
+PROXY_PORT = 8888
+PORT_NAME = "http"
+WORKSPACE_UID = 1000
+PROXY_UID = 1001
+HOME = "/home/dev"
+RUN_DIR = "/run/devplane"
+OPENCODE_DIR = "/etc/opencode"
+OPENCODE_FILE = "opencode.json"
+CA_DIR = "/etc/devplane/ca"
+CA_FILE = "ca.crt"
+
+
+def labels(ws: Workspace) -> dict[str, str]:
+    """The labels every child carries (docs/contracts.md, "Labels on every child")."""
+    result = {
+        MANAGED_BY: MANAGED_BY_VALUE,
+        APP_NAME: APP_NAME_VALUE,
+        WORKSPACE_LABEL: ws.name,
+        OWNER_LABEL: naming.safe_slug(ws.owner),
+    }
+    if ws.server_name:
+        result[SERVER_LABEL] = naming.safe_slug(ws.server_name)
+    return result
+
+
+def selector(ws: Workspace) -> dict[str, str]:
+    """Labels that pick exactly this Workspace's pod (Service and NetworkPolicy use them)."""
+    return {MANAGED_BY: MANAGED_BY_VALUE, WORKSPACE_LABEL: ws.name}
+
+
+def _metadata(ws: Workspace, name: str, owned: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": ws.namespace,
+        "labels": labels(ws),
+        "annotations": {OWNER_ANNOTATION: ws.owner},
+    }
+    if owned:
+        meta["ownerReferences"] = [ws.owner_reference()]
+    return meta
+
+
+# ------------------------------------------------------------------ PVC
+
+
+def build_pvc(ws: Workspace, settings: Settings) -> Manifest:
+    """The home volume. No ownerReference under Retain, so it outlives the Workspace."""
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "volumeMode": "Filesystem",
+        "resources": {"requests": {"storage": ws.storage_size}},
+    }
+    if ws.storage_class:
+        spec["storageClassName"] = ws.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(ws, ws.pvc_name, owned=ws.reclaim_policy == "Delete"),
+        "spec": spec,
+    }
+
+
+# ------------------------------------------------------------------ ConfigMap
+
+
+def build_configmap(ws: Workspace, settings: Settings) -> Manifest:
+    """opencode.json, from the other half of the contract: opencode_config.build_opencode_config."""
+    config = build_opencode_config(ws.ai)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(ws, ws.configmap_name),
+        "data": {OPENCODE_FILE: json.dumps(config, indent=2, sort_keys=True) + "\n"},
+    }
+
+
+# ------------------------------------------------------------------ Service
+
+
+def build_service(ws: Workspace, settings: Settings) -> Manifest:
+    """A ClusterIP Service on the auth proxy port: the in-cluster URL the hub uses."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(ws, ws.child_name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(ws),
+            "ports": [
+                {"name": PORT_NAME, "port": PROXY_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+# ------------------------------------------------------------------ Pod
+
+
+def _security_context(uid: int) -> dict[str, Any]:
+    """Container security context that passes Pod Security `restricted` (and then some)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _env(pairs: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"name": k, "value": v} for k, v in pairs.items()]
+
+
+def _workspace_env(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:
+    plain = {
+        "HOME": HOME,
+        "USER": "dev",
+        "SHELL": "/bin/bash",
+        "DEVPLANE_TTYD_SOCKET": f"{RUN_DIR}/ttyd.sock",
+        "DEVPLANE_ACTIVITY_FILE": f"{RUN_DIR}/activity",
+        "OPENCODE_CONFIG": f"{OPENCODE_DIR}/{OPENCODE_FILE}",
+        "OPENCODE_DISABLE_MODELS_FETCH": "true",
+        "OPENCODE_DISABLE_AUTOUPDATE": "true",
+        "OPENCODE_DISABLE_LSP_DOWNLOAD": "true",
+        "npm_config_offline": "true",
+    }
+    if settings.pip_index_url:
+        plain["PIP_INDEX_URL"] = settings.pip_index_url
+    if settings.pip_trusted_host:
+        plain["PIP_TRUSTED_HOST"] = settings.pip_trusted_host
+    if settings.npm_registry:
+        plain["npm_config_registry"] = settings.npm_registry
+    if settings.ca_bundle_configmap:
+        bundle = f"{CA_DIR}/{CA_FILE}"
+        plain |= {"SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle}
+        plain |= {"NODE_EXTRA_CA_CERTS": bundle, "PIP_CERT": bundle}
+    env = _env(plain)
+    for provider in ws.ai.get("providers", []):
+        ref = provider.get("apiKeySecretRef")
+        if ref:
+            env.append(
+                {
+                    "name": api_key_env_var(provider["name"]),
+                    "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": ref["key"]}},
+                }
+            )
+    return env
+
+
+def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
+    workspace_mounts = [
+        {"name": "home", "mountPath": HOME},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "run", "mountPath": RUN_DIR},
+        {"name": "opencode", "mountPath": OPENCODE_DIR, "readOnly": True},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "home", "persistentVolumeClaim": {"claimName": ws.pvc_name}},
+        {"name": "tmp", "emptyDir": {}},
+        # Memory-backed: holds only the ttyd socket and the activity file.
+        {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        {"name": "proxy-tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        {"name": "opencode", "configMap": {"name": ws.configmap_name}},
+    ]
+    if settings.ca_bundle_configmap:
+        workspace_mounts.append({"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "ca-bundle",
+                "configMap": {
+                    "name": settings.ca_bundle_configmap,
+                    "items": [{"key": settings.ca_bundle_key, "path": CA_FILE}],
+                },
+            }
+        )
+    workspace = {
+        "name": "workspace",
+        "image": ws.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["/usr/local/bin/devplane-workspace"],
+        "workingDir": HOME,
+        "env": _workspace_env(ws, settings),
+        "resources": ws.resources,
+        "securityContext": _security_context(WORKSPACE_UID),
+        "volumeMounts": workspace_mounts,
+    }
+    authproxy = {
+        "name": "authproxy",
+        "image": settings.authproxy_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["python3", "-m", "devplane_spawner.authproxy"],
+        "ports": [{"name": PORT_NAME, "containerPort": PROXY_PORT, "protocol": "TCP"}],
+        # The hub credentials reach this container only; the user's container never sees them.
+        "envFrom": [{"secretRef": {"name": ws.hub_secret}}],
+        "env": _env(
+            {
+                "DEVPLANE_PROXY_IP": "0.0.0.0",
+                "DEVPLANE_PROXY_PORT": str(PROXY_PORT),
+                "DEVPLANE_UPSTREAM": f"unix:{RUN_DIR}/ttyd.sock",
+                "DEVPLANE_ACTIVITY_FILE": f"{RUN_DIR}/activity",
+            }
+        ),
+        "readinessProbe": {
+            "httpGet": {"path": f"{ws.service_prefix}api", "port": PORT_NAME, "scheme": "HTTP"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "resources": settings.authproxy_resources,
+        "securityContext": _security_context(PROXY_UID),
+        "volumeMounts": [
+            {"name": "run", "mountPath": RUN_DIR},
+            {"name": "proxy-tmp", "mountPath": "/tmp"},
+        ],
+    }
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "fsGroup": WORKSPACE_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [workspace, authproxy],
+        "volumes": volumes,
+    }
+
+
+def spec_hash(pod_spec: dict[str, Any]) -> str:
+    """Stable digest of the pod spec we asked for.
+
+    The API server fills in defaults (dnsPolicy, terminationMessagePath, ...), so the live spec
+    never equals ours; comparing this annotation instead tells "our desired spec changed" apart
+    from "the server added defaults" without knowing every default.
+    """
+    canonical = json.dumps(pod_spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def build_pod(ws: Workspace, settings: Settings) -> Manifest:
+    """The workspace pod: user container + auth proxy, one port, PSS `restricted`."""
+    spec = _pod_spec(ws, settings)
+    metadata = _metadata(ws, ws.child_name)
+    metadata["annotations"][SPEC_HASH_ANNOTATION] = spec_hash(spec)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+# ------------------------------------------------------------------ NetworkPolicy
+
+
+def _namespace_selector(namespace: str) -> dict[str, Any]:
+    return {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+
+
+def _hub_peers(ws: Workspace, settings: Settings, *selectors: dict[str, str]) -> list[dict]:
+    peers = []
+    for labels_ in selectors:
+        if not labels_:
+            continue  # an empty selector would mean "every pod": never what we want here
+        peer: dict[str, Any] = {"podSelector": {"matchLabels": dict(labels_)}}
+        if settings.hub_namespace and settings.hub_namespace != ws.namespace:
+            peer["namespaceSelector"] = _namespace_selector(settings.hub_namespace)
+        peers.append(peer)
+    return peers
+
+
+def llm_egress_rules(ws: Workspace) -> list[dict[str, Any]]:
+    """Egress rules for the providers' base URLs.
+
+    NetworkPolicy knows pods and CIDRs, not host names, so:
+    * an IP address -> that address (/32 or /128) on the URL's port;
+    * an in-cluster Service name (``svc.ns.svc[.cluster.local]`` or ``svc.ns``) -> the pods of
+      namespace ``ns`` on any port (a Service port usually differs from its pods' port);
+    * a bare name (``svc``) -> the pods of the workspace's own namespace, any port;
+    * any other host name cannot be expressed: the admin adds its CIDR to the allowlist
+      (docs/operator.md says so).
+    """
+    rules: dict[str, dict[str, Any]] = {}
+    for provider in ws.ai.get("providers", []):
+        parts = urlsplit(provider["baseURL"])
+        host = parts.hostname or ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            cidr = f"{address}/{address.max_prefixlen}"
+            rules[f"ip:{cidr}:{port}"] = {
+                "to": [{"ipBlock": {"cidr": cidr}}],
+                "ports": [{"protocol": "TCP", "port": port}],
+            }
+            continue
+        labels_ = host.split(".")
+        if len(labels_) == 1:
+            namespace = ws.namespace
+        elif len(labels_) == 2 or (len(labels_) >= 3 and labels_[2] == "svc"):
+            namespace = labels_[1]
+        else:
+            continue
+        rules[f"ns:{namespace}"] = {"to": [{"namespaceSelector": _namespace_selector(namespace)}]}
+    return [rules[k] for k in sorted(rules)]
+
+
+def build_networkpolicy(ws: Workspace, settings: Settings) -> Manifest:
+    """Default deny for the workspace pod, then exactly the flows DESIGN.md allows."""
+    hub_and_proxy = _hub_peers(ws, settings, settings.hub_selector, settings.proxy_selector)
+    egress: list[dict[str, Any]] = [
+        {
+            "to": [
+                {
+                    "namespaceSelector": _namespace_selector(settings.dns_namespace),
+                    "podSelector": {"matchLabels": dict(settings.dns_selector)},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }
+    ]
+    hub = _hub_peers(ws, settings, settings.hub_selector)
+    if hub:
+        egress.append({"to": hub, "ports": [{"protocol": "TCP", "port": settings.hub_api_port}]})
+    egress.extend(llm_egress_rules(ws))
+    for rule in settings.egress_allowlist:
+        entry: dict[str, Any] = {"to": [{"ipBlock": {"cidr": rule.cidr}}]}
+        if rule.ports:
+            entry["ports"] = [{"protocol": rule.protocol, "port": p} for p in rule.ports]
+        egress.append(entry)
+    ingress = []
+    if hub_and_proxy:
+        ingress.append({"from": hub_and_proxy, "ports": [{"protocol": "TCP", "port": PROXY_PORT}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(ws, ws.child_name),
+        "spec": {
+            "podSelector": {"matchLabels": selector(ws)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    }
+
+
+def build_children(ws: Workspace, settings: Settings) -> dict[str, Manifest]:
+    """Every child, keyed by kind. The Pod is included even when stopped (reconcile decides)."""
+    return {
+        "PersistentVolumeClaim": build_pvc(ws, settings),
+        "ConfigMap": build_configmap(ws, settings),
+        "Service": build_service(ws, settings),
+        "NetworkPolicy": build_networkpolicy(ws, settings),
+        "Pod": build_pod(ws, settings),
+    }

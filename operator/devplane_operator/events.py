@@ -1,0 +1,55 @@
+"""Kubernetes Events on a Workspace (core/v1), one per phase transition.
+
+`kubectl describe ws alice` then tells the story (Pending -> Starting -> Running, or why it is
+stuck) without reading operator logs. Events are written only on a transition, never on a
+no-op reconcile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from . import API_VERSION, KIND
+from .status import timestamp
+
+COMPONENT = "devplane-operator"
+
+
+def build_event(
+    workspace: dict[str, Any],
+    type_: str,
+    reason: str,
+    message: str,
+    now: datetime,
+    instance: str,
+) -> dict[str, Any]:
+    """A core/v1 Event about ``workspace`` (a Workspace body)."""
+    meta = workspace["metadata"]
+    stamp = timestamp(now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
+            "namespace": meta["namespace"],
+            "labels": {"app.kubernetes.io/managed-by": "devplane"},
+        },
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": f"devplane.io/{COMPONENT}",
+        "reportingInstance": instance[:128],
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }

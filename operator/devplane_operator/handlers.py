@@ -1,0 +1,63 @@
+"""kopf handlers: every watch event goes into the cache and queues its Workspace.
+
+All handlers are ``@kopf.on.event``: they react to what the watch delivers (including the
+initial listing, which covers "resume" after a restart) and never store progress on the
+object. So kopf writes nothing to a Workspace — no progress annotations, no last-handled
+configuration, and no finalizer: deleting a Workspace never waits for the operator, even when
+it is down. The actual work happens in reconcile.Controller's workers.
+
+The controller is handed over in kopf's ``memo`` (see app.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from . import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Our own Events (events.py) say what matters; kopf's would post one per handler log line.
+    settings.posting.enabled = False
+    # Reconnect watches well before any proxy or load balancer cuts them.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    # Never add a finalizer (we have no deletion handlers; this is belt and braces).
+    settings.persistence.finalizer = "devplane.io/unused-finalizer"
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def workspace_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_workspace_event(event.get("type"), event["object"])
+
+
+@kopf.on.event("v1", "pods")
+async def pod_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("Pod", event.get("type"), event["object"])
+
+
+@kopf.on.event("v1", "services")
+async def service_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("Service", event.get("type"), event["object"])
+
+
+@kopf.on.event("v1", "configmaps")
+async def configmap_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("ConfigMap", event.get("type"), event["object"])
+
+
+@kopf.on.event("v1", "persistentvolumeclaims")
+async def pvc_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("PersistentVolumeClaim", event.get("type"), event["object"])
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies")
+async def networkpolicy_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("NetworkPolicy", event.get("type"), event["object"])

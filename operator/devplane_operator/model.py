@@ -1,0 +1,150 @@
+"""The operator's view of one Workspace: parsed once, validated beyond what the CRD can check.
+
+The CRD's schema and CEL rules reject almost every bad spec at the API server. What is left
+here needs the operator's settings or the naming scheme (e.g. a Workspace without ``spec.ai``
+when the operator has no default providers). Such a spec cannot fix itself, so it raises
+SpecError, which reconcile reports as phase Failed (a permanent error, no retry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from devplane_spawner import naming
+
+from . import API_VERSION, KIND
+from .opencode_config import build_opencode_config
+from .quantity import parse_quantity
+from .settings import Settings
+
+
+class SpecError(ValueError):
+    """The Workspace spec cannot be realised; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A validated Workspace: identity plus the effective (defaulted) spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    owner: str
+    server_name: str
+    started: bool
+    image: str
+    service_prefix: str
+    resources: dict[str, dict[str, str]]
+    storage_size: str
+    storage_class: str
+    reclaim_policy: str
+    ai: dict[str, Any]
+    hub_secret: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def pvc_name(self) -> str:
+        return naming.pvc_name(self.owner, self.server_name)
+
+    @property
+    def child_name(self) -> str:
+        return naming.child_name(self.name)
+
+    @property
+    def configmap_name(self) -> str:
+        return naming.child_name(self.name, "opencode")
+
+    def owner_reference(self) -> dict[str, Any]:
+        """The controller reference every owned child carries (GC deletes them with us)."""
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def default_service_prefix(owner: str, server_name: str) -> str:
+    """JupyterHub's default prefix for a server: /user/<name>/ or /user/<name>/<server>/."""
+    prefix = f"/user/{quote(owner, safe='')}/"
+    if server_name:
+        prefix += f"{quote(server_name, safe='')}/"
+    return prefix
+
+
+def _merge_resources(
+    defaults: dict[str, dict[str, str]], override: dict[str, Any] | None
+) -> dict[str, dict[str, str]]:
+    merged = {part: dict(values) for part, values in defaults.items()}
+    for part, values in (override or {}).items():
+        merged.setdefault(part, {}).update({k: str(v) for k, v in (values or {}).items()})
+    return merged
+
+
+def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
+    """Validate ``body`` (a Workspace object) against ``settings``; raise SpecError if hopeless."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    owner = spec.get("owner") or ""
+    server_name = spec.get("serverName") or ""
+    if not owner:
+        raise SpecError("spec.owner is empty")
+    expected = naming.workspace_name(owner, server_name)
+    if meta.get("name") != expected:
+        # One Workspace per (owner, server) and namespace: the home PVC's name comes from the
+        # owner and server, so two differently named Workspaces would share one volume.
+        raise SpecError(
+            f"metadata.name must be {expected!r} (derived from owner {owner!r} and serverName "
+            f"{server_name!r} by devplane_spawner.naming.workspace_name)"
+        )
+
+    ai = spec.get("ai")
+    if not ai:
+        if not settings.llm_providers:
+            raise SpecError(
+                "spec.ai is not set and the operator has no default LLM providers "
+                "(DEVPLANE_LLM_PROVIDERS); set spec.ai.providers"
+            )
+        ai = {"providers": [dict(p) for p in settings.llm_providers]}
+        if settings.llm_default_model:
+            ai["defaultModel"] = settings.llm_default_model
+    try:
+        build_opencode_config(ai)  # the same checks the ConfigMap build will make
+    except (ValueError, KeyError) as err:
+        raise SpecError(f"spec.ai: {err}") from None
+
+    resources = _merge_resources(settings.workspace_resources, spec.get("resources"))
+    for resource, request in resources.get("requests", {}).items():
+        limit = resources.get("limits", {}).get(resource)
+        if limit is not None and parse_quantity(request) > parse_quantity(limit):
+            raise SpecError(
+                f"spec.resources.requests.{resource} ({request}) is above the limit {limit} "
+                f"(the operator's default); set spec.resources.limits.{resource} too"
+            )
+
+    storage = spec.get("storage") or {}
+    return Workspace(
+        name=meta["name"],
+        namespace=meta.get("namespace", ""),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        owner=owner,
+        server_name=server_name,
+        started=bool(spec.get("started", True)),
+        image=spec.get("image") or settings.workspace_image,
+        service_prefix=spec.get("servicePrefix") or default_service_prefix(owner, server_name),
+        resources=resources,
+        storage_size=str(storage.get("size") or settings.storage_size),
+        storage_class=storage.get("storageClassName") or settings.storage_class,
+        reclaim_policy=storage.get("reclaimPolicy") or "Retain",
+        ai=ai,
+        hub_secret=(spec.get("hubSecretRef") or {}).get("name", ""),
+    )

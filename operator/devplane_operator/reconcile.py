@@ -1,0 +1,280 @@
+"""The one idempotent reconcile: Workspace -> children and status.
+
+``Controller.reconcile(key)`` reads the Workspace and its children from the cache, builds
+every desired child with the pure builders, applies only the differences (compare.py), then
+computes the status and writes it only if it changed. Whatever triggered it — a Workspace
+event, an event on a child, the periodic resync, a retry — it does the same thing, so it is
+safe to run any number of times, from any state, including right after the operator was
+killed half-way through.
+
+Errors: a spec the operator cannot realise raises kopf.PermanentError (phase Failed, no
+retry until the Workspace changes); an API call refused for good (403, 422) is permanent too
+but re-checked slowly, since RBAC or admission can be fixed; anything else raises
+kopf.TemporaryError and is retried with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from . import KIND
+from .builders import build_children
+from .cache import Cache, Key, workspace_of
+from .compare import compare, normalize, replacing_patch
+from .events import build_event
+from .kube import Kube, KubeError
+from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DURATION, RESYNCS
+from .model import SpecError, Workspace, parse_workspace
+from .settings import Settings
+from .status import STUCK_REASONS, compute_status, failed_status, ready_reason
+from .workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+# Children in the order they are applied: the pod last, once what it mounts exists.
+CHILD_KINDS = ("PersistentVolumeClaim", "ConfigMap", "Service", "NetworkPolicy", "Pod")
+MAX_BACKOFF = 60.0
+RECHECK_PERMANENT = 60.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Controller:
+    """Reconciles Workspaces; owns the cache, the queue and the workers."""
+
+    def __init__(self, settings: Settings, kube: Kube, cache: Cache, queue: WorkQueue) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.cache = cache
+        self.queue = queue
+        self._failures: dict[Key, int] = {}
+
+    # ---------------------------------------------------------------- event intake
+
+    def on_workspace_event(self, type_: str | None, body: Obj) -> None:
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if type_ == "DELETED":
+            self.cache.remove(KIND, *key, uid=meta.get("uid"))
+            self.queue.forget(key)
+            self._failures.pop(key, None)
+            return
+        self.cache.put(KIND, body)
+        self.queue.add(key)
+
+    def on_child_event(self, kind: str, type_: str | None, body: Obj) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        # A child whose labels and owner reference were removed by hand is still ours if we
+        # cached it before; anything else unlabelled is not our business.
+        owner = workspace_of(body) or self.cache.owner_of(kind, (namespace, name))
+        if owner is None:
+            return
+        if type_ == "DELETED":
+            self.cache.remove(kind, namespace, name, uid=meta.get("uid"))
+        else:
+            self.cache.put(kind, body, owner=owner)
+        if self.cache.get(KIND, namespace, owner) is not None:
+            self.queue.add((namespace, owner))
+
+    async def prime(self) -> None:
+        """Fill the cache with one LIST per kind before the workers start.
+
+        Without it, a restarted operator would see Workspace events before the children's
+        and try to create pods that already exist.
+        """
+        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+        selector = "app.kubernetes.io/managed-by=devplane"
+        for namespace in namespaces:
+            for item in await self.kube.list(KIND, namespace):
+                self.cache.put(KIND, item)
+            for kind in CHILD_KINDS:
+                for item in await self.kube.list(kind, namespace, selector):
+                    owner = workspace_of(item)
+                    if owner:
+                        self.cache.put(kind, item, owner=owner)
+
+    # ---------------------------------------------------------------- workers
+
+    async def worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            started = time.monotonic()
+            try:
+                await self._process(key)
+            finally:
+                RECONCILE_DURATION.observe(time.monotonic() - started)
+                self.queue.done(key)
+
+    async def _process(self, key: Key) -> None:
+        try:
+            recheck = await self.reconcile(key)
+        except kopf.PermanentError as err:
+            RECONCILES.labels(result="failed").inc()
+            RECONCILE_ERRORS.labels(kind="permanent").inc()
+            log.warning("workspace %s/%s failed: %s", *key, err)
+            await self._report_failure(key, str(err))
+            self._failures.pop(key, None)
+            if isinstance(err.__cause__, KubeError):
+                self.queue.add_after(key, RECHECK_PERMANENT)
+        except kopf.TemporaryError as err:
+            RECONCILES.labels(result="requeue").inc()
+            RECONCILE_ERRORS.labels(kind="temporary").inc()
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            delay = min(MAX_BACKOFF, max(float(err.delay or 0), 0.25 * 2 ** min(failures, 8)))
+            log.info("workspace %s/%s: %s; retrying in %.1fs", *key, err, delay)
+            self.queue.add_after(key, delay)
+        except Exception:
+            RECONCILES.labels(result="error").inc()
+            RECONCILE_ERRORS.labels(kind="unexpected").inc()
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            log.exception("workspace %s/%s: unexpected error in reconcile", *key)
+            self.queue.add_after(key, min(MAX_BACKOFF, 0.5 * 2 ** min(failures, 8)))
+        else:
+            RECONCILES.labels(result="ok").inc()
+            self._failures.pop(key, None)
+            if recheck is not None:
+                self.queue.add_after(key, recheck)
+
+    async def resync_loop(self) -> None:
+        """Every resync period, reconcile every known Workspace once (like an informer resync)."""
+        while True:
+            await asyncio.sleep(self.settings.resync_seconds)
+            started = time.monotonic()
+            for key in self.cache.workspaces():
+                self.queue.add(key)
+            await self.queue.wait_idle()
+            RESYNCS.inc()
+            RESYNC_DURATION.set(time.monotonic() - started)
+            log.debug("resync of %d workspaces done", self.cache.count(KIND))
+
+    # ---------------------------------------------------------------- reconcile
+
+    async def reconcile(self, key: Key) -> float | None:
+        """Bring one Workspace's children and status in line; return when to look again."""
+        body = self.cache.get(KIND, *key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None  # children go with it through their ownerReferences
+        try:
+            ws = parse_workspace(body, self.settings)
+        except SpecError as err:
+            raise kopf.PermanentError(str(err)) from None
+        try:
+            desired = build_children(ws, self.settings)
+            for kind in CHILD_KINDS:
+                if kind == "Pod" and not ws.started:
+                    await self._remove_pod(ws)
+                else:
+                    await self._apply(ws, kind, desired[kind])
+            status, recheck = compute_status(
+                ws,
+                self.cache.get("PersistentVolumeClaim", ws.namespace, ws.pvc_name),
+                self.cache.get("Pod", ws.namespace, ws.child_name),
+                body.get("status") or {},
+                _now(),
+                self.settings.stuck_after_seconds,
+            )
+            await self._write_status(body, status)
+        except KubeError as err:
+            if err.permanent:
+                raise kopf.PermanentError(f"the API server refused a change: {err}") from err
+            raise kopf.TemporaryError(str(err), delay=1) from err
+        return recheck
+
+    async def _apply(self, ws: Workspace, kind: str, desired: Obj) -> None:
+        name = desired["metadata"]["name"]
+        actual = self.cache.get(kind, ws.namespace, name)
+        action = compare(kind, desired, actual)
+        if action.verb in ("none", "wait"):
+            return
+        log.info("workspace %s/%s: %s %s %s (%s)", *ws.key, action.verb, kind, name, action.why)
+        if action.verb == "create":
+            try:
+                created = await self.kube.create(kind, desired)
+            except KubeError as err:
+                if not err.conflict:
+                    raise
+                # It exists but our cache has not seen it yet (e.g. a pod still terminating
+                # under the same name): refresh and come back.
+                current = await self.kube.get(kind, ws.namespace, name)
+                if current is not None:
+                    self.cache.put(kind, current, owner=ws.name)
+                raise kopf.TemporaryError(f"{kind} {name} already exists", delay=1) from None
+            self.cache.put(kind, created, owner=ws.name)
+        elif action.verb == "patch":
+            patched = await self.kube.patch(
+                kind, ws.namespace, name, action.patch, strategic=action.strategic
+            )
+            self.cache.put(kind, patched, owner=ws.name)
+        elif action.verb == "recreate":
+            assert actual is not None
+            deleted = await self.kube.delete(kind, ws.namespace, name, actual["metadata"]["uid"])
+            if deleted:
+                self.cache.put(kind, deleted, owner=ws.name)
+
+    async def _remove_pod(self, ws: Workspace) -> None:
+        """started: false removes the pod — and only the pod."""
+        pod = self.cache.get("Pod", ws.namespace, ws.child_name)
+        if pod is None or pod["metadata"].get("deletionTimestamp"):
+            return
+        log.info("workspace %s/%s: stopping, deleting pod %s", *ws.key, ws.child_name)
+        deleted = await self.kube.delete("Pod", ws.namespace, ws.child_name, pod["metadata"]["uid"])
+        if deleted:
+            self.cache.put("Pod", deleted, owner=ws.name)
+
+    # ---------------------------------------------------------------- status and events
+
+    async def _write_status(self, body: Obj, status: Obj) -> None:
+        previous = body.get("status") or {}
+        if normalize(previous) == normalize(status):
+            return  # the common case at steady state: no write at all
+        meta = body["metadata"]
+        patched = await self.kube.patch(
+            KIND,
+            meta["namespace"],
+            meta["name"],
+            {"status": replacing_patch(previous, status)},
+            subresource="status",
+        )
+        self.cache.put(KIND, patched)
+        await self._announce(body, previous, status)
+
+    async def _announce(self, body: Obj, previous: Obj, status: Obj) -> None:
+        """One Event per phase transition, and a Warning when the Workspace gets stuck."""
+        old_phase, new_phase = previous.get("phase"), status.get("phase")
+        old_reason, new_reason = ready_reason(previous), ready_reason(status)
+        stuck = new_reason in STUCK_REASONS and new_reason != old_reason
+        if old_phase == new_phase and not stuck:
+            return
+        kind = "Warning" if stuck or new_phase == "Failed" else "Normal"
+        reason = new_reason if stuck else (new_phase or "Unknown")
+        message = f"phase {old_phase or 'None'} -> {new_phase}"
+        if status.get("message"):
+            message += f": {status['message']}"
+        event = build_event(body, kind, reason, message, _now(), self.settings.identity)
+        try:
+            await self.kube.create("Event", event)
+        except KubeError as err:  # an Event is best effort; never fail a reconcile over it
+            log.warning("could not post an Event for %s: %s", body["metadata"]["name"], err)
+
+    async def _report_failure(self, key: Key, message: str) -> None:
+        body = self.cache.get(KIND, *key)
+        if body is None:
+            return
+        previous = body.get("status") or {}
+        generation = int(body["metadata"].get("generation") or 0)
+        try:
+            await self._write_status(body, failed_status(generation, message, previous, _now()))
+        except KubeError as err:
+            log.warning("could not report the failure of %s/%s: %s", *key, err)

@@ -1,0 +1,84 @@
+"""A de-duplicating work queue of Workspace keys, in the style of client-go's workqueue.
+
+* a key queued twice before a worker takes it is reconciled once (a burst of pod status
+  events becomes one reconcile);
+* a key is never reconciled by two workers at once: if it is queued again while being
+  processed, it is re-queued when the worker finishes;
+* ``add_after`` schedules a retry (temporary errors, back-off) or a re-check (a volume that
+  may become "stuck").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+
+from .metrics import QUEUE_DEPTH
+
+
+class WorkQueue:
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
+        self._queued: set[Hashable] = set()
+        self._processing: set[Hashable] = set()
+        self._dirty: set[Hashable] = set()
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def add(self, key: Hashable) -> None:
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._idle.clear()
+        self._queue.put_nowait(key)
+        QUEUE_DEPTH.set(len(self._queued))
+
+    def add_after(self, key: Hashable, delay: float) -> None:
+        """Queue ``key`` after ``delay`` seconds; an earlier pending timer for it wins."""
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        existing = self._timers.get(key)
+        if existing is not None and existing.when() <= loop.time() + delay:
+            return
+        if existing is not None:
+            existing.cancel()
+
+        def fire() -> None:
+            self._timers.pop(key, None)
+            self.add(key)
+
+        self._timers[key] = loop.call_later(delay, fire)
+
+    async def get(self) -> Hashable:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._processing.add(key)
+        QUEUE_DEPTH.set(len(self._queued))
+        return key
+
+    def done(self, key: Hashable) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+        elif not self._queued and not self._processing:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued or being processed (delayed retries do not count)."""
+        await self._idle.wait()
+
+    def forget(self, key: Hashable) -> None:
+        """Drop a pending delayed retry (the Workspace is gone)."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()

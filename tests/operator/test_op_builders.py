@@ -1,0 +1,309 @@
+"""Pure builder tests: the child manifests follow docs/contracts.md and the security model.
+
+No cluster needed. The cluster tests (test_op_cluster.py) then prove the API server accepts
+these objects, including in a namespace that enforces Pod Security `restricted`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from devplane_operator.builders import (
+    SPEC_HASH_ANNOTATION,
+    build_children,
+    build_configmap,
+    build_networkpolicy,
+    build_pod,
+    build_pvc,
+    build_service,
+)
+from devplane_operator.model import SpecError, parse_workspace
+from devplane_operator.settings import load_settings
+
+from devplane_spawner import naming
+
+BASE_ENV = {
+    "DEVPLANE_NAMESPACES": "ws",
+    "DEVPLANE_LLM_PROVIDERS": json.dumps(
+        [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["qwen"]}]
+    ),
+}
+
+
+def settings(**env: str):
+    return load_settings([], {**BASE_ENV, **env})
+
+
+def workspace_body(owner: str = "alice", server: str = "", **spec) -> dict:
+    return {
+        "apiVersion": "devplane.io/v1alpha1",
+        "kind": "Workspace",
+        "metadata": {
+            "name": naming.workspace_name(owner, server),
+            "namespace": "ws",
+            "uid": "1234-uid",
+            "generation": 3,
+        },
+        "spec": {"owner": owner, "serverName": server, "hubSecretRef": {"name": "hub-secret"}}
+        | spec,
+    }
+
+
+def ws(owner: str = "alice", server: str = "", env: dict | None = None, **spec):
+    return parse_workspace(workspace_body(owner, server, **spec), settings(**(env or {})))
+
+
+def container(pod: dict, name: str) -> dict:
+    return next(c for c in pod["spec"]["containers"] if c["name"] == name)
+
+
+def env_of(c: dict) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
+
+
+def test_names_come_from_naming_module():
+    w = ws("Alice@example.com", "dev box")
+    children = build_children(w, settings())
+    stem = naming.workspace_name("Alice@example.com", "dev box")
+    assert children["Pod"]["metadata"]["name"] == naming.child_name(stem)
+    assert children["Service"]["metadata"]["name"] == naming.child_name(stem)
+    assert children["NetworkPolicy"]["metadata"]["name"] == naming.child_name(stem)
+    assert children["ConfigMap"]["metadata"]["name"] == naming.child_name(stem, "opencode")
+    assert children["PersistentVolumeClaim"]["metadata"]["name"] == naming.pvc_name(
+        "Alice@example.com", "dev box"
+    )
+
+
+def test_every_child_carries_labels_annotation_and_owner_reference():
+    w = ws("Alice@example.com", "dev")
+    for kind, child in build_children(w, settings()).items():
+        meta = child["metadata"]
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "devplane", kind
+        assert meta["labels"]["app.kubernetes.io/name"] == "devplane-workspace", kind
+        assert meta["labels"]["devplane.io/workspace"] == w.name, kind
+        assert meta["labels"]["devplane.io/owner"] == naming.safe_slug("Alice@example.com")
+        assert meta["labels"]["devplane.io/server"] == "dev"
+        assert meta["annotations"]["devplane.io/owner"] == "Alice@example.com"
+        if kind != "PersistentVolumeClaim":
+            (ref,) = meta["ownerReferences"]
+            assert ref["uid"] == "1234-uid" and ref["controller"] is True
+
+
+def test_pvc_owner_reference_only_when_reclaim_policy_is_delete():
+    retained = build_pvc(ws(storage={"reclaimPolicy": "Retain"}), settings())
+    assert "ownerReferences" not in retained["metadata"]
+    deleted = build_pvc(ws(storage={"reclaimPolicy": "Delete"}), settings())
+    assert deleted["metadata"]["ownerReferences"][0]["kind"] == "Workspace"
+
+
+def test_pvc_size_and_class_default_from_settings_and_spec_overrides():
+    env = {"DEVPLANE_STORAGE_SIZE": "3Gi", "DEVPLANE_STORAGE_CLASS": "fast"}
+    pvc = build_pvc(ws(env=env), settings(**env))
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "3Gi"
+    assert pvc["spec"]["storageClassName"] == "fast"
+    pvc = build_pvc(ws(storage={"size": "7Gi", "storageClassName": "slow"}), settings())
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "7Gi"
+    assert pvc["spec"]["storageClassName"] == "slow"
+    assert "storageClassName" not in build_pvc(ws(), settings())["spec"]
+
+
+def test_pod_layout_matches_the_contract():
+    pod = build_pod(ws(), settings())
+    spec = pod["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["workspace", "authproxy"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    assert "shareProcessNamespace" not in spec
+    assert spec["securityContext"]["fsGroup"] == 1000
+    ports = [p for c in spec["containers"] for p in c.get("ports", [])]
+    assert ports == [{"name": "http", "containerPort": 8888, "protocol": "TCP"}]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "home-alice"
+    assert volumes["run"]["emptyDir"]["medium"] == "Memory"
+    assert volumes["opencode"]["configMap"]["name"] == "ws-alice-opencode"
+    assert "emptyDir" in volumes["tmp"] and "emptyDir" in volumes["proxy-tmp"]
+    mounts = {m["name"]: m for m in container(pod, "workspace")["volumeMounts"]}
+    assert mounts["home"]["mountPath"] == "/home/dev"
+    assert mounts["tmp"]["mountPath"] == "/tmp"
+    assert mounts["run"]["mountPath"] == "/run/devplane"
+    assert mounts["opencode"] == {"name": "opencode", "mountPath": "/etc/opencode", "readOnly": True}
+    proxy_mounts = {m["name"]: m["mountPath"] for m in container(pod, "authproxy")["volumeMounts"]}
+    assert proxy_mounts == {"run": "/run/devplane", "proxy-tmp": "/tmp"}
+
+
+def test_security_context_is_restricted_for_both_containers():
+    pod = build_pod(ws(), settings())
+    uids = {}
+    for c in pod["spec"]["containers"]:
+        sc = c["securityContext"]
+        assert sc["runAsNonRoot"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert c["resources"]["limits"]["cpu"] and c["resources"]["limits"]["memory"]
+        uids[c["name"]] = sc["runAsUser"]
+    assert uids == {"workspace": 1000, "authproxy": 1001}
+
+
+def test_hub_credentials_reach_only_the_authproxy():
+    pod = build_pod(ws(), settings())
+    proxy, user = container(pod, "authproxy"), container(pod, "workspace")
+    assert proxy["envFrom"] == [{"secretRef": {"name": "hub-secret"}}]
+    assert "envFrom" not in user
+    assert not [k for k in env_of(user) if k.startswith("JUPYTERHUB_")]
+    assert env_of(proxy) == {
+        "DEVPLANE_PROXY_IP": "0.0.0.0",
+        "DEVPLANE_PROXY_PORT": "8888",
+        "DEVPLANE_UPSTREAM": "unix:/run/devplane/ttyd.sock",
+        "DEVPLANE_ACTIVITY_FILE": "/run/devplane/activity",
+    }
+
+
+def test_workspace_env_and_api_keys_from_secrets():
+    providers = [
+        {
+            "name": "vllm-prod",
+            "baseURL": "https://10.0.0.5:8443/v1",
+            "models": ["qwen"],
+            "apiKeySecretRef": {"name": "llm-key", "key": "token"},
+        }
+    ]
+    env = env_of(container(build_pod(ws(ai={"providers": providers}), settings()), "workspace"))
+    assert env["DEVPLANE_LLM_API_KEY_VLLM_PROD"] == {
+        "secretKeyRef": {"name": "llm-key", "key": "token"}
+    }
+    for name, value in {
+        "HOME": "/home/dev",
+        "USER": "dev",
+        "SHELL": "/bin/bash",
+        "DEVPLANE_TTYD_SOCKET": "/run/devplane/ttyd.sock",
+        "DEVPLANE_ACTIVITY_FILE": "/run/devplane/activity",
+        "OPENCODE_CONFIG": "/etc/opencode/opencode.json",
+        "OPENCODE_DISABLE_MODELS_FETCH": "true",
+        "OPENCODE_DISABLE_AUTOUPDATE": "true",
+        "OPENCODE_DISABLE_LSP_DOWNLOAD": "true",
+        "npm_config_offline": "true",
+    }.items():
+        assert env[name] == value, name
+    assert "PIP_INDEX_URL" not in env and "SSL_CERT_FILE" not in env
+
+
+def test_mirrors_and_ca_bundle_from_settings():
+    s = settings(
+        DEVPLANE_PIP_INDEX_URL="http://mirror.internal/simple",
+        DEVPLANE_NPM_REGISTRY="http://npm.internal/",
+        DEVPLANE_CA_BUNDLE_CONFIGMAP="corp-ca",
+    )
+    pod = build_pod(ws(), s)
+    env = env_of(container(pod, "workspace"))
+    assert env["PIP_INDEX_URL"] == "http://mirror.internal/simple"
+    assert env["npm_config_registry"] == "http://npm.internal/"
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+        assert env[var] == "/etc/devplane/ca/ca.crt"
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["ca-bundle"]["configMap"]["name"] == "corp-ca"
+
+
+def test_readiness_probe_hits_the_service_prefix_api():
+    probe = container(build_pod(ws(), settings()), "authproxy")["readinessProbe"]
+    assert probe["httpGet"]["path"] == "/user/alice/api"
+    assert probe["httpGet"]["port"] == "http"
+    named = container(build_pod(ws("bob", "dev"), settings()), "authproxy")["readinessProbe"]
+    assert named["httpGet"]["path"] == "/user/bob/dev/api"
+    custom = build_pod(ws(servicePrefix="/hub/user/alice/"), settings())
+    assert container(custom, "authproxy")["readinessProbe"]["httpGet"]["path"] == (
+        "/hub/user/alice/api"
+    )
+
+
+def test_resources_merge_spec_over_defaults():
+    w = ws(resources={"limits": {"memory": "8Gi"}})
+    res = container(build_pod(w, settings()), "workspace")["resources"]
+    assert res["limits"] == {"cpu": "2", "memory": "8Gi"}
+    assert res["requests"] == {"cpu": "250m", "memory": "512Mi"}
+
+
+def test_spec_hash_is_stable_and_changes_with_the_spec():
+    a = build_pod(ws(), settings())["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    b = build_pod(ws(), settings())["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    c = build_pod(ws(image="other/image:2"), settings())["metadata"]["annotations"][
+        SPEC_HASH_ANNOTATION
+    ]
+    assert a == b != c
+
+
+def test_service_selects_the_pod_on_the_proxy_port():
+    w = ws()
+    svc, pod = build_service(w, settings()), build_pod(w, settings())
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 8888, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+
+
+def test_configmap_holds_the_opencode_config():
+    cm = build_configmap(ws(), settings())
+    config = json.loads(cm["data"]["opencode.json"])
+    assert config["model"] == "vllm/qwen"
+    assert config["autoupdate"] is False
+    assert config["provider"]["vllm"]["options"]["baseURL"] == "http://vllm.llm.svc:8000/v1"
+
+
+def test_networkpolicy_default_deny_with_explicit_flows():
+    s = settings(
+        DEVPLANE_HUB_NAMESPACE="hub",
+        DEVPLANE_EGRESS_ALLOWLIST="10.9.0.0/16:3128,192.168.1.1/32",
+    )
+    providers = [
+        {"name": "a", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["m"]},
+        {"name": "b", "baseURL": "https://10.1.2.3/v1", "models": ["n"]},
+        {"name": "c", "baseURL": "http://external.example/v1", "models": ["o"]},
+    ]
+    w = ws(ai={"providers": providers})
+    netpol = build_networkpolicy(w, s)
+    spec = netpol["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["podSelector"]["matchLabels"]["devplane.io/workspace"] == "alice"
+    (ingress,) = spec["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 8888}]
+    for peer in ingress["from"]:
+        assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "hub"}}
+        assert peer["podSelector"]["matchLabels"]  # never an empty ("every pod") selector
+    egress = spec["egress"]
+    dns = egress[0]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert {"protocol": "TCP", "port": 8081} in egress[1]["ports"]
+    peers = [peer for rule in egress for peer in rule["to"]]
+    assert {"ipBlock": {"cidr": "10.1.2.3/32"}} in peers
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "llm"}}} in peers
+    assert {"ipBlock": {"cidr": "10.9.0.0/16"}} in peers
+    assert {"ipBlock": {"cidr": "192.168.1.1/32"}} in peers
+    assert not [p for p in peers if "external" in json.dumps(p)]
+    proxy_rule = next(r for r in egress if {"ipBlock": {"cidr": "10.9.0.0/16"}} in r["to"])
+    assert proxy_rule["ports"] == [{"protocol": "TCP", "port": 3128}]
+
+
+@pytest.mark.parametrize(
+    "body_change, message",
+    [
+        ({"metadata": {"name": "not-alice"}}, "metadata.name must be 'alice'"),
+        ({"spec": {"resources": {"requests": {"cpu": "8"}}}}, "requests.cpu"),
+        (
+            {"spec": {"ai": {"providers": [{"name": "a", "baseURL": "http://x/v1", "models": []}]}}},
+            "spec.ai",
+        ),
+    ],
+)
+def test_specs_the_crd_cannot_catch_are_spec_errors(body_change, message):
+    body = workspace_body()
+    for part, values in body_change.items():
+        body[part] |= values
+    with pytest.raises(SpecError, match=message.replace(".", r"\.")):
+        parse_workspace(body, settings())
+
+
+def test_missing_ai_without_operator_providers_is_a_spec_error():
+    with pytest.raises(SpecError, match="DEVPLANE_LLM_PROVIDERS"):
+        parse_workspace(workspace_body(), load_settings([], {"DEVPLANE_NAMESPACES": "ws"}))
