@@ -64,7 +64,7 @@ c.JupyterHub.services = [{{"name": "devplane-tests", "api_token": "{service_toke
 c.JupyterHub.load_roles = [
     {{
         "name": "devplane-tests",
-        "scopes": ["admin:users", "admin:servers", "read:users:activity", "read:servers"],
+        "scopes": ["admin:users", "admin:servers", "tokens", "read:users:activity", "read:servers"],
         "services": ["devplane-tests"],
     }}
 ]

@@ -23,7 +23,11 @@ class TtydSession:
     async def open(
         cls, url: str, cookie: str = "", origin: str | None = None, cols: int = 120, rows: int = 30
     ) -> TtydSession:
-        headers = {"Cookie": cookie} if cookie else {}
+        # What a browser sends on a WebSocket; JupyterHub's HubOAuth treats requests with
+        # Sec-Fetch-Mode: websocket specially (it would take ?token= from the URL).
+        headers = {"Sec-Fetch-Mode": "websocket"}
+        if cookie:
+            headers["Cookie"] = cookie
         ws = await connect(
             url,
             subprotocols=["tty"],

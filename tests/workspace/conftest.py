@@ -3,6 +3,7 @@ auth proxy, each in front of a real workspace (entrypoint -> ttyd -> tmux) run l
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,4 +54,5 @@ def deployment() -> Iterator[Deployment]:
         hub.stop()
         for workspace in workspaces.values():
             workspace.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("DEVPLANE_KEEP_TEST_DIRS"):
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,153 @@
+"""Who reaches a terminal: the owner over HTTP and WebSocket; nobody else, no URL tokens.
+
+Everything is real: JupyterHub with its OAuth, configurable-http-proxy, the DevPlane auth
+proxy as each user's server, ttyd on a unix socket, tmux.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+import requests
+from support.ttyd_client import TtydSession
+from websockets.exceptions import InvalidStatus
+
+
+async def _refused_status(url: str, cookie: str, origin: str | None) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        session = await TtydSession.open(url, cookie=cookie, origin=origin)
+        await session.close()
+    return refused.value.response.status_code
+
+
+def test_readiness_check_answers_with_hub_version(deployment):
+    response = requests.get(f"{deployment.hub.url}/user/alice/api", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["X-JupyterHub-Version"] == response.json()["version"]
+
+
+def test_no_identity_is_sent_to_hub_login(deployment):
+    hub = deployment.hub
+    first = requests.get(f"{hub.url}/user/alice/", allow_redirects=False, timeout=10)
+    assert first.status_code == 302
+    assert first.headers["Location"].startswith("/hub/api/oauth2/authorize?")
+    assert "client_id=jupyterhub-user-alice" in first.headers["Location"]
+    # Followed like a browser, the OAuth flow ends on the hub's login form.
+    final = requests.get(f"{hub.url}/user/alice/", timeout=10)
+    assert final.url.startswith(f"{hub.url}/hub/login")
+    assert 'name="password"' in final.text
+
+
+def test_owner_gets_ttyd_page_with_httponly_cookie_and_no_external_assets(deployment):
+    hub = deployment.hub
+    alice = hub.login("alice")
+    page = hub.open_server(alice, "alice")
+    assert page.status_code == 200
+    assert page.url == f"{hub.url}/user/alice/"
+    assert "<title>ttyd - Terminal</title>" in page.text
+    # Air-gapped: the page must not pull scripts, styles or fonts from anywhere.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
+    cookie = next(c for c in alice.cookies if c.name == "jupyterhub-user-alice")
+    assert cookie.path == "/user/alice/"
+    assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+async def test_owner_types_a_command_and_reads_its_output(deployment):
+    hub = deployment.hub
+    alice = hub.login("alice")
+    hub.open_server(alice, "alice")
+    cookie = hub.cookie_header(alice, "/user/alice/ws")
+    term = await TtydSession.open(hub.ws_url("alice"), cookie=cookie, origin=hub.origin)
+    try:
+        # The shell computes 42, so a match is output, not the echo of what we typed.
+        await term.type("echo owner-$((6*7))-ok\r")
+        await term.read_until(r"owner-42-ok")
+    finally:
+        await term.close()
+
+
+async def test_reconnect_lands_in_the_same_tmux_session(deployment):
+    hub = deployment.hub
+    alice = hub.login("alice")
+    hub.open_server(alice, "alice")
+    cookie = hub.cookie_header(alice, "/user/alice/ws")
+    first = await TtydSession.open(hub.ws_url("alice"), cookie=cookie, origin=hub.origin)
+    await first.type("export DP_MARK=mark-$((100+23)); echo scrollback-$((7*6))\r")
+    await first.read_until(r"scrollback-42")
+    await first.close()
+
+    second = await TtydSession.open(hub.ws_url("alice"), cookie=cookie, origin=hub.origin)
+    try:
+        # Reattaching redraws the screen: the earlier output is there without typing.
+        await second.read_until(r"scrollback-42")
+        # And it is the same shell: the variable set before the reconnect is still set.
+        await second.type('echo "again-$DP_MARK"\r')
+        await second.read_until(r"again-mark-123")
+    finally:
+        await second.close()
+    sessions = deployment.workspaces["alice"].tmux("list-sessions", "-F", "#{session_name}")
+    assert sessions.split() == ["main"]
+
+
+async def test_other_user_is_refused_on_http_and_websocket(deployment):
+    hub = deployment.hub
+    bob = hub.login("bob")
+    # The hub itself refuses to hand bob a token for alice's server.
+    assert hub.open_server(bob, "alice").status_code == 403
+    status = await _refused_status(
+        hub.ws_url("alice"), hub.cookie_header(bob, "/user/alice/ws"), hub.origin
+    )
+    assert status == 403
+
+
+async def test_admin_with_a_valid_token_is_refused_unless_the_workspace_allows_it(deployment):
+    hub = deployment.hub
+    admin = hub.login("admin")
+    # The hub (admin_access on) completes OAuth for the admin, so the refusal below is the
+    # auth proxy's own decision: alice's workspace has DEVPLANE_ALLOW_ADMIN_ACCESS=false.
+    refused = hub.open_server(admin, "alice")
+    assert refused.status_code == 403
+    assert refused.url == f"{hub.url}/user/alice/"
+    assert any(c.name == "jupyterhub-user-alice" for c in admin.cookies)
+    status = await _refused_status(
+        hub.ws_url("alice"), hub.cookie_header(admin, "/user/alice/ws"), hub.origin
+    )
+    assert status == 403
+
+    # carol's workspace follows the hub's admin_access (JUPYTERHUB_ADMIN_ACCESS=1).
+    assert hub.open_server(admin, "carol").status_code == 200
+    term = await TtydSession.open(
+        hub.ws_url("carol"), cookie=hub.cookie_header(admin, "/user/carol/ws"), origin=hub.origin
+    )
+    try:
+        await term.type("echo admin-$((40+2))\r")
+        await term.read_until(r"admin-42")
+    finally:
+        await term.close()
+
+
+async def test_a_token_in_the_url_is_never_accepted(deployment):
+    hub = deployment.hub
+    token = hub.api(
+        "POST", "/users/alice/tokens", json={"scopes": ["access:servers!user=alice"]}
+    ).json()["token"]
+    # The token is valid for alice's server, but only as a header/cookie, never in a URL.
+    response = await asyncio.to_thread(
+        requests.get, f"{hub.url}/user/alice/?token={token}", allow_redirects=False, timeout=10
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/hub/api/oauth2/authorize?")
+    status = await _refused_status(f"{hub.ws_url('alice')}?token={token}", "", hub.origin)
+    assert status == 403
+
+
+async def test_websocket_from_another_origin_is_refused(deployment):
+    hub = deployment.hub
+    alice = hub.login("alice")
+    hub.open_server(alice, "alice")
+    cookie = hub.cookie_header(alice, "/user/alice/ws")
+    assert await _refused_status(hub.ws_url("alice"), cookie, "http://evil.example") == 403
+    # A client that sends no Origin at all is not a browser on our page either.
+    assert await _refused_status(hub.ws_url("alice"), cookie, None) == 403
