@@ -49,6 +49,14 @@ class StubState:
 def _text_of(content: Any) -> str:
     """Message content is a string or a list of parts (OpenAI's multi-part form)."""
     if isinstance(content, str):
+        # opencode (1.18) sends a user prompt as a JSON string literal, quotes and escapes
+        # included; a model reads through that, so the stand-in does too.
+        if len(content) >= 2 and content[0] == content[-1] == '"':
+            try:
+                decoded = json.loads(content)
+            except json.JSONDecodeError:
+                return content
+            return decoded if isinstance(decoded, str) else content
         return content
     if isinstance(content, list):
         return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
