@@ -1,0 +1,73 @@
+"""The workspace container's entrypoint, run as local processes with the pod's layout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from support.procs import wait_for
+from support.workspace import LocalWorkspace, short_tempdir
+
+
+def _children(pid: int) -> dict[int, str]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=,comm=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
+    return {int(p): name for p, name in (line.split(None, 1) for line in out.splitlines())}
+
+
+def _tmux_running(workspace: LocalWorkspace) -> bool:
+    return subprocess.run(["tmux", "ls"], env=workspace.env(), capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def workspace() -> Iterator[LocalWorkspace]:
+    ws = LocalWorkspace(short_tempdir("dpe-"))
+    # A stale socket file left by a previous container in the (surviving) emptyDir.
+    ws.socket.write_text("stale")
+    ws.start()
+    yield ws
+    ws.stop()
+
+
+def test_ttyd_listens_only_on_the_group_writable_unix_socket(workspace):
+    mode = workspace.socket.stat().st_mode
+    assert stat.S_ISSOCK(mode)
+    # 0660: the auth proxy (another uid, same fsGroup) can connect; others cannot.
+    assert stat.S_IMODE(mode) == 0o660
+    ttyd = [pid for pid, name in _children(workspace.process.pid).items() if name == "ttyd"]
+    assert len(ttyd) == 1
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+    assert f"pid={ttyd[0]}," not in listening
+
+
+def test_watcher_writes_latest_pane_activity(workspace):
+    workspace.tmux("new-session", "-d", "-s", "main")
+    workspace.tmux("send-keys", "-t", "main", "echo busy", "Enter")
+    stamp = wait_for(workspace.pane_activity, 10, "the activity file")
+    assert abs(stamp - time.time()) < 10
+
+
+def test_sigterm_stops_ttyd_watcher_and_tmux(workspace):
+    workspace.tmux("new-session", "-d", "-s", "main")
+    pid = workspace.process.pid
+    children = _children(pid)
+    assert "ttyd" in children.values()
+    os.kill(pid, signal.SIGTERM)  # only the entrypoint, as the kubelet would
+    assert workspace.process.proc.wait(10) == 0
+    for child in children:
+        wait_for(lambda c=child: not os.path.exists(f"/proc/{c}"), 5, f"child {child} to exit")
+    assert not _tmux_running(workspace)
+
+
+def test_ttyd_dying_ends_the_container(workspace):
+    pid = workspace.process.pid
+    ttyd = next(p for p, name in _children(pid).items() if name == "ttyd")
+    os.kill(ttyd, signal.SIGKILL)
+    # The container exits non-zero (so the kubelet restarts it) instead of idling without ttyd.
+    assert workspace.process.proc.wait(10) != 0
