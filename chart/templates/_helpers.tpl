@@ -1,0 +1,381 @@
+{{/*
+Shared helpers. Every name, label set, image reference and security context the templates use
+comes from here, so the components cannot drift apart.
+*/}}
+
+{{/* Chart name, overridable. */}}
+{{- define "devplane.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified release name: "<release>" when it already contains the chart name, else
+"<release>-devplane". Object names append a component suffix to it, so it is cut to 40
+characters to leave room ("-proxy-public" is the longest suffix) inside a 63-character label.
+*/}}
+{{- define "devplane.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains (include "devplane.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "devplane.name" .) | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<component>": the name of every object of one component. */}}
+{{- define "devplane.componentName" -}}
+{{- printf "%s-%s" (include "devplane.fullname" .root) .component -}}
+{{- end -}}
+
+{{/*
+The namespace the workspaces (and their Workspace resources) live in. Defaults to
+"<release namespace>-workspaces": a namespace of their own, so PodSecurity `restricted` and the
+default-deny NetworkPolicy apply to user pods without touching the hub's namespace.
+*/}}
+{{- define "devplane.workspaceNamespace" -}}
+{{- default (printf "%s-workspaces" .Release.Namespace) .Values.workspaces.namespace.name -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "devplane.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "devplane.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: devplane
+{{- end -}}
+
+{{/*
+Selector labels of one component: stable across upgrades (a Deployment's selector is
+immutable), and what NetworkPolicies use to pick the component's pods.
+Call with (dict "root" $ "component" "hub").
+*/}}
+{{- define "devplane.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "devplane.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* All labels of one component's objects. Call with (dict "root" $ "component" "hub"). */}}
+{{- define "devplane.componentLabels" -}}
+{{ include "devplane.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+Workspace pods, as the operator labels them (docs/contracts.md). The NetworkPolicies select
+them by this label, so a pod the operator did not make is not let through by accident.
+*/}}
+{{- define "devplane.workspacePodLabels" -}}
+app.kubernetes.io/managed-by: devplane
+app.kubernetes.io/name: devplane-workspace
+{{- end -}}
+
+{{/*
+An image reference. Precedence for the registry: the image's own `registry`, then
+`global.imageRegistry` (one prefix for an internal mirror), then none. The tag defaults to the
+chart's appVersion for DevPlane's own images; a digest, when set, pins the exact image.
+Call with (dict "root" $ "image" .Values.hub.image).
+*/}}
+{{- define "devplane.image" -}}
+{{- $registry := default .root.Values.global.imageRegistry .image.registry | trimSuffix "/" -}}
+{{- $ref := .image.repository -}}
+{{- if $registry -}}
+{{- $ref = printf "%s/%s" $registry $ref -}}
+{{- end -}}
+{{- $tag := default .root.Chart.AppVersion (toString (.image.tag | default "")) -}}
+{{- $ref = printf "%s:%s" $ref $tag -}}
+{{- if .image.digest -}}
+{{- $ref = printf "%s@%s" $ref .image.digest -}}
+{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* imagePullSecrets of every chart pod (global list). */}}
+{{- define "devplane.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Pod-level security context that passes the PodSecurity `restricted` profile: non-root with a
+fixed uid/gid, fsGroup so mounted volumes are writable, seccomp RuntimeDefault.
+Call with the component's values (hub, proxy, operator, culler).
+*/}}
+{{- define "devplane.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Container-level security context (restricted profile): nothing to escalate to, no
+capabilities, an immutable root filesystem (writable paths are explicit emptyDirs/PVCs).
+*/}}
+{{- define "devplane.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Secret holding the chart-generated tokens (proxy API token, cookie secret, culler token). */}}
+{{- define "devplane.hubSecretName" -}}
+{{- include "devplane.componentName" (dict "root" . "component" "hub") -}}
+{{- end -}}
+
+{{/* In-cluster DNS names of the services the parts use to find each other. */}}
+{{- define "devplane.hubServiceName" -}}
+{{- include "devplane.componentName" (dict "root" . "component" "hub") -}}
+{{- end -}}
+{{- define "devplane.hubAPIURL" -}}
+{{- printf "http://%s.%s.svc:%d%shub/api" (include "devplane.hubServiceName" .) .Release.Namespace (int .Values.hub.service.port) (include "devplane.baseUrl" .) -}}
+{{- end -}}
+{{- define "devplane.hubConnectURL" -}}
+{{- printf "http://%s.%s.svc:%d" (include "devplane.hubServiceName" .) .Release.Namespace (int .Values.hub.service.port) -}}
+{{- end -}}
+{{- define "devplane.proxyAPIServiceName" -}}
+{{- include "devplane.componentName" (dict "root" . "component" "proxy-api") -}}
+{{- end -}}
+{{- define "devplane.proxyPublicServiceName" -}}
+{{- include "devplane.componentName" (dict "root" . "component" "proxy-public") -}}
+{{- end -}}
+
+{{/* JupyterHub's base URL, always with a leading and a trailing slash. */}}
+{{- define "devplane.baseUrl" -}}
+{{- $u := trimAll "/" .Values.hub.baseUrl -}}
+{{- if $u -}}{{ printf "/%s/" $u }}{{- else -}}/{{- end -}}
+{{- end -}}
+
+{{/*
+The public URL users open: https://<ingress host> when the Ingress is on, else the configured
+hub.publicURL (e.g. a LoadBalancer's name), else empty (NOTES.txt then explains port-forward).
+*/}}
+{{- define "devplane.publicURL" -}}
+{{- if .Values.hub.publicURL -}}
+{{- .Values.hub.publicURL | trimSuffix "/" -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.host -}}
+{{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) .Values.ingress.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The CA bundle ConfigMap (chart-made from caBundle.pem, or the admin's), or "" when none. */}}
+{{- define "devplane.caBundleConfigMap" -}}
+{{- if .Values.caBundle.existingConfigMap -}}
+{{- .Values.caBundle.existingConfigMap -}}
+{{- else if .Values.caBundle.pem -}}
+{{- include "devplane.componentName" (dict "root" . "component" "ca-bundle") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where chart pods mount the CA bundle, and the variables that make TLS clients use it. */}}
+{{- define "devplane.caBundlePath" -}}/etc/devplane/ca/ca.crt{{- end -}}
+{{- define "devplane.caBundleEnv" -}}
+{{- if include "devplane.caBundleConfigMap" . }}
+- name: SSL_CERT_FILE
+  value: {{ include "devplane.caBundlePath" . }}
+- name: REQUESTS_CA_BUNDLE
+  value: {{ include "devplane.caBundlePath" . }}
+- name: NODE_EXTRA_CA_CERTS
+  value: {{ include "devplane.caBundlePath" . }}
+{{- end }}
+{{- end -}}
+{{- define "devplane.caBundleVolumeMount" -}}
+{{- if include "devplane.caBundleConfigMap" . }}
+- name: ca-bundle
+  mountPath: /etc/devplane/ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "devplane.caBundleVolume" -}}
+{{- if include "devplane.caBundleConfigMap" . }}
+- name: ca-bundle
+  configMap:
+    name: {{ include "devplane.caBundleConfigMap" . }}
+    items:
+      - key: {{ .Values.caBundle.key }}
+        path: ca.crt
+{{- end }}
+{{- end -}}
+
+{{/*
+Egress to cluster DNS, for every NetworkPolicy that restricts egress: without it nothing can
+resolve a Service name.
+*/}}
+{{- define "devplane.dnsEgressRule" -}}
+- to:
+    - namespaceSelector:
+        {{- toYaml .Values.networkPolicy.dns.namespaceSelector | nindent 8 }}
+      podSelector:
+        {{- toYaml .Values.networkPolicy.dns.podSelector | nindent 8 }}
+  ports:
+    {{- range .Values.networkPolicy.dns.ports }}
+    - protocol: UDP
+      port: {{ . }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end -}}
+
+{{/* Egress to the Kubernetes API server (hub and operator only). */}}
+{{- define "devplane.kubeAPIEgressRule" -}}
+- to:
+    {{- range .Values.networkPolicy.kubeAPI.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range .Values.networkPolicy.kubeAPI.ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end -}}
+
+{{/*
+The egress rule of one LLM provider, for the workspace egress policy. Derived like the
+operator's per-workspace policy (operator/devplane_operator/builders.py llm_egress_rules):
+  - `networkPolicy.to` set: those peers, on `networkPolicy.ports` or else the URL's port;
+  - an IP address in baseURL: that address (/32) on the URL's port;
+  - an in-cluster Service name (<svc>.<namespace>.svc[...] or <svc>.<namespace>; a bare <svc>
+    is in the workspace namespace): the pods of that namespace on any port — a Service's port is usually not its pods' port, and
+    NetworkPolicies see the pod's;
+  - any other host name cannot be a NetworkPolicy peer: rendering fails, naming the field.
+Call with (dict "root" $ "provider" . "index" $i).
+*/}}
+{{- define "devplane.llmEgressRule" -}}
+{{- $p := .provider -}}
+{{- $np := $p.networkPolicy | default dict -}}
+{{- $u := urlParse $p.baseURL -}}
+{{- $hostport := splitList ":" $u.host -}}
+{{- $host := first $hostport -}}
+{{- $port := ternary "443" "80" (eq $u.scheme "https") -}}
+{{- if gt (len $hostport) 1 -}}
+{{- $port = last $hostport -}}
+{{- end -}}
+{{- $labels := splitList "." $host -}}
+{{- if $np.to }}
+- to:
+    {{- toYaml $np.to | nindent 4 }}
+  ports:
+    {{- if $np.ports }}
+    {{- toYaml $np.ports | nindent 4 }}
+    {{- else }}
+    - protocol: TCP
+      port: {{ $port | int }}
+    {{- end }}
+{{- else if regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $host }}
+- to:
+    - ipBlock:
+        cidr: {{ printf "%s/32" $host }}
+  ports:
+    - protocol: TCP
+      port: {{ $port | int }}
+{{- else if eq (len $labels) 1 }}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ include "devplane.workspaceNamespace" .root }}
+  {{- with $np.ports }}
+  ports:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- else if or (eq (len $labels) 2) (and (ge (len $labels) 3) (eq (index $labels 2) "svc")) }}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ index $labels 1 }}
+  {{- with $np.ports }}
+  ports:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- else }}
+{{- fail (printf "llm.providers[%d] (%s): cannot derive a NetworkPolicy peer from the host %q of its baseURL; set llm.providers[%d].networkPolicy.to (e.g. an ipBlock with the endpoint's address)" .index $p.name $host .index) }}
+{{- end }}
+{{- end -}}
+
+{{/*
+llm.providers as the spawner and operator read them (the Workspace's spec.ai.providers shape):
+the chart-only `networkPolicy` key is left out.
+*/}}
+{{- define "devplane.llmProvidersJson" -}}
+{{- $out := list -}}
+{{- range .Values.llm.providers -}}
+{{- $out = append $out (omit . "networkPolicy") -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* "k: v" YAML labels (a string, e.g. from devplane.selectorLabels) as "k=v,k2=v2". */}}
+{{- define "devplane.labelSelectorEnv" -}}
+{{- $labels := fromYaml . -}}
+{{- $pairs := list -}}
+{{- range $k := keys $labels | sortAlpha -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k (get $labels $k)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/*
+workspaces.egressAllowlist in the operator's DEVPLANE_EGRESS_ALLOWLIST form:
+"CIDR[:port[/PROTOCOL]]" entries, comma-separated, one per port.
+*/}}
+{{- define "devplane.egressAllowlistEnv" -}}
+{{- $entries := list -}}
+{{- range .Values.workspaces.egressAllowlist -}}
+{{- $rule := . -}}
+{{- if $rule.ports -}}
+{{- range $rule.ports -}}
+{{- $entries = append $entries (printf "%s:%d/%s" $rule.cidr (int .) ($rule.protocol | default "TCP")) -}}
+{{- end -}}
+{{- else -}}
+{{- $entries = append $entries $rule.cidr -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $entries -}}
+{{- end -}}
+
+{{/*
+NetworkPolicy peers: the pods of one DevPlane component in a namespace, and the workspace pods.
+Call devplane.peer with (dict "root" $ "namespace" "ns" "component" "hub").
+*/}}
+{{- define "devplane.peer" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .namespace }}
+  podSelector:
+    matchLabels:
+      {{- include "devplane.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
+{{- end -}}
+{{- define "devplane.workspacePeer" -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ include "devplane.workspaceNamespace" . }}
+  podSelector:
+    matchLabels:
+      {{- include "devplane.workspacePodLabels" . | nindent 6 }}
+{{- end -}}
+
+{{/* Where the OIDC provider sends the browser back: explicit, else derived from the public URL. */}}
+{{- define "devplane.oidcCallbackURL" -}}
+{{- $public := include "devplane.publicURL" . -}}
+{{- if .Values.hub.oidc.callbackURL -}}
+{{- .Values.hub.oidc.callbackURL -}}
+{{- else if $public -}}
+{{- printf "%s%shub/oauth_callback" $public (include "devplane.baseUrl" .) -}}
+{{- end -}}
+{{- end -}}

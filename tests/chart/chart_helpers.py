@@ -1,0 +1,112 @@
+"""Helpers shared by the Helm chart tests (fixtures are in conftest.py).
+
+Every helm call uses the helm built from versions.env (the `bin_dir` fixture builds it when it
+is missing). Installs go to throw-away namespaces on the local control plane, one pair per
+release (release namespace + workspace namespace), and are removed afterwards. The CRD is
+shared with the other tests and is never deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "chart"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+# "defaults" plus one entry per chart/ci/<name>-values.yaml.
+VALUE_SETS = ["defaults", *(p.name.removesuffix("-values.yaml") for p in CI_VALUES)]
+# The Kubernetes version the chart is tested against (the local control plane's).
+KUBE_VERSION = next(
+    line.split("=", 1)[1].strip()
+    for line in (ROOT / "versions.env").read_text().splitlines()
+    if line.startswith("KUBERNETES_VERSION=")
+)
+# A value set that leaves the workspace namespace to the admin (workspaces.namespace.create
+# false): the tests create that namespace themselves, labelled like the chart would.
+ADMIN_MADE_NAMESPACE = {"named-servers"}
+
+
+def values_file(value_set: str) -> list[str]:
+    """`--values` arguments of a value set ("defaults" has none)."""
+    if value_set == "defaults":
+        return []
+    return ["--values", str(CHART / "ci" / f"{value_set}-values.yaml")]
+
+
+@dataclass
+class HelmResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def docs(self) -> list[dict[str, Any]]:
+        """The rendered manifests, parsed (empty documents dropped)."""
+        return [d for d in yaml.safe_load_all(self.stdout) if d]
+
+
+def find(docs: list[dict[str, Any]], kind: str, name_suffix: str = "") -> list[dict[str, Any]]:
+    """Objects of ``kind`` whose name ends with ``name_suffix``."""
+    return [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(name_suffix)]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name_suffix: str) -> dict[str, Any]:
+    found = find(docs, kind, name_suffix)
+    assert len(found) == 1, f"expected one {kind} named *{name_suffix}, found {len(found)}"
+    return found[0]
+
+
+def container_env(container: dict[str, Any]) -> dict[str, Any]:
+    """A container's env as name -> value (or the valueFrom dict)."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, pod spec) of every workload in the rendering."""
+    out = []
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            out.append((d["metadata"]["name"], d["spec"]["template"]["spec"]))
+        elif d["kind"] == "Pod":
+            out.append((d["metadata"]["name"], d["spec"]))
+    return out
+
+
+# ------------------------------------------------------------------ real installs
+
+
+@dataclass
+class Release:
+    """One installed release and where its parts live."""
+
+    name: str
+    namespace: str
+    workspace_namespace: str
+    value_set: str
+    manifest: list[dict[str, Any]] = field(default_factory=list)
+
+    def sa(self, component: str) -> str:
+        """`kubectl auth can-i --as` user of a component's service account."""
+        return f"system:serviceaccount:{self.namespace}:{self.name}-devplane-{component}"
+
+
+def make_test_namespace(kubectl, name: str) -> None:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "devplane.io/test": "true",
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        },
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s")

@@ -1,0 +1,154 @@
+"""The chart speaks the operator's and the hub's language.
+
+The operator reads DEVPLANE_* variables (operator/devplane_operator/settings.py) and refuses to
+start on a bad one; the hub runs hub_config/jupyterhub_config.py, which reads its own. A renamed
+variable on either side would silently fall back to a default in production, so these tests
+feed what the chart renders to the real settings loader and to the real hub configuration
+file, and compare what is set with what is read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chart_helpers import ROOT, VALUE_SETS, container_env, one
+from devplane_operator.settings import SETTINGS, load_settings
+from traitlets.config import Config
+
+from devplane_spawner import hubsettings
+
+# Variables the chart sets that are not operator settings but standard ones it relies on.
+OPERATOR_STANDARD_ENV = {
+    "POD_NAME", "POD_NAMESPACE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+}  # fmt: skip
+HUB_STANDARD_ENV = {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
+HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
+# Value sets that configure login; without it the hub config refuses to start (by design).
+WITH_OIDC = ["airgapped", "ingress-tls"]
+
+
+def _container(docs, suffix: str) -> dict:
+    return one(docs, "Deployment", suffix)["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_operator_accepts_what_the_chart_passes(render, value_set: str) -> None:
+    env = container_env(_container(render(value_set), "-operator"))
+    known = {s.env for s in SETTINGS} | OPERATOR_STANDARD_ENV
+    assert set(env) - known == set(), "the chart sets variables the operator does not read"
+    plain = {k: v for k, v in env.items() if isinstance(v, str)}
+    plain["POD_NAME"] = "devplane-operator-abc"
+    plain["POD_NAMESPACE"] = "devplane"
+    settings = load_settings([], plain)  # raises SettingsError naming the bad variable
+    assert settings.namespaces == ("devplane-workspaces",)
+    assert settings.hub_namespace == "devplane"
+    assert settings.leader_election_namespace == "devplane"
+    assert settings.leader_election_name == "devplane-operator"
+    assert settings.hub_selector["app.kubernetes.io/component"] == "hub"
+    assert settings.proxy_selector["app.kubernetes.io/component"] == "proxy"
+
+
+class RecordingEnviron(dict):
+    """os.environ stand-in that remembers every name the configuration looks up."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+def _hub_env(container: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    """The hub container's environment, with its mounted files stood in by temporary ones."""
+    env = {k: v for k, v in container_env(container).items() if isinstance(v, str)}
+    for name, value in list(env.items()):
+        if name.endswith("_FILE") and value.startswith("/etc/devplane/secrets/"):
+            stand_in = tmp_path / name
+            stand_in.write_text(f"value-of-{name}\n")
+            env[name] = str(stand_in)
+    return env
+
+
+def _load_hub_config(env: dict[str, str], monkeypatch) -> tuple[Config, RecordingEnviron]:
+    recorder = RecordingEnviron(env)
+    monkeypatch.setattr(os, "environ", recorder)
+    # Discovery would fetch the issuer's document at start-up; answer it locally.
+    monkeypatch.setattr(
+        hubsettings,
+        "discover_oidc",
+        lambda issuer, **_: {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/auth",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+        },
+    )
+    config = Config()
+    code = compile(HUB_CONFIG.read_text(), str(HUB_CONFIG), "exec")
+    exec(code, {"get_config": lambda: config, "__file__": str(HUB_CONFIG)})
+    return config, recorder
+
+
+@pytest.mark.parametrize("value_set", WITH_OIDC)
+def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, monkeypatch):
+    container = _container(render(value_set), "-hub")
+    env = _hub_env(container, tmp_path)
+    c, recorder = _load_hub_config(env, monkeypatch)
+
+    # (Empty ones may go unread: explicit OIDC endpoints make the issuer irrelevant.)
+    unread = {k for k, v in env.items() if v} - recorder.read - HUB_STANDARD_ENV
+    assert unread == set(), "the chart sets variables the hub configuration never reads"
+
+    # What the chart means is what the hub does.
+    assert c.DevPlaneSpawner.namespace == "devplane-workspaces"
+    assert c.JupyterHub.hub_connect_url == "http://devplane-hub.devplane.svc:8081"
+    assert c.ConfigurableHTTPProxy.api_url == "http://devplane-proxy-api.devplane.svc:8001"
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.auth_token == "value-of-DEVPLANE_PROXY_AUTH_TOKEN_FILE"
+    assert c.GenericOAuthenticator.client_id == "devplane"
+    assert c.GenericOAuthenticator.client_secret == "value-of-DEVPLANE_OIDC_CLIENT_SECRET_FILE"
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.DevPlaneSpawner.image.endswith(":0.1.0")
+    # The idle culler: a hub service whose role allows exactly what culling needs.
+    (culler,) = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
+    assert "--timeout=3600" in culler["command"]
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler"]
+    assert sorted(role["scopes"]) == sorted(
+        ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    )
+    if value_set == "ingress-tls":
+        assert c.JupyterHub.bind_url == "http://0.0.0.0:8000/devplane/"
+        assert c.GenericOAuthenticator.token_url == "https://sso.example.internal/token"
+    else:
+        assert c.GenericOAuthenticator.token_url.startswith("https://sso.example.internal/")
+        assert c.GenericOAuthenticator.http_request_kwargs == {
+            "ca_certs": "/etc/devplane/ca/ca.crt"
+        }
+        assert c.DevPlaneSpawner.ai_providers[0]["name"] == "vllm"
+        assert c.DevPlaneSpawner.default_model == "qwen2.5-coder-32b"
+
+
+def test_hub_without_login_refuses_to_start_naming_the_setting(render, tmp_path, monkeypatch):
+    """The defaults carry no OIDC client: the hub must stop with a message, not run open."""
+    env = _hub_env(_container(render("defaults"), "-hub"), tmp_path)
+    with pytest.raises(hubsettings.HubSettingsError, match="DEVPLANE_OIDC"):
+        _load_hub_config(env, monkeypatch)
+
+
+def test_culler_can_be_turned_off(render, tmp_path, monkeypatch) -> None:
+    container = _container(render("airgapped", "--set", "culler.enabled=false"), "-hub")
+    c, _ = _load_hub_config(_hub_env(container, tmp_path), monkeypatch)
+    assert not [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
