@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local control plane's binaries from Go modules, pinned in versions.env.
 #
-#   kube-apiserver, kube-controller-manager, kube-scheduler  <- k8s.io/kubernetes
+#   kube-apiserver, kube-controller-manager, kube-scheduler,
+#   kubectl                                                  <- k8s.io/kubernetes
 #   etcd                                                     <- go.etcd.io/etcd/server/v3
 #   kwok                                                     <- sigs.k8s.io/kwok
 #   helm                                                     <- helm.sh/helm/v3
@@ -33,7 +34,7 @@ export CGO_ENABLED=0
 have() { [[ -x "$BIN/$1" ]]; }
 
 build_kubernetes() {
-  local want=(kube-apiserver kube-controller-manager kube-scheduler)
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   local missing=0 b
   for b in "${want[@]}"; do have "$b" || missing=1; done
   [[ $missing == 0 ]] && { log "kubernetes $KUBERNETES_VERSION: cached"; return; }
@@ -72,7 +73,8 @@ build_kubernetes() {
   (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "$ld" -o "$BIN/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler) \
+      k8s.io/kubernetes/cmd/kube-scheduler \
+      k8s.io/kubernetes/cmd/kubectl) \
     || die "building Kubernetes $KUBERNETES_VERSION failed (see above). Needs Go >= $goversion and ~6 GiB of memory."
 }
 

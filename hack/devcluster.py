@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -127,7 +129,9 @@ def make_pki(pki: Path) -> None:
     }
     for name, (subject, exts) in certs.items():
         openssl("genrsa", "-out", f"{name}.key", "2048", cwd=pki)
-        openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=pki)
+        openssl(
+            "req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=pki
+        )
         extfile = pki / f"{name}.ext"
         extfile.write_text("\n".join(exts) + "\n")
         openssl(
@@ -217,28 +221,45 @@ def start(name: str, argv: list[str]) -> None:
     pidfile(name).write_text(str(proc.pid))
 
 
-def stop_all() -> list[str]:
-    """Stop every component we started; returns the names that were running."""
-    stopped = []
-    for name in reversed(COMPONENTS):
-        pid = read_pid(name)
-        if pid is None or not is_ours(pid):
+def our_pids(names: list[str]) -> dict[int, str]:
+    """Every live process of the named components that runs on our state directory.
+
+    Found by scanning /proc rather than trusting pid files alone, so a process orphaned by
+    an interrupted `up` is found too.
+    """
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
             continue
-        stopped.append(name)
         try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
             continue
-    deadline = time.monotonic() + 15
-    for name in stopped:
-        pid = read_pid(name)
-        while pid and is_ours(pid) and time.monotonic() < deadline:
+        name = Path(argv0).name
+        if name in names and is_ours(int(proc.name)):
+            found[int(proc.name)] = name
+    return found
+
+
+def stop(names: list[str]) -> list[str]:
+    """Stop the named components (SIGTERM, then SIGKILL); returns the names that ran."""
+    victims = our_pids(names)
+    for pid in victims:
+        with _suppress():
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for pid, name in victims.items():
+        while is_ours(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if pid and is_ours(pid):
+        if is_ours(pid):
             log(f"{name} did not stop on SIGTERM; killing it")
             with _suppress():
-                os.killpg(pid, signal.SIGKILL)
-    return stopped
+                os.kill(pid, signal.SIGKILL)
+    return sorted(set(victims.values()), key=COMPONENTS.index)
+
+
+def stop_all() -> list[str]:
+    return stop(COMPONENTS)
 
 
 class _suppress:
@@ -293,49 +314,21 @@ def wait_for(what: str, check, timeout: float = START_TIMEOUT) -> None:
                 tail = (STATE / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise DevclusterError(f"{name} exited while waiting for {what}:\n{tail}")
         time.sleep(0.2)
-    raise DevclusterError(f"timed out after {timeout:.0f}s waiting for {what}; logs in {STATE}/logs")
+    raise DevclusterError(
+        f"timed out after {timeout:.0f}s waiting for {what}; logs in {STATE}/logs"
+    )
 
 
 # ------------------------------------------------------------------ up / down
 
 
-def all_running() -> bool:
-    return all((pid := read_pid(n)) is not None and is_ours(pid) for n in COMPONENTS)
-
-
-def up() -> Path:
-    kubeconfig = STATE / "kubeconfig"
-    if all_running() and api_healthy():
-        log("already running")
-        return kubeconfig
-    if any((pid := read_pid(n)) is not None and is_ours(pid) for n in COMPONENTS):
-        log("found a partial control plane; restarting it from scratch")
-        down(quiet=True)
-
-    bin_dir = binary_dir()
-    for b in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]:
-        if not (bin_dir / b).exists():
-            raise DevclusterError(f"{bin_dir / b} is missing; run hack/build-binaries.sh")
-    t0 = time.monotonic()
-    if STATE.exists():
-        shutil.rmtree(STATE)
-    STATE.mkdir(parents=True)
+def component_argv(name: str, bin_dir: Path) -> list[str]:
+    """The command line of one component; every flag that matters is here."""
     pki = STATE / "pki"
-    make_pki(pki)
-    for user in ["admin", "controller-manager", "scheduler", "kwok"]:
-        write_kubeconfig(STATE / f"{user}.kubeconfig", pki, user)
-    shutil.copy(STATE / "admin.kubeconfig", kubeconfig)
-    kubeconfig.chmod(0o600)
-    volume_root = STATE / "volumes"
-    volume_root.mkdir()
-    stages = (ROOT / "hack" / "devcluster" / "kwok-stages.yaml").read_text()
-    (STATE / "kwok.yaml").write_text(stages.replace("${VOLUME_ROOT}", str(volume_root)))
-
     etcd_url = f"http://{HOST}:{PORTS['etcd-client']}"
     peer_url = f"http://{HOST}:{PORTS['etcd-peer']}"
-    start(
-        "etcd",
-        [
+    if name == "etcd":
+        return [
             str(bin_dir / "etcd"),
             "--name=devcluster",
             f"--data-dir={STATE / 'etcd'}",
@@ -348,11 +341,9 @@ def up() -> Path:
             "--unsafe-no-fsync",
             "--quota-backend-bytes=4294967296",
             "--log-level=warn",
-        ],
-    )
-    start(
-        "kube-apiserver",
-        [
+        ]
+    if name == "kube-apiserver":
+        return [
             str(bin_dir / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             f"--bind-address={HOST}",
@@ -373,15 +364,14 @@ def up() -> Path:
             "--profiling=false",
             "--event-ttl=1h",
             "--v=0",
-        ],
-    )
-    start(
-        "kube-controller-manager",
-        [
+        ]
+    if name == "kube-controller-manager":
+        kcfg = STATE / "controller-manager.kubeconfig"
+        return [
             str(bin_dir / "kube-controller-manager"),
-            f"--kubeconfig={STATE / 'controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+            f"--kubeconfig={kcfg}",
+            f"--authentication-kubeconfig={kcfg}",
+            f"--authorization-kubeconfig={kcfg}",
             f"--bind-address={HOST}",
             f"--secure-port={PORTS['controller-manager']}",
             "--leader-elect=false",
@@ -391,26 +381,25 @@ def up() -> Path:
             f"--cluster-signing-cert-file={pki / 'ca.crt'}",
             f"--cluster-signing-key-file={pki / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+            # No cloud, no node IPAM (the node's pod CIDR is set by us), no load balancers.
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,"
+            "-node-route-controller",
             "--v=0",
-        ],
-    )
-    start(
-        "kube-scheduler",
-        [
+        ]
+    if name == "kube-scheduler":
+        kcfg = STATE / "scheduler.kubeconfig"
+        return [
             str(bin_dir / "kube-scheduler"),
-            f"--kubeconfig={STATE / 'scheduler.kubeconfig'}",
-            f"--authentication-kubeconfig={STATE / 'scheduler.kubeconfig'}",
-            f"--authorization-kubeconfig={STATE / 'scheduler.kubeconfig'}",
+            f"--kubeconfig={kcfg}",
+            f"--authentication-kubeconfig={kcfg}",
+            f"--authorization-kubeconfig={kcfg}",
             f"--bind-address={HOST}",
             f"--secure-port={PORTS['scheduler']}",
             "--leader-elect=false",
             "--v=0",
-        ],
-    )
-    start(
-        "kwok",
-        [
+        ]
+    if name == "kwok":
+        return [
             str(bin_dir / "kwok"),
             f"--config={STATE / 'kwok.yaml'}",
             f"--kubeconfig={STATE / 'kwok.kubeconfig'}",
@@ -419,10 +408,70 @@ def up() -> Path:
             f"--cidr={POD_CIDR}",
             f"--node-ip={HOST}",
             f"--server-address={HOST}:{PORTS['kwok']}",
-        ],
-    )
+        ]
+    raise ValueError(name)
+
+
+def write_kwok_config() -> None:
+    volume_root = STATE / "volumes"
+    volume_root.mkdir(exist_ok=True)
+    stages = (ROOT / "hack" / "devcluster" / "kwok-stages.yaml").read_text()
+    (STATE / "kwok.yaml").write_text(stages.replace("${VOLUME_ROOT}", str(volume_root)))
+
+
+def dead_components() -> list[str]:
+    return [n for n in COMPONENTS if (pid := read_pid(n)) is None or not is_ours(pid)]
+
+
+def up() -> Path:
+    kubeconfig = STATE / "kubeconfig"
+    dead = dead_components()
+    if not dead and api_healthy():
+        log("already running")
+        return kubeconfig
+    if (
+        dead
+        and set(dead) <= {"kube-controller-manager", "kube-scheduler", "kwok"}
+        and api_healthy()
+    ):
+        # Storage and API are fine: restart only what died, keeping everyone's objects
+        # (other test sessions and a running demo may be using this cluster).
+        bin_dir = binary_dir()
+        log(f"restarting {', '.join(dead)}")
+        stop(dead)  # strays of a dead component would hold its port
+        write_kwok_config()
+        for name in dead:
+            start(name, component_argv(name, bin_dir))
+        bootstrap(bin_dir)
+        return kubeconfig
+    if len(dead) < len(COMPONENTS):
+        log("found a broken control plane; restarting it from scratch")
+        down(quiet=True)
+
+    bin_dir = binary_dir()
+    for b in COMPONENTS:
+        if not (bin_dir / b).exists():
+            raise DevclusterError(f"{bin_dir / b} is missing; run hack/build-binaries.sh")
+    t0 = time.monotonic()
+    if STATE.exists():
+        shutil.rmtree(STATE)
+    STATE.mkdir(parents=True)
+    pki = STATE / "pki"
+    make_pki(pki)
+    for user in ["admin", "controller-manager", "scheduler", "kwok"]:
+        write_kubeconfig(STATE / f"{user}.kubeconfig", pki, user)
+    shutil.copy(STATE / "admin.kubeconfig", kubeconfig)
+    kubeconfig.chmod(0o600)
+    write_kwok_config()
+
+    start("etcd", component_argv("etcd", bin_dir))
+    start("kube-apiserver", component_argv("kube-apiserver", bin_dir))
+    # The controllers authenticate with their own identities, whose RBAC roles the API
+    # server bootstraps on its first start: start them only once it is ready.
     wait_for("the API server to become ready", api_healthy)
     log(f"API server ready after {time.monotonic() - t0:.1f}s")
+    for name in ["kube-controller-manager", "kube-scheduler", "kwok"]:
+        start(name, component_argv(name, bin_dir))
     bootstrap(bin_dir)
     log(f"control plane healthy after {time.monotonic() - t0:.1f}s; kubeconfig: {kubeconfig}")
     return kubeconfig
@@ -509,15 +558,32 @@ def status() -> int:
     return rc
 
 
+@contextlib.contextmanager
+def exclusive():
+    """Serialise up/down: several test sessions may call `up` at the same moment."""
+    lock = STATE.with_name(STATE.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
     args = parser.parse_args()
     try:
         if args.command == "up":
-            print(up())
+            with exclusive():
+                print(up())
         elif args.command == "down":
-            down()
+            with exclusive():
+                down()
         elif args.command == "status":
             return status()
         elif args.command == "kubeconfig":

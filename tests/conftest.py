@@ -86,7 +86,9 @@ def kubectl(kubeconfig: Path, bin_dir: Path):
 async def api_client(kubeconfig: Path) -> AsyncIterator[k8s.ApiClient]:
     """A kubernetes_asyncio ApiClient logged in as the cluster admin."""
     configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    await k8s_config.load_kube_config(
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
     async with k8s.ApiClient(configuration) as api:
         yield api
 
