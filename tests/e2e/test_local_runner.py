@@ -148,6 +148,12 @@ def _pod_objects(kubectl, namespace: str, owner: str) -> str:
             },
         },
     )
+    # Like the operator: the pod only once its home volume is bound (else the scheduler
+    # backs off for a while).
+    kubectl(
+        "wait", "--for=jsonpath={.status.phase}=Bound", f"pvc/home-{owner}",
+        "-n", namespace, "--timeout=60s",
+    )  # fmt: skip
     pod = workspace_like_pod(
         f"ws-{owner}",
         owner,
@@ -168,7 +174,7 @@ def test_runner_runs_workspace_pods_and_stops_them(
     runner = RunnerProcess(kubeconfig, [namespace], tmp_path / "runner")
     try:
         names = [_pod_objects(kubectl, namespace, owner) for owner in ("alice", "bob")]
-        pods = [runner.wait_pod(namespace, name) for name in names]
+        pods = [runner.wait_pod(namespace, name, timeout=90) for name in names]
         ips = {p["podIP"] for p in pods}
         assert len(ips) == 2 and all(ip.startswith("127.20.") for ip in ips)
         for owner, pod in zip(("alice", "bob"), pods, strict=True):
