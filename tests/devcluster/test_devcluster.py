@@ -52,6 +52,10 @@ def test_binaries_report_real_versions(bin_dir):
         assert out.stdout.strip() == f"Kubernetes {pins()['KUBERNETES_VERSION']}", name
     etcd = subprocess.run([str(bin_dir / "etcd"), "--version"], capture_output=True, text=True)
     assert f"etcd Version: {pins()['ETCD_VERSION'].lstrip('v')}" in etcd.stdout
+    kwok = subprocess.run([str(bin_dir / "kwok"), "--version"], capture_output=True, text=True)
+    assert kwok.stdout.startswith(f"kwok version {pins()['KWOK_VERSION']} "), kwok.stdout
+    helm = subprocess.run([str(bin_dir / "helm"), "version"], capture_output=True, text=True)
+    assert f'Version:"{pins()["HELM_VERSION"]}"' in helm.stdout, helm.stdout
 
 
 def test_everything_listens_on_loopback_only():
@@ -322,3 +326,19 @@ def test_kwok_node_is_ready(kubectl):
     assert [n["metadata"]["name"] for n in nodes] == ["kwok-node-0"]
     ready = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}["Ready"]
     assert ready == "True"
+
+
+def test_second_build_reuses_the_cached_binaries(bin_dir):
+    import subprocess
+
+    before = {p.name: p.stat().st_mtime_ns for p in bin_dir.iterdir()}
+    proc = subprocess.run(
+        [str(ROOT / "hack" / "build-binaries.sh")], capture_output=True, text=True, check=True
+    )
+    assert Path(proc.stdout.strip().splitlines()[-1]) == bin_dir
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("build-binaries:")]
+    assert len(lines) == 4 and all(line.endswith(": cached") for line in lines), proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in bin_dir.iterdir()} == before
+    # The cache key names every pin, so changing one builds into a new directory.
+    for key in ["KUBERNETES_VERSION", "ETCD_VERSION", "KWOK_VERSION", "HELM_VERSION"]:
+        assert pins()[key] in bin_dir.name
