@@ -99,7 +99,8 @@ async def run(settings: Settings) -> int:
                 clusterwide=settings.clusterwide,
                 standalone=True,  # no kopf peering: leader.py makes two replicas safe
                 memo=kopf.Memo(controller=controller),
-                stop_flag=stop,
+                # No stop_flag: kopf takes over SIGTERM/SIGINT itself and returns; on any
+                # other exit path the task is cancelled below.
             ),
             name="kopf",
         )

@@ -29,6 +29,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # Shut down quickly on SIGTERM: our per-object work is in reconcile's queue, not in kopf's
+    # per-object workers, so there is nothing for them to finish.
+    settings.batching.exit_timeout = 0.5
+    settings.batching.idle_timeout = 2.0
     # Never add a finalizer (we have no deletion handlers; this is belt and braces).
     settings.persistence.finalizer = "devplane.io/unused-finalizer"
 

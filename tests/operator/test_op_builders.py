@@ -127,7 +127,11 @@ def test_pod_layout_matches_the_contract():
     assert mounts["home"]["mountPath"] == "/home/dev"
     assert mounts["tmp"]["mountPath"] == "/tmp"
     assert mounts["run"]["mountPath"] == "/run/devplane"
-    assert mounts["opencode"] == {"name": "opencode", "mountPath": "/etc/opencode", "readOnly": True}
+    assert mounts["opencode"] == {
+        "name": "opencode",
+        "mountPath": "/etc/opencode",
+        "readOnly": True,
+    }
     proxy_mounts = {m["name"]: m["mountPath"] for m in container(pod, "authproxy")["volumeMounts"]}
     assert proxy_mounts == {"run": "/run/devplane", "proxy-tmp": "/tmp"}
 
@@ -291,7 +295,11 @@ def test_networkpolicy_default_deny_with_explicit_flows():
         ({"metadata": {"name": "not-alice"}}, "metadata.name must be 'alice'"),
         ({"spec": {"resources": {"requests": {"cpu": "8"}}}}, "requests.cpu"),
         (
-            {"spec": {"ai": {"providers": [{"name": "a", "baseURL": "http://x/v1", "models": []}]}}},
+            {
+                "spec": {
+                    "ai": {"providers": [{"name": "a", "baseURL": "http://x/v1", "models": []}]}
+                }
+            },
             "spec.ai",
         ),
     ],

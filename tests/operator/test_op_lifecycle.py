@@ -1,0 +1,317 @@
+"""The operator against the real local control plane: from a Workspace to a running pod, and
+back; children put back in line; stop/start; delete with Retain and Delete; stuck causes.
+
+Each test gets its own namespace and its own operator subprocess (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+from op_helpers import apply, condition, get, wait_for, wait_ready, workspace
+
+CHILDREN = ("pod", "service", "configmap", "networkpolicy", "persistentvolumeclaim")
+
+
+def child_names(name: str) -> dict[str, str]:
+    return {
+        "pod": f"ws-{name}",
+        "service": f"ws-{name}",
+        "networkpolicy": f"ws-{name}",
+        "configmap": f"ws-{name}-opencode",
+        "persistentvolumeclaim": f"home-{name}",
+    }
+
+
+def owned_by(obj: dict, ws: dict) -> bool:
+    refs = obj["metadata"].get("ownerReferences") or []
+    return any(r["uid"] == ws["metadata"]["uid"] and r.get("controller") for r in refs)
+
+
+def test_workspace_runs_with_every_child(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("alice"))
+    ws = wait_ready(kubectl, ns, "alice")
+
+    status = ws["status"]
+    assert status["phase"] == "Running"
+    assert status["observedGeneration"] == ws["metadata"]["generation"]
+    assert status["url"] == f"http://ws-alice.{ns}.svc:8888"
+    assert status["podName"] == "ws-alice" and status["serviceName"] == "ws-alice"
+    assert status["pvcName"] == "home-alice"
+    assert status["podIP"].startswith("127.20.")
+    for type_ in ("StorageReady", "PodReady", "Ready"):
+        cond = condition(ws, type_)
+        assert cond["status"] == "True", cond
+        assert cond["reason"] and cond["lastTransitionTime"]
+        assert cond["observedGeneration"] == ws["metadata"]["generation"]
+
+    names = child_names("alice")
+    for kind in CHILDREN:
+        obj = get(kubectl, ns, kind, names[kind])
+        assert obj is not None, kind
+        assert obj["metadata"]["labels"]["devplane.io/workspace"] == "alice"
+        # Retain is the default: the home volume has no owner, everything else is owned.
+        assert owned_by(obj, ws) == (kind != "persistentvolumeclaim"), kind
+    pod = get(kubectl, ns, "pod", "ws-alice")
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "home-alice"
+    assert pod["status"]["podIP"] == status["podIP"]
+    # No finalizer: deleting a Workspace never waits for the operator.
+    assert not ws["metadata"].get("finalizers")
+
+    events = kubectl("get", "events", "-n", ns, "-o", "json", json_out=False)
+    reasons = {
+        e["reason"]
+        for e in json.loads(events)["items"]
+        if e["involvedObject"].get("kind") == "Workspace"
+    }
+    assert "Running" in reasons, reasons
+
+    table = kubectl("get", "ws", "-n", ns)
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "OWNER", "PHASE", "READY", "AGE"]
+    assert row.split()[:4] == ["alice", "alice", "Running", "True"]
+
+
+def test_deleted_children_come_back(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("bob"))
+    wait_ready(kubectl, ns, "bob")
+    names = child_names("bob")
+    before = {k: get(kubectl, ns, k, names[k])["metadata"]["uid"] for k in CHILDREN}
+    for kind in ("pod", "service", "configmap", "networkpolicy"):
+        kubectl("delete", kind, names[kind], "-n", ns, "--wait=false")
+
+    def all_back():
+        objs = {k: get(kubectl, ns, k, names[k]) for k in CHILDREN}
+        return all(
+            (o is not None and o["metadata"]["uid"] != before[k]) or k == "persistentvolumeclaim"
+            for k, o in objs.items()
+        )
+
+    wait_for("every deleted child to be re-created", all_back, timeout=60)
+    ws = wait_ready(kubectl, ns, "bob")
+    assert (
+        get(kubectl, ns, "persistentvolumeclaim", "home-bob")["metadata"]["uid"]
+        == (before["persistentvolumeclaim"])
+    )
+    assert ws["status"]["phase"] == "Running"
+
+
+def test_hand_edited_children_are_put_back(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("carol"))
+    wait_ready(kubectl, ns, "carol")
+    pod = get(kubectl, ns, "pod", "ws-carol")
+    image = pod["spec"]["containers"][0]["image"]
+    svc = get(kubectl, ns, "service", "ws-carol")
+    config = get(kubectl, ns, "configmap", "ws-carol-opencode")["data"]
+
+    # A pod's image (mutable) and labels; a Service's selector and port; the ConfigMap's data;
+    # the NetworkPolicy's rules.
+    kubectl(
+        "patch", "pod", "ws-carol", "-n", ns, "--type=strategic", "-p",
+        json.dumps({
+            "metadata": {"labels": {"devplane.io/owner": "mallory"}},
+            "spec": {"containers": [{"name": "workspace", "image": "evil/image:1"}]},
+        }),
+    )  # fmt: skip
+    kubectl(
+        "patch", "service", "ws-carol", "-n", ns, "--type=merge", "-p",
+        json.dumps({"spec": {"selector": {"app": "other"}, "ports": [
+            {"name": "http", "port": 80, "targetPort": 8888, "protocol": "TCP"}]}}),
+    )  # fmt: skip
+    kubectl(
+        "patch", "configmap", "ws-carol-opencode", "-n", ns, "--type=merge", "-p",
+        json.dumps({"data": {"opencode.json": "{}", "extra": "x"}}),
+    )  # fmt: skip
+    kubectl(
+        "patch", "networkpolicy", "ws-carol", "-n", ns, "--type=merge", "-p",
+        json.dumps({"spec": {"egress": [{}]}}),  # {} = allow all egress
+    )  # fmt: skip
+
+    def restored():
+        p = get(kubectl, ns, "pod", "ws-carol")
+        s = get(kubectl, ns, "service", "ws-carol")
+        c = get(kubectl, ns, "configmap", "ws-carol-opencode")
+        n = get(kubectl, ns, "networkpolicy", "ws-carol")
+        return (
+            p is not None
+            and p["spec"]["containers"][0]["image"] == image
+            and p["metadata"]["labels"]["devplane.io/owner"] == "carol"
+            and s["spec"]["selector"] == svc["spec"]["selector"]
+            and [x["port"] for x in s["spec"]["ports"]] == [8888]
+            and c["data"] == config
+            and {} not in n["spec"]["egress"]
+        )
+
+    wait_for("the hand edits to be undone", restored, timeout=60)
+    # The image was patched back in place (it is mutable), so the pod is the same one.
+    assert get(kubectl, ns, "pod", "ws-carol")["metadata"]["uid"] == pod["metadata"]["uid"]
+    wait_ready(kubectl, ns, "carol")
+
+
+def test_stop_then_start_keeps_the_same_volume(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("dave"))
+    wait_ready(kubectl, ns, "dave")
+    pvc_uid = get(kubectl, ns, "pvc", "home-dave")["metadata"]["uid"]
+    others = {k: get(kubectl, ns, k, n)["metadata"]["uid"] for k, n in child_names("dave").items()}
+
+    kubectl("patch", "ws", "dave", "-n", ns, "--type=merge", "-p", '{"spec":{"started":false}}')
+
+    def stopped():
+        ws = get(kubectl, ns, "workspace", "dave")
+        return ws if ws["status"]["phase"] == "Stopped" else None
+
+    ws = wait_for("phase Stopped", stopped)
+    assert get(kubectl, ns, "pod", "ws-dave") is None
+    assert condition(ws, "Ready")["status"] == "False"
+    assert condition(ws, "Ready")["reason"] == "Stopped"
+    assert "podIP" not in ws["status"]
+    # Only the pod went away.
+    for kind in ("service", "configmap", "networkpolicy", "persistentvolumeclaim"):
+        obj = get(kubectl, ns, kind, child_names("dave")[kind])
+        assert obj["metadata"]["uid"] == others[kind], kind
+
+    kubectl("patch", "ws", "dave", "-n", ns, "--type=merge", "-p", '{"spec":{"started":true}}')
+    ws = wait_ready(kubectl, ns, "dave")
+    assert ws["status"]["phase"] == "Running"
+    assert get(kubectl, ns, "pvc", "home-dave")["metadata"]["uid"] == pvc_uid
+    pod = get(kubectl, ns, "pod", "ws-dave")
+    assert pod["metadata"]["uid"] != others["pod"]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if
+              "persistentVolumeClaim" in v]  # fmt: skip
+    assert claims == ["home-dave"]
+
+
+def test_delete_with_retain_keeps_the_volume_and_a_new_workspace_reuses_it(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("erin", "dev"))
+    name = "erin--dev"
+    wait_ready(kubectl, ns, name)
+    pvc_uid = get(kubectl, ns, "pvc", f"home-{name}")["metadata"]["uid"]
+
+    kubectl("delete", "ws", name, "-n", ns, "--timeout=30s")
+
+    def collected():  # real garbage collection by kube-controller-manager
+        return all(get(kubectl, ns, k, f"ws-{name}") is None for k in ("pod", "service"))
+
+    wait_for("the owned children to be garbage-collected", collected, timeout=60)
+    pvc = get(kubectl, ns, "pvc", f"home-{name}")
+    assert pvc is not None and pvc["metadata"]["uid"] == pvc_uid
+
+    apply(kubectl, ns, workspace("erin", "dev"))
+    ws = wait_ready(kubectl, ns, name)
+    assert ws["status"]["pvcName"] == f"home-{name}"
+    assert get(kubectl, ns, "pvc", f"home-{name}")["metadata"]["uid"] == pvc_uid
+
+
+def test_delete_with_reclaim_delete_removes_the_volume(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("frank", storage={"reclaimPolicy": "Delete"}))
+    ws = wait_ready(kubectl, ns, "frank")
+    assert owned_by(get(kubectl, ns, "pvc", "home-frank"), ws)
+    kubectl("delete", "ws", "frank", "-n", ns, "--timeout=30s")
+    wait_for(
+        "the home volume to be deleted",
+        lambda: get(kubectl, ns, "pvc", "home-frank") is None,
+        timeout=60,
+    )
+
+
+def test_delete_completes_while_the_operator_is_down(kubectl, make_namespace, run_operator):
+    ns = make_namespace("op")
+    op = run_operator(ns)
+    apply(kubectl, ns, workspace("gina"))
+    wait_ready(kubectl, ns, "gina")
+    op.kill()
+    proc = kubectl("delete", "ws", "gina", "-n", ns, "--timeout=20s", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert get(kubectl, ns, "workspace", "gina") is None
+    wait_for(
+        "the pod to be garbage-collected without the operator",
+        lambda: get(kubectl, ns, "pod", "ws-gina") is None,
+        timeout=60,
+    )
+
+
+def test_image_pull_failure_is_reported_with_its_cause(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    apply(kubectl, ns, workspace("hank", image="registry.invalid/ws:1"))
+
+    def stuck():
+        ws = get(kubectl, ns, "workspace", "hank")
+        return ws if condition(ws, "Ready").get("reason") == "ImagePullFailed" else None
+
+    ws = wait_for("Ready reason ImagePullFailed", stuck)
+    assert condition(ws, "Ready")["status"] == "False"
+    assert "registry.invalid/ws:1" in ws["status"]["message"]
+    assert "cannot be pulled" in ws["status"]["message"]
+    assert ws["status"]["phase"] == "Starting"
+    warnings = json.loads(kubectl("get", "events", "-n", ns, "-o", "json"))["items"]
+    assert any(
+        e["type"] == "Warning" and e["reason"] == "ImagePullFailed" and
+        e["involvedObject"]["name"] == "hank" for e in warnings
+    )  # fmt: skip
+
+    # Fixing the image recovers: the spec hash changes, the pod is replaced.
+    kubectl("patch", "ws", "hank", "-n", ns, "--type=merge", "-p", '{"spec":{"image":"ok/ws:1"}}')
+    wait_ready(kubectl, ns, "hank")
+
+
+def test_unschedulable_pod_is_reported(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    too_big = {"requests": {"cpu": "100000"}, "limits": {"cpu": "100000"}}
+    apply(kubectl, ns, workspace("ivan", resources=too_big))
+
+    def stuck():
+        ws = get(kubectl, ns, "workspace", "ivan")
+        return ws if condition(ws, "Ready").get("reason") == "Unschedulable" else None
+
+    ws = wait_for("Ready reason Unschedulable", stuck)
+    assert ws["status"]["phase"] == "Pending"
+    assert "cannot be scheduled" in ws["status"]["message"]
+    assert "cpu" in ws["status"]["message"].lower()
+
+
+def test_unbound_volume_is_reported(kubectl, make_namespace, run_operator):
+    ns = make_namespace("op")
+    run_operator(ns, DEVPLANE_STUCK_AFTER_SECONDS="3")
+    apply(kubectl, ns, workspace("judy", storage={"storageClassName": "does-not-exist"}))
+
+    def stuck():
+        ws = get(kubectl, ns, "workspace", "judy")
+        return ws if condition(ws, "Ready").get("reason") == "VolumePending" else None
+
+    ws = wait_for("Ready reason VolumePending", stuck, timeout=30)
+    assert condition(ws, "StorageReady")["status"] == "False"
+    assert "does-not-exist" in ws["status"]["message"]
+
+
+def test_pod_is_admitted_where_restricted_is_enforced(kubectl, make_namespace, run_operator):
+    ns = make_namespace("op", restricted=True)
+    run_operator(ns)
+    apply(kubectl, ns, workspace("kate"))
+    ws = wait_ready(kubectl, ns, "kate")
+    assert ws["status"]["phase"] == "Running"
+    # And the namespace really rejects a pod that is not restricted.
+    rogue = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "rogue"},
+        "spec": {"containers": [{"name": "c", "image": "x/y:1"}]},
+    }
+    proc = kubectl(
+        "apply", "-n", ns, "-f", "-", stdin=json.dumps(rogue), check=False
+    )  # fmt: skip
+    assert proc.returncode != 0 and "restricted" in proc.stderr
+
+
+def test_the_sample_applies_cleanly_and_runs(kubectl, ws_namespace):
+    from devplane_operator.testing import ROOT
+
+    ns, _ = ws_namespace
+    kubectl("apply", "-n", ns, "-f", str(ROOT / "config" / "samples" / "workspace.yaml"))
+    ws = wait_ready(kubectl, ns, "alice")
+    assert ws["spec"]["storage"]["reclaimPolicy"] == "Retain"

@@ -1,0 +1,203 @@
+"""Pure tests of status computation and the desired-vs-actual comparison (no cluster)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+from devplane_operator.builders import build_children
+from devplane_operator.cache import project
+from devplane_operator.compare import compare, normalize, replacing_patch
+from devplane_operator.status import compute_status
+from test_op_builders import settings, ws
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def live(kind: str, manifest: dict, **extra) -> dict:
+    """What the API server would hand back for ``manifest``: defaults and bookkeeping added."""
+    body = copy.deepcopy(manifest)
+    created = "2026-01-01T11:59:00Z"
+    body["metadata"] |= {"uid": "u1", "resourceVersion": "10", "creationTimestamp": created}
+    if kind == "Pod":
+        body["spec"]["dnsPolicy"] = "ClusterFirst"
+        body["spec"]["tolerations"] = [
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": 300},
+        ]  # fmt: skip
+        for c in body["spec"]["containers"]:
+            c["terminationMessagePath"] = "/dev/termination-log"
+    if kind == "Service":
+        body["spec"] |= {"clusterIP": "10.96.0.9", "sessionAffinity": "None"}
+    if kind == "PersistentVolumeClaim":
+        body["spec"] |= {"volumeName": "pv-1", "storageClassName": "standard"}
+    if kind == "NetworkPolicy":
+        body["spec"].pop("ingress", None) if not body["spec"]["ingress"] else None
+    for key, value in extra.items():
+        body[key] = value
+    return project(kind, body)
+
+
+def test_fresh_children_compare_equal_to_their_manifests():
+    """The server's defaults must not look like drift, or we would patch forever."""
+    for kind, manifest in build_children(ws(), settings()).items():
+        assert compare(kind, manifest, live(kind, manifest)).verb == "none", kind
+
+
+def test_missing_child_is_created():
+    for kind, manifest in build_children(ws(), settings()).items():
+        assert compare(kind, manifest, None).verb == "create"
+
+
+def test_pod_drift_policy():
+    desired = build_children(ws(), settings())["Pod"]
+    actual = live("Pod", desired)
+    image_edit = copy.deepcopy(actual)
+    image_edit["spec"]["containers"][0]["image"] = "evil:1"
+    image_edit["metadata"]["labels"]["devplane.io/owner"] = "mallory"
+    action = compare("Pod", desired, image_edit)
+    assert action.verb == "patch" and action.strategic
+    assert action.patch["spec"]["containers"][0] == {"name": "workspace", "image": ws().image}
+    assert action.patch["metadata"]["labels"] == {"devplane.io/owner": "alice"}
+
+    changed = build_children(ws(image="new/image:2"), settings())["Pod"]
+    assert compare("Pod", changed, actual).verb == "recreate"
+    tolerated = copy.deepcopy(actual)
+    tolerated["spec"]["tolerations"].append({"key": "x", "operator": "Exists"})
+    assert compare("Pod", desired, tolerated).verb == "recreate"
+    finished = copy.deepcopy(actual)
+    finished["status"]["phase"] = "Failed"
+    assert compare("Pod", desired, finished).verb == "recreate"
+    terminating = copy.deepcopy(actual)
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T12:00:00Z"
+    assert compare("Pod", desired, terminating).verb == "wait"
+
+
+def test_pvc_grows_but_never_shrinks_and_ownership_follows_reclaim_policy():
+    desired = build_children(ws(storage={"size": "20Gi"}), settings())["PersistentVolumeClaim"]
+    smaller = live(
+        "PersistentVolumeClaim", build_children(ws(), settings())["PersistentVolumeClaim"]
+    )
+    action = compare("PersistentVolumeClaim", desired, smaller)
+    assert action.patch["spec"] == {"resources": {"requests": {"storage": "20Gi"}}}
+    small = build_children(ws(storage={"size": "1Gi"}), settings())["PersistentVolumeClaim"]
+    assert compare("PersistentVolumeClaim", small, smaller).verb == "none"
+    deleting = build_children(ws(storage={"reclaimPolicy": "Delete"}), settings())
+    action = compare("PersistentVolumeClaim", deleting["PersistentVolumeClaim"], smaller)
+    assert action.patch["metadata"]["ownerReferences"][0]["kind"] == "Workspace"
+
+
+def test_replacing_patch_removes_foreign_keys():
+    assert replacing_patch({"a": 1, "b": {"c": 1, "d": 2}}, {"b": {"c": 1}}) == {
+        "a": None,
+        "b": {"d": None},
+    }
+    assert normalize({"a": [], "b": {}, "c": None, "d": [{"e": {}}]}) == {"d": [{}]}
+
+
+# ------------------------------------------------------------------ status
+
+
+def pod(**status) -> dict:
+    manifest = build_children(ws(), settings())["Pod"]
+    return live("Pod", manifest, status=status)
+
+
+def pvc(phase: str = "Bound", created: datetime = NOW) -> dict:
+    manifest = build_children(ws(), settings())["PersistentVolumeClaim"]
+    body = live("PersistentVolumeClaim", manifest, status={"phase": phase})
+    body["metadata"]["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return body
+
+
+def conds(status: dict) -> dict:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+READY_POD = {
+    "phase": "Running",
+    "podIP": "127.20.0.5",
+    "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+}
+
+
+def test_running_status_has_every_field():
+    status, recheck = compute_status(ws(), pvc(), pod(**READY_POD), {}, NOW, 120)
+    assert status["phase"] == "Running" and status["message"] == ""
+    assert status["podIP"] == "127.20.0.5" and status["podName"] == "ws-alice"
+    assert status["url"] == "http://ws-alice.ws.svc:8888"
+    assert status["observedGeneration"] == 3
+    assert {t: c["status"] for t, c in conds(status).items()} == {
+        "StorageReady": "True",
+        "PodReady": "True",
+        "Ready": "True",
+    }
+    assert recheck is None
+
+
+def test_unchanged_status_keeps_transition_times():
+    first, _ = compute_status(ws(), pvc(), pod(**READY_POD), {}, NOW, 120)
+    again, _ = compute_status(ws(), pvc(), pod(**READY_POD), first, NOW + timedelta(hours=1), 120)
+    assert again == first
+
+
+def test_image_pull_failure_as_the_local_cluster_reports_it():
+    kwok_status = {
+        "phase": "Pending",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+        ],
+        "containerStatuses": [
+            {
+                "name": "workspace",
+                "ready": False,
+                "state": {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": 'Back-off pulling image "registry.invalid/ws:1"',
+                    }
+                },
+            }
+        ],
+    }
+    w = ws(image="registry.invalid/ws:1")
+    manifest = build_children(w, settings())["Pod"]
+    status, _ = compute_status(w, pvc(), live("Pod", manifest, status=kwok_status), {}, NOW, 120)
+    ready = conds(status)["Ready"]
+    assert ready["reason"] == "ImagePullFailed" and ready["status"] == "False"
+    assert "registry.invalid/ws:1" in status["message"] and "cannot be pulled" in status["message"]
+    assert status["phase"] == "Starting"
+
+
+def test_unschedulable_and_volume_pending_and_stopped():
+    unschedulable = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient cpu.",
+            }
+        ],
+    }
+    status, _ = compute_status(ws(), pvc(), pod(**unschedulable), {}, NOW, 120)
+    assert conds(status)["Ready"]["reason"] == "Unschedulable"
+    assert "Insufficient cpu" in status["message"] and status["phase"] == "Pending"
+
+    young = pvc("Pending", created=NOW - timedelta(seconds=10))
+    status, recheck = compute_status(ws(), young, None, {}, NOW, 120)
+    assert conds(status)["StorageReady"]["reason"] == "WaitingForVolume"
+    assert recheck is not None and 100 < recheck <= 111
+    old = pvc("Pending", created=NOW - timedelta(seconds=300))
+    status, _ = compute_status(ws(), old, None, {}, NOW, 120)
+    assert conds(status)["Ready"]["reason"] == "VolumePending"
+    assert "has not been bound" in status["message"]
+
+    stopped = ws(started=False)
+    status, _ = compute_status(stopped, pvc(), pod(**READY_POD), {}, NOW, 120)
+    assert status["phase"] == "Stopping"
+    status, _ = compute_status(stopped, pvc(), None, {}, NOW, 120)
+    assert status["phase"] == "Stopped" and "podIP" not in status
+    assert conds(status)["Ready"]["reason"] == "Stopped"
