@@ -53,7 +53,6 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker | None = None) ->
         cookie_secret=os.urandom(32),
         # Tornado's own (non-hub) xsrf is off; HubOAuth patches in JupyterHub's xsrf rules.
         xsrf_cookies=False,
-        websocket_max_message_size=16 * 1024 * 1024,
     )
     app.devplane_tracker = tracker  # type: ignore[attr-defined]
     app.devplane_hub_auth = hub_auth  # type: ignore[attr-defined]

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
 from urllib.parse import urlsplit
 
 import jupyterhub
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado.httpclient import HTTPClientError
 from tornado.web import Finish, HTTPError, RequestHandler
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .activity import ActivityTracker, is_user_input
+from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth, is_allowed
 from .settings import ProxySettings
 from .upstream import TtydUpstream
+from .wsrelay import relay
 
 log = logging.getLogger("devplane.authproxy")
 
@@ -34,6 +34,8 @@ _HOP_BY_HOP = {
     "content-length",
 }
 _NOT_FOR_TTYD = {"cookie", "authorization"}
+# On the WebSocket handshake also no compression: the relay reads each frame's first byte.
+_NOT_FOR_TTYD_WS = _NOT_FOR_TTYD | {"host", "sec-websocket-extensions", "content-length"}
 
 
 def same_origin(origin: str, host: str) -> bool:
@@ -66,7 +68,7 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.hub_auth = hub_auth
 
 
-class TerminalHandler(HubOAuthenticated, WebSocketHandler):
+class TerminalHandler(HubOAuthenticated, RequestHandler):
     """Everything under the prefix: ttyd's page and assets over HTTP, the terminal over WS."""
 
     def initialize(
@@ -80,7 +82,6 @@ class TerminalHandler(HubOAuthenticated, WebSocketHandler):
         self.hub_auth = hub_auth
         self.upstream = upstream
         self.tracker = tracker
-        self.upstream_ws: Any = None
 
     @property
     def is_websocket(self) -> bool:
@@ -89,8 +90,9 @@ class TerminalHandler(HubOAuthenticated, WebSocketHandler):
     async def prepare(self) -> None:
         """Authenticate before anything reaches ttyd, for HTTP and the WebSocket handshake."""
         if self.is_websocket:
-            # Browsers always send Origin on a WebSocket; a missing one is not a browser
-            # following our page, and tornado itself only checks Origin when present.
+            # Cross-site WebSocket hijacking would ride on the user's cookie: the page that
+            # opens the socket must come from the host it connects to. Browsers always send
+            # Origin on a WebSocket, so a missing one is refused too.
             origin = self.request.headers.get("Origin")
             host = self.request.headers.get("Host", "")
             if not origin or not same_origin(origin, host):
@@ -110,20 +112,16 @@ class TerminalHandler(HubOAuthenticated, WebSocketHandler):
             raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
         self.current_user = user
 
-    def check_origin(self, origin: str) -> bool:
-        # tornado (>= 6.6) asks only about origins it already judged cross-origin; prepare()
-        # accepted only same-origin ones, so anything reaching here is refused.
-        return False
-
     def _upstream_path(self, path: str) -> str:
         query = self.request.query
-        return "/" + path + (f"?{query}" if query else "")
+        base = self.proxy_settings.upstream.base_path
+        return f"{base}/{path}" + (f"?{query}" if query else "")
 
     # ---------------------------------------------------------------- HTTP
 
     async def get(self, path: str) -> None:
         if self.is_websocket:
-            await super().get(path)
+            await self._relay_websocket(path)
         else:
             await self._proxy_http(path)
 
@@ -165,46 +163,41 @@ class TerminalHandler(HubOAuthenticated, WebSocketHandler):
 
     # ---------------------------------------------------------------- WebSocket
 
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return "tty" if "tty" in subprotocols else None
-
-    async def open(self, path: str) -> None:
-        # Keystrokes are tiny; do not let Nagle hold them back.
-        self.set_nodelay(True)
-        protocols = [self.selected_subprotocol] if self.selected_subprotocol else []
+    async def _relay_websocket(self, path: str) -> None:
+        """Hand the (authenticated, same-origin) upgrade to ttyd, then relay raw bytes."""
+        headers = self.request.headers
+        if headers.get("Sec-WebSocket-Version") != "13" or not headers.get("Sec-WebSocket-Key"):
+            raise HTTPError(400, "not a WebSocket handshake")
         try:
-            self.upstream_ws = await self.upstream.websocket(
-                self._upstream_path(path), protocols, self._from_upstream
-            )
-        except (OSError, HTTPClientError) as error:
-            log.error("cannot reach ttyd: %s", error)
-            self.close(1011, "terminal not reachable")
-
-    def on_message(self, message: str | bytes) -> None:
-        if self.upstream_ws is None:
-            return
-        if is_user_input(message):
-            self.tracker.record_input()
+            ttyd = await self.upstream.connect_relay()
+        except (OSError, TimeoutError) as error:
+            raise HTTPError(502, f"terminal not reachable: {error}") from error
+        lines = [f"GET {self._upstream_path(path)} HTTP/1.1", f"Host: {self.upstream.host}"]
+        lines += [
+            f"{name}: {value}"
+            for name, value in headers.get_all()
+            if name.lower() not in _NOT_FOR_TTYD_WS
+        ]
+        assert ttyd.transport is not None
+        ttyd.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         try:
-            self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
-        except WebSocketClosedError:
-            self.close()
-
-    def _from_upstream(self, message: str | bytes | None) -> None:
-        if message is None:
-            # ttyd closed (the shell exited or ttyd stopped): end the browser's side too.
-            self.close()
-            return
+            head = await asyncio.wait_for(ttyd.head, 10)
+        except (ConnectionError, TimeoutError) as error:
+            ttyd.transport.close()
+            raise HTTPError(502, f"terminal handshake failed: {error}") from error
+        status = head.split(b"\r\n", 1)[0].split()
+        if len(status) < 2 or status[1] != b"101":
+            ttyd.transport.close()
+            raise HTTPError(502, f"terminal refused the WebSocket: {head[:200]!r}")
+        # From here on the connection is no longer HTTP: take the raw stream from tornado.
+        browser = self.detach()
+        who = self.current_user["name"]
+        log.info("terminal opened by %s", who)
         try:
-            self.write_message(message, binary=isinstance(message, bytes))
-        except WebSocketClosedError:
-            if self.upstream_ws is not None:
-                self.upstream_ws.close()
-
-    def on_close(self) -> None:
-        if self.upstream_ws is not None:
-            self.upstream_ws.close()
-            self.upstream_ws = None
+            await relay(browser, ttyd, head, self.tracker.record_input)
+        finally:
+            ttyd.transport.close()
+            log.info("terminal closed by %s", who)
 
 
 class AddSlashHandler(RequestHandler):

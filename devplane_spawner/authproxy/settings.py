@@ -25,10 +25,12 @@ class Upstream:
     unix_path: str | None = None
     host: str = "127.0.0.1"
     port: int = 7681
+    # ttyd's --base-path, when it was started with one (e.g. shared with another proxy).
+    base_path: str = ""
 
     @classmethod
     def parse(cls, spec: str) -> Upstream:
-        """``unix:/run/devplane/ttyd.sock``, ``127.0.0.1:7681`` or ``http://127.0.0.1:7681``."""
+        """``unix:/run/devplane/ttyd.sock``, ``127.0.0.1:7681`` or ``http://127.0.0.1:7681/base``."""
         if spec.startswith("unix:"):
             path = spec[len("unix:") :]
             if not path.startswith("/"):
@@ -38,7 +40,7 @@ class Upstream:
         if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
             # ttyd has no authentication of its own; it must never listen beyond loopback.
             raise ValueError(f"DEVPLANE_UPSTREAM must be a unix socket or loopback: {spec!r}")
-        return cls(host=parts.hostname, port=parts.port or 7681)
+        return cls(host=parts.hostname, port=parts.port or 7681, base_path=parts.path.rstrip("/"))
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,9 @@ class LocalHub:
         self.hub_port = free_port()
         self.proxy_api_port = free_port()
         self.service_token = secrets.token_hex(16)
+        # configurable-http-proxy's REST API token (GET {proxy_api_url}/api/routes).
+        self.proxy_token = secrets.token_hex(16)
+        self.proxy_api_url = f"http://127.0.0.1:{self.proxy_api_port}"
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: ManagedProcess | None = None
         self.config_path = workdir / "jupyterhub_config.py"
@@ -130,7 +133,7 @@ class LocalHub:
                 port=self.port,
                 hub_port=self.hub_port,
                 proxy_api_port=self.proxy_api_port,
-                proxy_token=secrets.token_hex(16),
+                proxy_token=self.proxy_token,
                 workdir=workdir,
                 admin_access=admin_access,
                 chp=NODE_BIN / "configurable-http-proxy",
@@ -195,6 +198,16 @@ class LocalHub:
         if response.status_code not in expect:
             raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
         return response
+
+    def proxy_routes(self) -> dict[str, Any]:
+        """configurable-http-proxy's routing table (route -> {"target", ...})."""
+        response = requests.get(
+            f"{self.proxy_api_url}/api/routes",
+            headers={"Authorization": f"token {self.proxy_token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
 
     def user_model(self, name: str) -> dict[str, Any]:
         return self.api("GET", f"/users/{name}").json()

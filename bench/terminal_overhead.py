@@ -1,0 +1,264 @@
+"""What the auth proxy costs a terminal: keystroke echo latency and bulk output throughput.
+
+Three paths to one ttyd, measured in the same run, interleaved so drift hits all alike:
+
+  direct    client -> ttyd
+  chp       client -> configurable-http-proxy -> ttyd
+  authproxy client -> configurable-http-proxy -> DevPlane auth proxy -> ttyd
+
+The auth proxy's own cost is ``authproxy - chp``. Everything is real: a JupyterHub (for the
+OAuth cookie the auth proxy demands), the auth proxy the hub spawned, configurable-http-proxy
+from node_modules, ttyd 1.7.7 on loopback TCP (so "direct" is possible; in the pod it is on a
+unix socket). ttyd runs ``cat`` for echo (the pty echoes each key at once) or, with
+``?arg=bulk``, prints BULK_BYTES bytes and a marker.
+
+Run: ``.venv/bin/python bench/terminal_overhead.py [--keys 400] [--bulk-mib 32] [--rounds 3]``
+Targets (issue 7): the auth proxy adds <= 0.5 ms at p50 and <= 1 ms at p95 to the echo, and
+keeps >= 70 % of chp->ttyd throughput. Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.hub import LocalHub  # noqa: E402
+from support.procs import (  # noqa: E402
+    NODE_BIN,
+    TTYD_BINARY,
+    ManagedProcess,
+    free_port,
+    port_open,
+    wait_for,
+)
+from support.workspace import short_tempdir  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+BASE = "/ttyd"  # ttyd's --base-path, so chp can route to it without rewriting paths
+OWNER = "bench"
+END_MARKER = b"BULK-END"
+# cat for echo; with ?arg=bulk the same ttyd prints a block of output instead.
+TTYD_COMMAND = [
+    "bash",
+    "-c",
+    'if [ "${1:-}" = bulk ]; then head -c "$BULK_BYTES" /dev/zero | tr "\\0" x;'
+    ' printf "\\nBULK-END\\n"; sleep 1; else exec cat; fi',
+    "ttyd-bench",
+]
+
+
+class Paths:
+    """The three WebSocket URLs and what each needs (cookie, origin)."""
+
+    def __init__(self, ttyd_port: int, chp_port: int, cookie: str) -> None:
+        self.urls = {
+            "direct": (f"ws://127.0.0.1:{ttyd_port}{BASE}/ws", "", ttyd_port),
+            "chp": (f"ws://127.0.0.1:{chp_port}{BASE}/ws", "", chp_port),
+            "authproxy": (f"ws://127.0.0.1:{chp_port}/user/{OWNER}/ws", cookie, chp_port),
+        }
+
+    async def open(self, name: str, query: str = ""):
+        url, cookie, port = self.urls[name]
+        headers = {"Sec-Fetch-Mode": "websocket", **({"Cookie": cookie} if cookie else {})}
+        ws = await connect(
+            url + query,
+            subprotocols=["tty"],
+            additional_headers=headers,
+            origin=f"http://127.0.0.1:{port}",
+            ping_interval=None,
+            max_size=None,
+            compression=None,
+        )
+        await ws.send(json.dumps({"AuthToken": "", "columns": 200, "rows": 50}).encode())
+        return ws
+
+
+async def _drain(ws, quiet: float = 0.3) -> None:
+    while True:
+        try:
+            await asyncio.wait_for(ws.recv(), quiet)
+        except TimeoutError:
+            return
+
+
+async def echo_latencies(paths: Paths, name: str, keys: int) -> list[float]:
+    """Milliseconds from sending one key to receiving its echo, ``keys`` times."""
+    ws = await paths.open(name)
+    try:
+        await _drain(ws)
+        samples = []
+        for i in range(keys):
+            key = b"abcdefghijklmnopqrstuvwxyz"[i % 26 : i % 26 + 1]
+            start = time.perf_counter()
+            await ws.send(b"0" + key)
+            while True:
+                frame = await ws.recv()
+                if frame[:1] == b"0" and key in frame[1:]:
+                    break
+            samples.append((time.perf_counter() - start) * 1000)
+            if i % 200 == 199:
+                # Keep cat's line (and the pty's 4 KiB line buffer) short.
+                await ws.send(b"0\x15")
+                await _drain(ws, 0.05)
+        return samples
+    finally:
+        await ws.close()
+
+
+async def bulk_throughput(paths: Paths, name: str) -> float:
+    """MiB/s of terminal output, from the first output byte to the end marker."""
+    ws = await paths.open(name, "?arg=bulk")
+    try:
+        received = 0
+        first = None
+        tail = b""
+        while True:
+            frame = await ws.recv()
+            if frame[:1] != b"0":
+                continue
+            if first is None:
+                first = time.perf_counter()
+            received += len(frame) - 1
+            tail = (tail + frame[1:])[-64:]
+            if END_MARKER in tail:
+                break
+        return received / (time.perf_counter() - first) / 2**20
+    finally:
+        await ws.close()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(paths: Paths, keys: int, rounds: int) -> dict[str, dict[str, float]]:
+    names = ["direct", "chp", "authproxy"]
+    echo: dict[str, list[float]] = {n: [] for n in names}
+    bulk: dict[str, list[float]] = {n: [] for n in names}
+    per_round = max(1, keys // rounds)
+    for name in names:  # warm-up: connections, JIT-free but caches and route lookups
+        await echo_latencies(paths, name, 20)
+    for _ in range(rounds):
+        for name in names:
+            echo[name] += await echo_latencies(paths, name, per_round)
+            bulk[name].append(await bulk_throughput(paths, name))
+    return {
+        n: {
+            "keys": len(echo[n]),
+            "p50_ms": statistics.median(echo[n]),
+            "p95_ms": percentile(echo[n], 0.95),
+            "mib_s": statistics.median(bulk[n]),
+        }
+        for n in names
+    }
+
+
+def report(results: dict[str, dict[str, float]], bulk_mib: int) -> bool:
+    print(f"\nkeystroke echo ({results['direct']['keys']} keys per path) and "
+          f"{bulk_mib} MiB bulk output, median of rounds:")  # fmt: skip
+    print(f"{'path':<34}{'p50 ms':>9}{'p95 ms':>9}{'MiB/s':>9}")
+    labels = {
+        "direct": "ttyd directly",
+        "chp": "chp -> ttyd",
+        "authproxy": "chp -> auth proxy -> ttyd",
+    }
+    for name, label in labels.items():
+        r = results[name]
+        print(f"{label:<34}{r['p50_ms']:>9.3f}{r['p95_ms']:>9.3f}{r['mib_s']:>9.1f}")
+    chp, auth = results["chp"], results["authproxy"]
+    add50 = auth["p50_ms"] - chp["p50_ms"]
+    add95 = auth["p95_ms"] - chp["p95_ms"]
+    ratio = auth["mib_s"] / chp["mib_s"]
+    ok = add50 <= 0.5 and add95 <= 1.0 and ratio >= 0.7
+    print(
+        f"\nauth proxy adds {add50:.3f} ms p50 (target <= 0.5), {add95:.3f} ms p95 "
+        f"(target <= 1.0); throughput {ratio:.0%} of chp -> ttyd (target >= 70%): "
+        f"{'OK' if ok else 'MISSED'}"
+    )
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=450, help="keystrokes per path (>= 300)")
+    parser.add_argument("--bulk-mib", type=int, default=32, help="bulk output size per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    args = parser.parse_args()
+
+    work = short_tempdir("dpb-")
+    procs: list[ManagedProcess] = []
+    hub = None
+    try:
+        ttyd_port, chp_port, chp_api_port = free_port(), free_port(), free_port()
+        ttyd = ManagedProcess(
+            [str(TTYD_BINARY), "-W", "-a", "-i", "lo", "-p", str(ttyd_port), "-b", BASE,
+             *TTYD_COMMAND],
+            work / "ttyd.log",
+            env={"PATH": "/usr/bin:/bin", "BULK_BYTES": str(args.bulk_mib * 2**20),
+                 "HOME": str(work), "TERM": "xterm-256color"},
+        )  # fmt: skip
+        procs.append(ttyd)
+        wait_for(lambda: port_open(ttyd_port), 10, "ttyd")
+
+        # A real hub only to spawn the auth proxy and hand out its OAuth cookie.
+        hub = LocalHub(
+            work / "hub",
+            users={OWNER: False},
+            upstream_template=f"http://127.0.0.1:{ttyd_port}{BASE}",
+            # Reports are throttled anyway; keep them out of the measurement window.
+            spawner_environment={"DEVPLANE_ACTIVITY_INTERVAL": "3600"},
+        )
+        hub.start()
+        hub.start_server(OWNER)
+        session = hub.login(OWNER)
+        if hub.open_server(session, OWNER).status_code != 200:
+            raise SystemExit("could not open the benchmark user's terminal through the hub")
+        cookie = hub.cookie_header(session, f"/user/{OWNER}/ws")
+        authproxy_target = hub.proxy_routes()[f"/user/{OWNER}"]["target"]
+
+        # The measured chp: same binary and defaults as the hub's, two routes.
+        chp = ManagedProcess(
+            [str(NODE_BIN / "configurable-http-proxy"), "--ip", "127.0.0.1",
+             "--port", str(chp_port), "--api-ip", "127.0.0.1", "--api-port", str(chp_api_port),
+             "--log-level", "warn"],
+            work / "chp.log",
+            env={"PATH": f"{Path(shutil.which('node') or '/usr/bin/node').parent}:/usr/bin:/bin",
+                 "CONFIGPROXY_AUTH_TOKEN": "bench"},
+        )  # fmt: skip
+        procs.append(chp)
+        wait_for(lambda: port_open(chp_api_port), 15, "configurable-http-proxy")
+        import requests
+
+        for route, target in ((BASE, f"http://127.0.0.1:{ttyd_port}"),
+                              (f"/user/{OWNER}", authproxy_target)):  # fmt: skip
+            requests.post(
+                f"http://127.0.0.1:{chp_api_port}/api/routes{route}",
+                json={"target": target},
+                headers={"Authorization": "token bench"},
+                timeout=10,
+            ).raise_for_status()
+
+        paths = Paths(ttyd_port, chp_port, cookie)
+        results = asyncio.run(measure(paths, args.keys, args.rounds))
+        ok = report(results, args.bulk_mib)
+        return 0 if ok else 1
+    finally:
+        if hub is not None:
+            hub.stop()
+        for proc in reversed(procs):
+            proc.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
