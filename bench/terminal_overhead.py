@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,28 +93,39 @@ async def _drain(ws, quiet: float = 0.3) -> None:
             return
 
 
-async def echo_latencies(paths: Paths, name: str, keys: int) -> list[float]:
-    """Milliseconds from sending one key to receiving its echo, ``keys`` times."""
-    ws = await paths.open(name)
+async def _echo_once(ws, key: bytes) -> float:
+    start = time.perf_counter()
+    await ws.send(b"0" + key)
+    while True:
+        frame = await ws.recv()
+        if frame[:1] == b"0" and key in frame[1:]:
+            return (time.perf_counter() - start) * 1000
+
+
+async def echo_latencies(paths: Paths, names: list[str], keys: int) -> dict[str, list[float]]:
+    """Milliseconds from sending one key to receiving its echo, per path.
+
+    The paths take turns key by key, so a burst of load from anything else on the machine
+    lands on all three alike instead of on whichever path happened to be measured then.
+    """
+    sockets = {name: await paths.open(name) for name in names}
     try:
-        await _drain(ws)
-        samples = []
+        for ws in sockets.values():
+            await _drain(ws)
+        samples: dict[str, list[float]] = {name: [] for name in names}
         for i in range(keys):
             key = b"abcdefghijklmnopqrstuvwxyz"[i % 26 : i % 26 + 1]
-            start = time.perf_counter()
-            await ws.send(b"0" + key)
-            while True:
-                frame = await ws.recv()
-                if frame[:1] == b"0" and key in frame[1:]:
-                    break
-            samples.append((time.perf_counter() - start) * 1000)
+            for name, ws in sockets.items():
+                samples[name].append(await _echo_once(ws, key))
             if i % 200 == 199:
-                # Keep cat's line (and the pty's 4 KiB line buffer) short.
-                await ws.send(b"0\x15")
-                await _drain(ws, 0.05)
+                for ws in sockets.values():
+                    # Keep cat's line (and the pty's 4 KiB line buffer) short.
+                    await ws.send(b"0\x15")
+                    await _drain(ws, 0.05)
         return samples
     finally:
-        await ws.close()
+        for ws in sockets.values():
+            await ws.close()
 
 
 async def bulk_throughput(paths: Paths, name: str) -> float:
@@ -141,16 +155,38 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(paths: Paths, keys: int, rounds: int) -> dict[str, dict[str, float]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listener_pid(port: int) -> int:
+    """The pid of the process listening on 127.0.0.1:port (from `ss -ltnp`)."""
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True)
+    match = re.search(r"pid=(\d+)", out.stdout)
+    if not match:
+        raise SystemExit(f"no process listens on port {port}")
+    return int(match.group(1))
+
+
+async def measure(
+    paths: Paths, keys: int, rounds: int, pids: dict[str, int]
+) -> dict[str, dict[str, float]]:
     names = ["direct", "chp", "authproxy"]
-    echo: dict[str, list[float]] = {n: [] for n in names}
+    await echo_latencies(paths, names, 30)  # warm-up: connections, route caches
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    echo = await echo_latencies(paths, names, keys)
+    # CPU per keystroke does not depend on what else the machine is doing, unlike latency:
+    # chp carried two of the three paths' keystrokes, the auth proxy one.
+    carried = {"chp": 2 * keys, "authproxy": keys}
+    cpu_us = {
+        name: (cpu_seconds(pid) - cpu_before[name]) / carried[name] * 1e6
+        for name, pid in pids.items()
+    }
     bulk: dict[str, list[float]] = {n: [] for n in names}
-    per_round = max(1, keys // rounds)
-    for name in names:  # warm-up: connections, JIT-free but caches and route lookups
-        await echo_latencies(paths, name, 20)
     for _ in range(rounds):
         for name in names:
-            echo[name] += await echo_latencies(paths, name, per_round)
             bulk[name].append(await bulk_throughput(paths, name))
     return {
         n: {
@@ -158,14 +194,17 @@ async def measure(paths: Paths, keys: int, rounds: int) -> dict[str, dict[str, f
             "p50_ms": statistics.median(echo[n]),
             "p95_ms": percentile(echo[n], 0.95),
             "mib_s": statistics.median(bulk[n]),
+            "cpu_us_per_key": cpu_us.get(n, 0.0),
         }
         for n in names
     }
 
 
 def report(results: dict[str, dict[str, float]], bulk_mib: int) -> bool:
-    print(f"\nkeystroke echo ({results['direct']['keys']} keys per path) and "
-          f"{bulk_mib} MiB bulk output, median of rounds:")  # fmt: skip
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nkeystroke echo ({results['direct']['keys']} keys per path, interleaved) and "
+          f"{bulk_mib} MiB bulk output (median of rounds); {os.cpu_count()} CPUs, "
+          f"load average {load}:")  # fmt: skip
     print(f"{'path':<34}{'p50 ms':>9}{'p95 ms':>9}{'MiB/s':>9}")
     labels = {
         "direct": "ttyd directly",
@@ -176,6 +215,10 @@ def report(results: dict[str, dict[str, float]], bulk_mib: int) -> bool:
         r = results[name]
         print(f"{label:<34}{r['p50_ms']:>9.3f}{r['p95_ms']:>9.3f}{r['mib_s']:>9.1f}")
     chp, auth = results["chp"], results["authproxy"]
+    print(
+        f"CPU per keystroke round trip: chp {chp['cpu_us_per_key']:.0f} us, "
+        f"auth proxy {auth['cpu_us_per_key']:.0f} us"
+    )
     add50 = auth["p50_ms"] - chp["p50_ms"]
     add95 = auth["p95_ms"] - chp["p95_ms"]
     ratio = auth["mib_s"] / chp["mib_s"]
@@ -249,7 +292,8 @@ def main() -> int:
             ).raise_for_status()
 
         paths = Paths(ttyd_port, chp_port, cookie)
-        results = asyncio.run(measure(paths, args.keys, args.rounds))
+        pids = {"chp": chp.pid, "authproxy": listener_pid(int(authproxy_target.rsplit(":", 1)[1]))}
+        results = asyncio.run(measure(paths, args.keys, args.rounds, pids))
         ok = report(results, args.bulk_mib)
         return 0 if ok else 1
     finally:
