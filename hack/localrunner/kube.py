@@ -38,6 +38,9 @@ class Kube:
         ):
             (tmp / name).write_bytes(base64.b64decode(key))
         self.session = requests.Session()
+        # Else REQUESTS_CA_BUNDLE (set on many machines) silently overrides `verify`, and a
+        # proxy from the environment could capture calls to a loopback API server.
+        self.session.trust_env = False
         self.session.verify = str(tmp / "ca.crt")
         self.session.cert = (str(tmp / "client.crt"), str(tmp / "client.key"))
 

@@ -302,6 +302,9 @@ def plan_pod(pod: Pod, refs: References, tools: Toolchain, scratch: Path) -> Pod
             **tools.extra_env,
             **{k: rewrite_paths(v, mounts) for k, v in pod_env.items()},
         }
+        if env.get("SHELL") in ("/bin/bash", "/usr/bin/bash"):
+            # tmux would start it as a login shell, which resets PATH (supervisor.py explains).
+            env["SHELL"] = str(tools.tool_dir / "devplane-shell")
         command = container.get("command") or DEFAULT_COMMANDS.get(cname)
         if not command:
             raise PodSpecError(f"container {cname!r} has no command and no local default")

@@ -129,12 +129,20 @@ class _quiet:
         return exc[0] is not None and issubclass(exc[0], ProcessLookupError | PermissionError)
 
 
-def stop_run(procs: list[Proc], run_id: str) -> list[int]:
-    """Stop ``procs`` in reverse start order, then anything else carrying the run marker.
+def stop_run(
+    procs: list[Proc], run_id: str, extra_markers: list[tuple[str, str]] | None = None
+) -> list[int]:
+    """Stop ``procs`` in reverse start order, then anything else carrying the run marker
+    (or one of ``extra_markers``, environment ``(name, value)`` pairs).
 
-    Returns the PIDs still carrying the marker afterwards (empty when the stop was clean).
+    Returns the PIDs still carrying a marker afterwards (empty when the stop was clean).
     """
     for proc in reversed(procs):
-        proc.stop()
-    kill_marked(RUN_MARKER_ENV, run_id)
-    return [p for p in processes_with_marker(RUN_MARKER_ENV, run_id) if p != os.getpid()]
+        # The hub stops its services and the proxy its routes; give them time to.
+        proc.stop(grace=20.0 if proc.name == "hub" else 10.0)
+    markers = [(RUN_MARKER_ENV, run_id), *(extra_markers or [])]
+    for key, value in markers:
+        kill_marked(key, value)
+    return sorted(
+        {p for key, value in markers for p in processes_with_marker(key, value)} - {os.getpid()}
+    )

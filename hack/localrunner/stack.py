@@ -441,7 +441,12 @@ class DemoStack:
 
     def stop(self) -> list[int]:
         """Stop everything this run started; returns PIDs that survived (should be [])."""
-        left = stop_run(self.procs, self.run_id)
+        cfg = self.config
+        # JupyterHub starts its managed services (the idle culler) in their own session with a
+        # filtered environment, without our run marker, and a hub that has to be killed
+        # leaves them behind; they are recognised by the API URL of this run's hub.
+        hub_api = ("JUPYTERHUB_API_URL", f"http://{cfg.host}:{cfg.hub_api_port}/hub/api")
+        left = stop_run(self.procs, self.run_id, extra_markers=[hub_api])
         self.procs.clear()
         if self.kube is not None:
             self.kube.close()

@@ -39,7 +39,32 @@ def make_tool_dir(repo: Path, venv: Path, target: Path) -> Path:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(source)
+    write_shell_wrapper(target)
     return target
+
+
+SHELL_WRAPPER = "devplane-shell"
+
+
+def write_shell_wrapper(tool_dir: Path) -> None:
+    """The local stand-in for the pod's /bin/bash as the terminal's shell (see podspec).
+
+    tmux starts $SHELL as a login shell, whose /etc/profile resets PATH and drops the tool
+    directory (in the image these tools are in /usr/local/bin, which that PATH keeps). An
+    interactive non-login bash keeps PATH and still reads /etc/bash.bashrc and ~/.bashrc.
+    """
+    rc = tool_dir / "bashrc"
+    rc.write_text(
+        "[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc\n[ -f ~/.bashrc ] && . ~/.bashrc\n"
+    )
+    wrapper = tool_dir / SHELL_WRAPPER
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        "# Written by hack/localrunner/supervisor.py: the terminal's shell for local pods.\n"
+        'if [ "$#" -eq 0 ]; then exec /bin/bash --rcfile "$(dirname "$0")/bashrc" -i; fi\n'
+        'exec /bin/bash "$@"\n'
+    )
+    wrapper.chmod(0o755)
 
 
 def processes_with_marker(key: str, value: str) -> list[int]:

@@ -78,6 +78,10 @@ def start_from_spawn_page(page: Page, hub_url: str, username: str, shots: Shots)
             if text and text not in messages:
                 messages.append(text)
                 shots(page, f"progress-{len(messages)}")
+            # The hub marks a failed start by turning the bar red: fail now, with its words.
+            if page.locator("#progress-bar.bg-danger").count():
+                shots(page, "spawn-failed")
+                raise AssertionError(f"the workspace failed to start: {messages[-1:]}")
         time.sleep(0.2)
     return messages
 

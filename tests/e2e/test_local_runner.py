@@ -78,6 +78,8 @@ def test_plan_maps_commands_env_and_mounts(tmp_path: Path) -> None:
         tmp_path / "volumes" / "opencode" / "opencode.json": b'{"model": "vllm/m"}'
     }
     assert ws.env["PATH"].startswith("/tools:")
+    # Not a login shell, which would reset PATH and lose ttyd/opencode.
+    assert ws.env["SHELL"] == "/tools/devplane-shell"
 
 
 def test_plan_refuses_what_it_cannot_emulate(tmp_path: Path) -> None:
