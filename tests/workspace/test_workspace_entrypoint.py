@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import stat
@@ -10,8 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.procs import wait_for
-from support.workspace import LocalWorkspace, short_tempdir
+from support.procs import ManagedProcess, wait_for
+from support.workspace import ENTRYPOINT, LocalWorkspace, short_tempdir
+from websockets.asyncio.client import unix_connect
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -71,3 +74,32 @@ def test_ttyd_dying_ends_the_container(workspace):
     os.kill(ttyd, signal.SIGKILL)
     # The container exits non-zero (so the kubelet restarts it) instead of idling without ttyd.
     assert workspace.process.proc.wait(10) != 0
+
+
+async def test_works_on_a_read_only_root_filesystem():
+    """As in the pod: everything read-only except home, /tmp and /run/devplane."""
+    ws = LocalWorkspace(short_tempdir("dpr-"))
+    writable = [ws.home, ws.tmp, ws.run]
+    # A private mount namespace: bind the writable dirs onto themselves (separate mounts stay
+    # writable), then remount / read-only, then become the entrypoint.
+    script = "set -e; mount --make-rprivate /; "
+    script += "".join(f"mount --bind {d} {d}; " for d in writable)
+    script += f"mount -o remount,bind,ro /; exec {ENTRYPOINT}"
+    ws.process = ManagedProcess(
+        ["unshare", "--mount", "bash", "-c", script],
+        ws.root / "workspace.log",
+        env=ws.env(),
+        cwd=ws.home,
+    )
+    try:
+        wait_for(ws.socket.is_socket, 20, "ttyd's socket")
+        async with unix_connect(str(ws.socket), "ws://localhost/ws", subprotocols=["tty"]) as tty:
+            await tty.send(json.dumps({"AuthToken": "", "columns": 100, "rows": 30}).encode())
+            # Prove the root really is read-only in there, and that the shell still works.
+            await tty.send(b"0touch /usr/probe 2>/dev/null || echo ro-$((40+2)); pwd\r")
+            output = b""
+            while b"ro-42" not in output or str(ws.home).encode() not in output:
+                output += (await asyncio.wait_for(tty.recv(), 15))[1:]
+        assert ws.process.alive(), ws.process.log()
+    finally:
+        ws.stop()
