@@ -1,0 +1,94 @@
+"""The auth proxy's pure decisions: settings from the environment, who passes, Origin."""
+
+from __future__ import annotations
+
+import pytest
+
+from devplane_spawner.authproxy.app import make_hub_auth
+from devplane_spawner.authproxy.auth import is_allowed
+from devplane_spawner.authproxy.handlers import same_origin
+from devplane_spawner.authproxy.settings import ProxySettings, Upstream
+
+SCOPES = {"access:servers!server=alice/", "access:servers!user=alice"}
+BASE_ENV = {
+    "JUPYTERHUB_USER": "alice",
+    "JUPYTERHUB_SERVICE_PREFIX": "/user/alice/",
+    "JUPYTERHUB_API_TOKEN": "secret",
+    "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-alice",
+    "JUPYTERHUB_API_URL": "http://hub:8081/hub/api",
+}
+
+
+def user(name: str, scopes: set[str] | None = None, kind: str = "user") -> dict:
+    return {"kind": kind, "name": name, "scopes": sorted(scopes if scopes is not None else SCOPES)}
+
+
+@pytest.mark.parametrize(
+    ("model", "allow_admin", "expected"),
+    [
+        (user("alice"), False, True),
+        (user("alice", scopes=set()), False, False),  # the hub did not grant access
+        (user("admin"), False, False),  # hub granted it, the workspace does not allow
+        (user("admin"), True, True),
+        (user("bob", scopes={"access:servers!server=bob/"}), True, False),
+        (user("alice", kind="service"), True, False),
+    ],
+)
+def test_who_passes(model, allow_admin, expected):
+    assert is_allowed(model, "alice", SCOPES, allow_admin) is expected
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "expected"),
+    [
+        ("https://hub.example.com", "hub.example.com", True),
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("https://HUB.example.com", "hub.example.com", True),
+        ("https://evil.example", "hub.example.com", False),
+        ("https://hub.example.com.evil.example", "hub.example.com", False),
+        ("null", "hub.example.com", False),
+        ("", "", False),
+    ],
+)
+def test_same_origin(origin, host, expected):
+    assert same_origin(origin, host) is expected
+
+
+def test_upstream_forms():
+    assert Upstream.parse("unix:/run/devplane/ttyd.sock").unix_path == "/run/devplane/ttyd.sock"
+    tcp = Upstream.parse("http://127.0.0.1:7681/ttyd/")
+    assert (tcp.host, tcp.port, tcp.base_path) == ("127.0.0.1", 7681, "/ttyd")
+    # ttyd has no authentication: it must never be reached beyond loopback.
+    with pytest.raises(ValueError, match="loopback"):
+        Upstream.parse("10.0.0.8:7681")
+    with pytest.raises(ValueError, match="absolute"):
+        Upstream.parse("unix:ttyd.sock")
+
+
+def test_settings_from_env_and_admin_switches():
+    settings = ProxySettings.from_env(BASE_ENV)
+    assert settings.owner == "alice"
+    assert settings.upstream.unix_path == "/run/devplane/ttyd.sock"
+    assert (settings.listen_ip, settings.listen_port) == ("0.0.0.0", 8888)
+    assert settings.allow_admin_access is False
+    hub_says_yes = {**BASE_ENV, "JUPYTERHUB_ADMIN_ACCESS": "1"}
+    assert ProxySettings.from_env(hub_says_yes).allow_admin_access is True
+    pod_says_no = {**hub_says_yes, "DEVPLANE_ALLOW_ADMIN_ACCESS": "false"}
+    assert ProxySettings.from_env(pod_says_no).allow_admin_access is False
+    with pytest.raises(ValueError, match="JUPYTERHUB_USER"):
+        ProxySettings.from_env({})
+
+
+def test_token_is_not_in_the_settings_repr():
+    assert "secret" not in repr(ProxySettings.from_env(BASE_ENV))
+
+
+@pytest.mark.parametrize(
+    ("public_url", "secure"), [("https://hub.example.com/", True), ("http://127.0.0.1:8000", False)]
+)
+def test_cookies_are_secure_when_the_hub_is_on_tls(monkeypatch, public_url, secure):
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = ProxySettings.from_env({**BASE_ENV, "JUPYTERHUB_PUBLIC_URL": public_url})
+    assert settings.secure_cookies is secure
+    assert make_hub_auth(settings).cookie_options.get("secure", False) is secure
