@@ -109,5 +109,22 @@ class Kube:
             lambda: self.get(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
         )
 
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace whose operator is already gone.
+
+        The operator's finalizers on Workspaces would keep the namespace Terminating forever
+        with nobody left to remove them, so they are dropped first.
+        """
+        base = f"/apis/devplane.io/v1alpha1/namespaces/{name}/workspaces"
+        for ws in (self.get(base) or {}).get("items", []):
+            if ws["metadata"].get("finalizers"):
+                self.session.patch(
+                    f"{self.server}{base}/{ws['metadata']['name']}",
+                    data=json.dumps({"metadata": {"finalizers": None}}),
+                    headers={"Content-Type": "application/merge-patch+json"},
+                    timeout=30,
+                )
+        self.delete(f"/api/v1/namespaces/{name}")
+
     def workspace(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get(f"/apis/devplane.io/v1alpha1/namespaces/{namespace}/workspaces/{name}")

@@ -97,6 +97,8 @@ class DemoConfig:
     llm_api_key: str = ""
     llm_model: str = ""
     users: tuple[DemoUser, ...] = DEMO_USERS
+    # Tests leave nothing in the shared control plane; the demo keeps its workspaces.
+    delete_namespace_on_stop: bool = False
     # Tokens the run generates (kept stable across `make demo` restarts via the state dir).
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
     oidc_client_secret: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -134,6 +136,7 @@ class DemoConfig:
             hub_api_port=free_port(),
             oidc_port=free_port(),
             llm_port=free_port(),
+            delete_namespace_on_stop=True,
         )
 
     def _reuse_secrets(self) -> None:
@@ -449,6 +452,8 @@ class DemoStack:
         left = stop_run(self.procs, self.run_id, extra_markers=[hub_api])
         self.procs.clear()
         if self.kube is not None:
+            if cfg.delete_namespace_on_stop:
+                self.kube.delete_namespace(cfg.namespace)
             self.kube.close()
             self.kube = None
         return left

@@ -1,0 +1,78 @@
+"""`make demo`'s entry point itself: it comes up, prints how to sign in, and Ctrl-C leaves
+nothing running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import ROOT, wait_until
+from localrunner.kube import Kube
+from localrunner.procs import free_port, port_in_use
+from localrunner.supervisor import processes_with_marker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+def test_demo_starts_prints_credentials_and_stops_cleanly_on_ctrl_c(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    ports = {
+        name: free_port()
+        for name in ("PORT", "PROXY_API_PORT", "HUB_API_PORT", "OIDC_PORT", "LLM_PORT")
+    }
+    env = {
+        **os.environ,
+        **{f"DEVPLANE_DEMO_{name}": str(port) for name, port in ports.items()},
+        "DEVPLANE_DEMO_STATE": str(tmp_path / "state"),
+        "DEVPLANE_DEMO_NAMESPACE": f"democli-{uuid.uuid4().hex[:6]}",
+    }
+    out_path = tmp_path / "demo.out"
+    with open(out_path, "wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, str(ROOT / "hack" / "demo.py")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the SIGINT below reaches it like a terminal's Ctrl-C
+        )
+    url = f"http://127.0.0.1:{ports['PORT']}"
+    try:
+        wait_until(
+            "the demo's banner",
+            lambda: demo.poll() is not None or "Press Ctrl-C" in out_path.read_text(),
+            timeout=240,
+        )
+        banner = out_path.read_text()
+        assert demo.poll() is None, f"the demo exited:\n{banner[-3000:]}"
+        assert f"Open        {url}/" in banner
+        assert re.search(r"admin\s+password \S+\s+\(admin\)", banner), banner
+        # The printed URL is the hub, whose login page leads to the OIDC provider.
+        login = requests.get(f"{url}/hub/login", timeout=10)
+        assert login.status_code == 200 and "oauth_login" in login.text
+    finally:
+        os.killpg(demo.pid, signal.SIGINT)
+        try:
+            demo.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            raise
+        kube = Kube(kubeconfig)  # the demo keeps its namespace; a test must not
+        kube.delete_namespace(env["DEVPLANE_DEMO_NAMESPACE"])
+        kube.close()
+    text = out_path.read_text()
+    assert demo.returncode == 0, text[-3000:]
+    assert "nothing of the demo is left running" in text
+    # Checked from outside as well: no process of this hub, nothing on the demo's ports.
+    hub_api = f"http://127.0.0.1:{ports['HUB_API_PORT']}/hub/api"
+    time.sleep(0.5)
+    assert processes_with_marker("JUPYTERHUB_API_URL", hub_api) == []
+    assert [p for p in ports.values() if port_in_use("127.0.0.1", p)] == []
