@@ -12,9 +12,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Ready=False reasons that waiting will not cure (docs/contracts.md): fail the spawn now
+# Ready=False reasons that waiting will not cure (docs/contracts.md; the operator reports the
+# slow ones, such as VolumePending, only after its stuck-after delay): fail the spawn now
 # instead of holding the user on the spawn page until start_timeout.
-DEFAULT_FATAL_REASONS = frozenset({"ImagePullFailed", "Unschedulable", "VolumePending"})
+DEFAULT_FATAL_REASONS = frozenset(
+    {
+        "ImagePullFailed",
+        "Unschedulable",
+        "VolumePending",
+        "ContainerConfigError",
+        "CrashLoopBackOff",
+        "InvalidSpec",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,10 @@ def is_current(ws: Mapping[str, Any], condition: Mapping[str, Any] | None = None
     if observed is None:
         observed = status.get("observedGeneration")
     return observed is not None and observed >= generation
+
+
+def ready_reason(ws: Mapping[str, Any]) -> str:
+    return (conditions(ws).get("Ready") or {}).get("reason") or ""
 
 
 def phase(ws: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,11 +28,13 @@ from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, validat
 from . import naming, profiles
 from .progress import (
     DEFAULT_FATAL_REASONS,
+    ProgressEvent,
     fatal_message,
     is_ready,
     is_stopped,
     kube_event,
     phase,
+    ready_reason,
     server_url,
     status_events,
 )
@@ -170,6 +173,16 @@ class DevPlaneSpawner(Spawner):
         help="""Reasons of a Ready=False condition that fail a start at once with the
         Workspace's status.message (e.g. the image cannot be pulled), instead of waiting out
         start_timeout.""",
+    )
+
+    fatal_grace_seconds = Dict(
+        Integer(),
+        default_value={"Unschedulable": 60},
+        config=True,
+        help="""Seconds into a start before a reason in fatal_reasons counts, per reason.
+        The scheduler reports a new pod unschedulable for a moment while its fresh home
+        volume is being bound; a pod that still cannot be scheduled after this grace really
+        cannot (too large for every node). Reasons not listed fail at once.""",
     )
 
     stop_wait_timeout = Integer(
@@ -360,17 +373,28 @@ class DevPlaneSpawner(Spawner):
         generation = ws["metadata"]["generation"]
         self.log.info("Workspace %s/%s started (generation %s)", self.namespace, name, generation)
 
+        begun = time.monotonic()
+
         def settled(current: dict[str, Any] | None) -> bool:
             if current is None:
                 raise WorkspaceStartError("Your workspace was deleted while it was starting.")
             if current["metadata"].get("generation", 0) < generation:
                 return False
             cause = fatal_message(current, self.fatal_reasons)
-            if cause:
+            grace = self.fatal_grace_seconds.get(ready_reason(current), 0)
+            if cause and time.monotonic() - begun >= grace:
                 raise WorkspaceStartError(cause)
             return is_ready(current)
 
-        ready = await client.wait_for(name, settled)
+        # The watch wakes us on every change; a cause with a grace period also needs a fresh
+        # look once the grace is over, even if nothing changed, hence the bounded rounds.
+        recheck = min(self.fatal_grace_seconds.values(), default=None)
+        while True:
+            try:
+                ready = await asyncio.wait_for(client.wait_for(name, settled), recheck)
+                break
+            except TimeoutError:
+                continue
         assert ready is not None
         url = server_url(ready, self.hub_connect_via, self.workspace_port)
         self.log.info("Workspace %s/%s is ready at %s", self.namespace, name, url)
@@ -438,8 +462,17 @@ class DevPlaneSpawner(Spawner):
             def push(ws: dict[str, Any] | None) -> None:
                 queue.put_nowait(("ws", ws))
 
+            seen_it = False
+
             def finished(ws: dict[str, Any] | None) -> bool:
-                return ws is None or is_ready(ws) or bool(fatal_message(ws, self.fatal_reasons))
+                # The progress stream may open before start() has created the Workspace:
+                # absent at first means "not yet", absent after it existed means deleted.
+                nonlocal seen_it
+                if ws is None:
+                    return seen_it
+                seen_it = True
+                # A failing start ends with start() raising; the hub then stops this stream.
+                return is_ready(ws)
 
             await client.wait_for(name, finished, on_change=push)
             queue.put_nowait(("done", None))
@@ -462,15 +495,14 @@ class DevPlaneSpawner(Spawner):
                     new = status_events(obj)
                     cause = fatal_message(obj, self.fatal_reasons)
                     if cause:
-                        yield {"progress": 100, "message": cause}
-                        return
+                        new.append(ProgressEvent(f"cause:{cause}", 0, cause))
                 else:
                     event = kube_event(obj or {})
                     new = [event] if event else []
                 for ev in new:
-                    if ev.key in seen:
+                    if ev.key in seen or ev.message in seen:
                         continue
-                    seen.add(ev.key)
+                    seen.update((ev.key, ev.message))
                     # Events carry no progress of their own: keep the bar where it is.
                     last_progress = max(last_progress, ev.progress)
                     yield {"progress": last_progress, "message": ev.message}

@@ -6,29 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hubharness import Hub, OidcProvider, Proxy
-
-PROFILES = [
-    {
-        "slug": "small",
-        "display_name": "Small",
-        "description": "1 CPU, 2 GiB",
-        "default": True,
-        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
-    },
-    {
-        "slug": "large",
-        "display_name": "Large",
-        "description": "4 CPUs, 8 GiB",
-        "resources": {"limits": {"cpu": "4", "memory": "8Gi"}},
-    },
-    {
-        "slug": "broken-image",
-        "display_name": "Broken image",
-        "description": "An image no registry serves",
-        "image": "registry.invalid/devplane/workspace:missing",
-    },
-]
+from hubharness import PROFILES, Hub, OidcProvider, Proxy
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@
 * ``Proxy`` — configurable-http-proxy from node_modules, started on its own, as in the chart;
 * ``Hub`` — ``jupyterhub -f hub_config/jupyterhub_config.py`` configured only by env vars,
   sqlite in a temp dir; ``restart()`` keeps its database and the proxy;
-* ``Operator`` — ``python -m devplane_operator`` watching one namespace;
+* the operator comes from ``devplane_operator.testing`` (its engineer's helper);
 * ``PodResponders`` — stands in for the workspace pods' auth proxies (see its docstring);
 * ``login()`` — a real OIDC login with ``requests``: the hub's login redirect, the provider's
   HTML form, the callback.
@@ -20,10 +20,8 @@ import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -38,7 +36,6 @@ from support.procs import ManagedProcess, free_port, wait_for  # noqa: E402
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
 HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
-CRD = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
 
 # Users of the test identity provider: (password, groups).
 USERS = {
@@ -47,6 +44,31 @@ USERS = {
     "root": ("root-pw", ["devplane-users", "devplane-admins"]),
     "mallory": ("mallory-pw", ["contractors"]),
 }
+
+
+# Profiles the hub tests offer; broken-image names a registry the local cluster treats as
+# unreachable (any host ending in .invalid), so its pod stays in ImagePullBackOff.
+PROFILES = [
+    {
+        "slug": "small",
+        "display_name": "Small",
+        "description": "1 CPU, 2 GiB",
+        "default": True,
+        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+    },
+    {
+        "slug": "large",
+        "display_name": "Large",
+        "description": "4 CPUs, 8 GiB",
+        "resources": {"limits": {"cpu": "4", "memory": "8Gi"}},
+    },
+    {
+        "slug": "broken-image",
+        "display_name": "Broken image",
+        "description": "An image no registry serves",
+        "image": "registry.invalid/devplane/workspace:missing",
+    },
+]
 
 
 def _base_env() -> dict[str, str]:
@@ -186,7 +208,8 @@ class Hub:
     def start(self, timeout: float = 60) -> None:
         self._starts += 1
         self.process = ManagedProcess(
-            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
+            + (["--debug"] if os.environ.get("DEVPLANE_TEST_HUB_DEBUG") else []),
             self.workdir / f"jupyterhub-{self._starts}.log",
             env=self.env,
             cwd=self.workdir,
@@ -234,6 +257,35 @@ class Hub:
             for line in response.iter_lines(decode_unicode=True):
                 if line and line.startswith("data:"):
                     yield json.loads(line[len("data:") :])
+
+    def start_and_follow(
+        self, user: str, options: dict[str, Any] | None, timeout: float = 120
+    ) -> tuple[requests.Response, list[dict[str, Any]]]:
+        """Start ``user``'s server and follow the progress stream while the request runs.
+
+        The POST blocks for up to the hub's slow_spawn_timeout (10 s), so it runs in a thread
+        while this attaches to the event-stream as soon as the server is pending.
+        """
+        result: dict[str, requests.Response] = {}
+
+        def post() -> None:
+            result["response"] = self.api(
+                "POST", f"/users/{user}/server", json={"user_options": options}
+            )
+
+        thread = threading.Thread(target=post)
+        thread.start()
+
+        def pending_or_done() -> bool:
+            if "response" in result:
+                return True
+            server = self.api("GET", f"/users/{user}").json().get("servers", {}).get("")
+            return bool(server and server.get("pending") == "spawn")
+
+        wait_for(pending_or_done, 30, f"{user}'s spawn to be pending", interval=0.05)
+        events = list(self.progress_events(user, timeout))
+        thread.join(timeout)
+        return result["response"], events
 
     def wait_ready(self, user: str, timeout: float = 120) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
@@ -300,13 +352,17 @@ class PodResponders:
 
     PORT = 8888
 
-    def __init__(self, kubeconfig: str, namespace: str) -> None:
+    def __init__(self, kubeconfig: str, namespace: str, start_delay: float = 0.0) -> None:
+        # Like a real auth proxy that needs a moment after the pod starts; lets a test see
+        # the spawn while it is still pending.
+        self.start_delay = start_delay
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.hits: dict[str, list[str]] = {}  # pod IP -> request paths
         self.errors: list[str] = []
         self._loop = asyncio.new_event_loop()
-        self._servers: dict[str, asyncio.AbstractServer] = {}
+        self._servers: dict[str, asyncio.AbstractServer | None] = {}
+        self._tasks: set[asyncio.Future] = set()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._task: asyncio.Future | None = None
         self._thread.start()
@@ -317,12 +373,15 @@ class PodResponders:
         with contextlib.suppress(asyncio.CancelledError):
             self._loop.run_until_complete(self._task)
         for server in self._servers.values():
-            server.close()
+            if server is not None:
+                server.close()
         self._loop.close()
 
     async def _serve(self, ip: str) -> None:
         if ip in self._servers:
             return
+        self._servers[ip] = None  # type: ignore[assignment]  # claimed; listening soon
+        await asyncio.sleep(self.start_delay)
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
@@ -359,52 +418,9 @@ class PodResponders:
                         pod = event["object"]
                         ip = getattr(pod.status, "pod_ip", None) if pod.status else None
                         if event["type"] != "DELETED" and ip:
-                            await self._serve(ip)
+                            self._tasks.add(asyncio.ensure_future(self._serve(ip)))
 
     def stop(self) -> None:
         if self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(10)
-
-
-class Operator:
-    """The real operator (``python -m devplane_operator``) watching one namespace."""
-
-    def __init__(self, workdir: Path, kubeconfig: str, namespace: str) -> None:
-        env = _base_env() | {
-            "KUBECONFIG": kubeconfig,
-            "DEVPLANE_NAMESPACES": namespace,
-            "DEVPLANE_LEADER_ELECTION": "false",
-            "DEVPLANE_METRICS_PORT": str(free_port()),
-            "DEVPLANE_METRICS_HOST": "127.0.0.1",
-            "DEVPLANE_LLM_PROVIDERS": json.dumps(
-                [{"name": "vllm", "baseURL": "http://vllm.invalid:8000/v1", "models": ["qwen"]}]
-            ),
-        }
-        self.process = ManagedProcess(
-            [sys.executable, "-m", "devplane_operator"],
-            workdir / f"operator-{namespace}.log",
-            env=env,
-        )
-        time.sleep(0.5)
-        if not self.process.alive():
-            raise RuntimeError(f"operator exited:\n{self.process.log()[-4000:]}")
-
-    def log(self) -> str:
-        return self.process.log()
-
-    def stop(self) -> None:
-        self.process.stop(grace=10)
-
-
-def apply_crd(kubectl) -> None:
-    """Install (or update) the Workspace CRD from the chart, as Helm would, and wait for it."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/workspaces.devplane.io",
-    )  # fmt: skip
-
-
-def run(argv: list[str]) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
