@@ -21,6 +21,24 @@ from . import GROUP, PLURAL, VERSION
 log = logging.getLogger(__name__)
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff-base storage that stores nothing and computes nothing.
+
+    kopf builds a deep-copied "essence" of every object on every event to detect changes for
+    on.create/on.update handlers. We have none (everything is an on.event handler), and that
+    copy was the operator's biggest CPU cost at 1,000 Workspaces, so we switch it off.
+    """
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: Any) -> None:
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        return None
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our own Events (events.py) say what matters; kopf's would post one per handler log line.
@@ -33,6 +51,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # per-object workers, so there is nothing for them to finish.
     settings.batching.exit_timeout = 0.5
     settings.batching.idle_timeout = 2.0
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Never add a finalizer (we have no deletion handlers; this is belt and braces).
     settings.persistence.finalizer = "devplane.io/unused-finalizer"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 
 import pytest
 from op_helpers import apply, workspace
@@ -36,6 +37,16 @@ def _set(path: str, value):
         node[leaf] = value
 
     return change
+
+
+@pytest.fixture(scope="module")
+def shared_namespace(kubectl, crd):
+    """One namespace for all dry-run creates (nothing is stored): saves a namespace per case."""
+    name = f"opval-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "devplane.io/test=true")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 INVALID_CREATES = {
@@ -108,23 +119,23 @@ INVALID_CREATES = {
 
 
 @pytest.mark.parametrize("case", sorted(INVALID_CREATES))
-def test_invalid_workspace_is_rejected_with_a_field_message(case, kubectl, crd, namespace):
+def test_invalid_workspace_is_rejected_with_a_field_message(case, kubectl, shared_namespace):
     change, expected = INVALID_CREATES[case]
     body = workspace("alice")
     change(body)
     proc = kubectl(
-        "create", "--dry-run=server", "-n", namespace, "-f", "-",
+        "create", "--dry-run=server", "-n", shared_namespace, "-f", "-",
         stdin=json.dumps(body), check=False,
     )  # fmt: skip
     assert proc.returncode != 0, f"{case}: accepted"
     assert expected in proc.stderr, proc.stderr
 
 
-def test_the_valid_base_is_accepted_and_defaulted(kubectl, crd, namespace):
+def test_the_valid_base_is_accepted_and_defaulted(kubectl, shared_namespace):
     """Guards the cases above: they fail because of their one change, not the base."""
     body = workspace("alice", ai={"providers": [PROVIDER], "defaultModel": "vllm/qwen"})
     out = kubectl(
-        "create", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
+        "create", "--dry-run=server", "-n", shared_namespace, "-o", "json", "-f", "-",
         stdin=json.dumps(body),
     )  # fmt: skip
     spec = json.loads(out)["spec"]

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Operator at scale: 1,000 Workspaces created at once on the local control plane.
+
+Prints (targets from issue 3):
+  * seconds from the first create until every Workspace reports Ready=True   (<= 60 s)
+  * the operator's peak resident memory, VmHWM from /proc                     (<= 200 MiB)
+  * API writes the operator makes during one resync of the unchanged set      (0)
+
+The operator runs as a real subprocess (devplane_operator.testing.OperatorProcess) with
+leader election on, as in production; Lease renewals are writes to its own Lease, not to any
+Workspace or child, and are reported separately. The namespace is deleted at the end.
+
+    .venv/bin/python bench/operator_scale.py [--count 1000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "operator"))
+
+from devplane_operator.testing import OperatorProcess, install_crd  # noqa: E402
+
+from devplane_spawner import naming  # noqa: E402
+
+GROUP, VERSION, PLURAL = "devplane.io", "v1alpha1", "workspaces"
+WRITES = "devplane_operator_api_writes_total"
+
+
+def run(*argv: str) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def workspace(owner: str) -> dict:
+    name = naming.workspace_name(owner)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Workspace",
+        "metadata": {"name": name},
+        "spec": {"owner": owner, "hubSecretRef": {"name": naming.child_name(name, "hub")}},
+    }
+
+
+def writes_excluding_leases(op: OperatorProcess) -> float:
+    return op.metric(WRITES) - op.metric(WRITES, {"resource": "leases"})
+
+
+async def create_all(api: k8s.CustomObjectsApi, namespace: str, count: int) -> None:
+    semaphore = asyncio.Semaphore(64)
+
+    async def create(i: int) -> None:
+        async with semaphore:
+            await api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, workspace(f"bench{i:04d}")
+            )
+
+    await asyncio.gather(*(create(i) for i in range(count)))
+
+
+async def count_ready(api: k8s.CustomObjectsApi, namespace: str) -> int:
+    listing = await api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    ready = 0
+    for item in listing["items"]:
+        for cond in (item.get("status") or {}).get("conditions") or []:
+            if cond["type"] == "Ready" and cond["status"] == "True":
+                ready += 1
+    return ready
+
+
+async def wait_for(what: str, check, limit: float, every: float = 0.5):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(every)
+    raise TimeoutError(f"timed out after {limit:.0f}s waiting for {what}")
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--resync", type=float, default=20.0, help="operator resync period (s)")
+    parser.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
+    args = parser.parse_args()
+
+    kubeconfig = run(sys.executable, "hack/devcluster.py", "up")
+    bin_dir = Path(run(str(ROOT / "hack" / "build-binaries.sh")))
+    kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig]
+    install_crd(kubectl)
+    namespace = f"bench-op-{uuid.uuid4().hex[:6]}"
+    run(*kubectl, "create", "namespace", namespace)
+
+    configuration = k8s.Configuration()
+    await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    op = OperatorProcess(
+        kubeconfig,
+        [namespace],
+        env={"DEVPLANE_RESYNC_SECONDS": str(args.resync), "DEVPLANE_WORKERS": "16"},
+        log_path=ROOT / ".devcluster" / f"{namespace}-operator.log",
+        leader_election=True,
+    ).start()
+    try:
+        op.wait_ready()
+        async with k8s.ApiClient(configuration) as client:
+            api = k8s.CustomObjectsApi(client)
+            started = time.monotonic()
+            await create_all(api, namespace, args.count)
+            created = time.monotonic() - started
+            await wait_for(
+                f"{args.count} Ready workspaces",
+                lambda: _all_ready(api, namespace, args.count),
+                limit=600,
+                every=1.0,
+            )
+            all_ready = time.monotonic() - started
+
+            # One full resync of the unchanged set: wait for the next one to start and end.
+            resyncs = op.metric("devplane_operator_resyncs_total")
+            await wait_for("a first resync", lambda: _resynced(op, resyncs), 3 * args.resync)
+            writes_before = writes_excluding_leases(op)
+            leases_before = op.metric(WRITES, {"resource": "leases"})
+            reconciles_before = op.metric("devplane_operator_reconciles_total")
+            resyncs = op.metric("devplane_operator_resyncs_total")
+            await wait_for("one more resync", lambda: _resynced(op, resyncs), 3 * args.resync)
+            resync_writes = writes_excluding_leases(op) - writes_before
+            resync_reconciles = op.metric("devplane_operator_reconciles_total") - reconciles_before
+            lease_writes = op.metric(WRITES, {"resource": "leases"}) - leases_before
+            resync_seconds = op.metric("devplane_operator_last_resync_seconds")
+            rss = peak_rss_mib(op.proc.pid)
+    finally:
+        op.stop()
+        if not args.keep:
+            run(*kubectl, "delete", "namespace", namespace, "--wait=false")
+
+    print(f"workspaces:                          {args.count}")
+    print(f"all created after:                   {created:.1f} s")
+    print(f"all Ready after:                     {all_ready:.1f} s   (target <= 60 s)")
+    print(f"operator peak RSS:                   {rss:.0f} MiB   (target <= 200 MiB)")
+    print(f"reconciles in one resync:            {resync_reconciles:.0f}  ({resync_seconds:.2f} s)")
+    print(f"API writes in one resync:            {resync_writes:.0f}   (target 0)")
+    print(f"  (Lease renewals meanwhile:         {lease_writes:.0f}, not counted)")
+    ok = all_ready <= 60 and rss <= 200 and resync_writes == 0
+    print("RESULT:", "all targets met" if ok else "some target missed")
+    return 0 if ok else 1
+
+
+async def _all_ready(api: k8s.CustomObjectsApi, namespace: str, count: int) -> bool:
+    return await count_ready(api, namespace) >= count
+
+
+async def _resynced(op: OperatorProcess, since: float) -> bool:
+    return op.metric("devplane_operator_resyncs_total") > since
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
