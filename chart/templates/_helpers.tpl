@@ -143,9 +143,6 @@ seccompProfile:
 {{- define "devplane.hubServiceName" -}}
 {{- include "devplane.componentName" (dict "root" . "component" "hub") -}}
 {{- end -}}
-{{- define "devplane.hubAPIURL" -}}
-{{- printf "http://%s.%s.svc:%d%shub/api" (include "devplane.hubServiceName" .) .Release.Namespace (int .Values.hub.service.port) (include "devplane.baseUrl" .) -}}
-{{- end -}}
 {{- define "devplane.hubConnectURL" -}}
 {{- printf "http://%s.%s.svc:%d" (include "devplane.hubServiceName" .) .Release.Namespace (int .Values.hub.service.port) -}}
 {{- end -}}
