@@ -35,6 +35,8 @@ CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 OPERATOR_WORKSPACE_NS = {
     "workspaces.devplane.io": {"list", "watch"},
     "workspaces.devplane.io/status": {"patch"},
+    # blockOwnerDeletion on children, under OwnerReferencesPermissionEnforcement admission.
+    "workspaces.devplane.io/finalizers": {"update"},
     "pods": CHILD_VERBS,
     "services": CHILD_VERBS,
     "configmaps": CHILD_VERBS,
