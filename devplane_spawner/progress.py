@@ -105,6 +105,7 @@ def fatal_message(
         and ready.get("status") == "False"
         and ready.get("reason") in reasons
         and is_current(ws, ready)
+        and not _waiting_for_volume(ready, status)
     ):
         detail = status.get("message") or ready.get("message") or ready.get("reason")
         return f"Your workspace cannot start: {detail}"
@@ -112,6 +113,22 @@ def fatal_message(
         detail = status.get("message") or (ready or {}).get("message") or "the operator gave up"
         return f"Your workspace failed: {detail}"
     return None
+
+
+# The scheduler's words (stable since Kubernetes 1.12) for a pod whose claim is not bound yet.
+_UNBOUND_CLAIM = "unbound immediate PersistentVolumeClaims"
+
+
+def _waiting_for_volume(ready: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """ "Unschedulable" only because the home volume is not bound (yet) is a storage wait.
+
+    The scheduler gives up on a pod whose fresh PVC is still unbound and retries when the
+    volume binds, which can take a while on a busy cluster. A volume that never binds is
+    reported as VolumePending by the operator after its stuck-after delay, so failing here
+    would only turn a slow start into a failed one.
+    """
+    text = f"{status.get('message') or ''} {ready.get('message') or ''}"
+    return ready.get("reason") == "Unschedulable" and _UNBOUND_CLAIM in text
 
 
 def server_url(ws: Mapping[str, Any], connect_via: str, port: int) -> str:

@@ -207,6 +207,7 @@ class Hub:
 
     def start(self, timeout: float = 60) -> None:
         self._starts += 1
+        self.env["DEVPLANE_HUB_DATA_DIR"] = str(self.workdir)
         self.process = ManagedProcess(
             [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
             + (["--debug"] if os.environ.get("DEVPLANE_TEST_HUB_DEBUG") else []),

@@ -63,6 +63,18 @@ def test_image_pull_failure_is_fatal_with_the_operator_message():
     assert progress.fatal_message(waiting, {"PodStarting"}) is not None
 
 
+def test_unschedulable_for_an_unbound_volume_is_a_wait_not_a_failure():
+    conds = [("StorageReady", "True", "Bound"), ("Ready", "False", "Unschedulable")]
+    waiting = ws(
+        conds=conds,
+        message="0/1 nodes are available: pod has unbound immediate "
+        "PersistentVolumeClaims. not found",
+    )
+    assert progress.fatal_message(waiting) is None
+    too_big = ws(conds=conds, message="0/1 nodes are available: 1 Insufficient cpu.")
+    assert "Insufficient cpu" in progress.fatal_message(too_big)
+
+
 def test_failed_phase_is_fatal():
     assert "disk full" in progress.fatal_message(ws(phase="Failed", message="disk full"))
 
