@@ -463,6 +463,21 @@ class DemoStack:
         workspace = self.kube.workspace(self.config.namespace, name) or {}
         return (workspace.get("status") or {}).get("phase")
 
+    def runner_pod(self, pod_name: str) -> dict | None:
+        """The local runner's record of a running pod (PIDs, pod IP, mounts), or None."""
+        try:
+            pods = json.loads((self.runner_state / "pods.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return next(
+            (
+                p
+                for p in pods.values()
+                if p["name"] == pod_name and p["namespace"] == self.config.namespace
+            ),
+            None,
+        )
+
     def dead_components(self) -> list[str]:
         return [p.name for p in self.procs if not p.alive()]
 

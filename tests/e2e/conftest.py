@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "hack"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
-from browser import CHROMIUM, CHROMIUM_ARGS, Shots  # noqa: E402
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Shots  # noqa: E402
 from localrunner.procs import StartError  # noqa: E402
 from localrunner.stack import DemoConfig, DemoStack  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
@@ -24,9 +25,13 @@ START_BUDGET = 240  # seconds for the whole stack (a cold control plane included
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+def demo() -> Iterator[DemoStack]:
     """The system `make demo` runs, on random ports and in a fresh namespace."""
-    stack = DemoStack(DemoConfig.for_tests(tmp_path_factory.mktemp("demo")))
+    # Kept under test-artifacts/ (not pytest's rotating tmp dirs) so the logs of every
+    # component and workspace container are there to read after a failure.
+    state = ARTIFACTS / "stack"
+    shutil.rmtree(state, ignore_errors=True)
+    stack = DemoStack(DemoConfig.for_tests(state))
     try:
         stack.start()
     except StartError as err:

@@ -8,6 +8,7 @@ stop it from the admin panel.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from browser import (
@@ -104,6 +105,13 @@ def test_user_cannot_open_another_users_terminal(
 def test_admin_stops_a_workspace_from_the_admin_panel(
     demo: DemoStack, bob_running: str, new_page, shots: Shots
 ) -> None:
+    # Something of bob's in his home volume, to find again after the stop.
+    before = demo.runner_pod(f"ws-{bob_running}")
+    assert before is not None, "the local runner does not run bob's pod"
+    home = Path(before["containers"]["workspace"]["env"]["HOME"])
+    note = secrets.token_hex(8)
+    (home / "notes.txt").write_text(note)
+
     admin = next(u for u in demo.config.users if u.admin)
     page = new_page()
     sign_in(page, demo.config.url, admin.username, admin.password, shots)
@@ -116,7 +124,6 @@ def test_admin_stops_a_workspace_from_the_admin_panel(
     row = page.locator("tr", has=page.get_by_text(bob_running, exact=True))
     row.get_by_role("button", name="Stop Server").click()
     shots(page, "stop-clicked")
-
     wait_until(
         "bob's Workspace to report phase Stopped",
         lambda: demo.workspace_phase(bob_running) == "Stopped",
@@ -125,3 +132,14 @@ def test_admin_stops_a_workspace_from_the_admin_panel(
     row.get_by_role("button", name="Start Server").wait_for(timeout=30_000)
     shots(page, "bob-stopped")
     assert demo.api("GET", f"/users/{bob_running}").json()["servers"] == {}
+    # The pod is gone, and with it every process the runner had started for it.
+    wait_until("the runner to stop bob's pod", lambda: demo.runner_pod(f"ws-{bob_running}") is None)
+    pids = [c["pid"] for c in before["containers"].values()]
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()], "bob's processes survived"
+
+    # Started again, bob gets a new pod on the same home volume.
+    assert demo.api("POST", f"/users/{bob_running}/server", json={}).status_code in (201, 202)
+    after = wait_until("bob's new pod", lambda: demo.runner_pod(f"ws-{bob_running}"), timeout=120)
+    assert after["uid"] != before["uid"]
+    assert Path(after["containers"]["workspace"]["env"]["HOME"]) == home
+    assert (home / "notes.txt").read_text() == note
