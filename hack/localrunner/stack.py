@@ -91,7 +91,8 @@ class DemoConfig:
     hub_api_port: int = 8081
     oidc_port: int = 9000
     llm_port: int = 9100  # the vLLM stand-in
-    operator_metrics_port: int = 0  # 0 = off
+    # The operator's /metrics, /healthz, /readyz; any free port (nobody else needs it).
+    operator_metrics_port: int = field(default_factory=free_port)
     # A real OpenAI-compatible endpoint instead of the stand-in (all three or none).
     llm_url: str = ""
     llm_api_key: str = ""
@@ -335,11 +336,9 @@ class DemoStack:
             DEVPLANE_RESYNC_SECONDS="60",
         )
         proc = self._spawn("operator", [str(VENV_BIN / "python"), "-m", "devplane_operator"], env)
-        # The operator has no readiness endpoint when metrics are off; give kopf a moment and
-        # fail early if it crashed on its settings.
-        time.sleep(2)
-        if not proc.alive():
-            raise StartError(f"the operator exited:\n{proc.log_tail()}")
+        # /readyz: 200 once the operator leads (no election here) and watches the namespace.
+        readyz = f"http://{cfg.host}:{cfg.operator_metrics_port}/readyz"
+        proc.wait_until("its /readyz", http_ok(readyz), 60)
 
     def _runner(self) -> None:
         cfg = self.config
