@@ -12,7 +12,8 @@ non-zero if a target is missed: DevPlane p50 <= 1.2 x KubeSpawner p50; every con
 ready, none failed.
 
 Both hubs run hub_config/jupyterhub_config.py; the baseline's only difference is a
-DEVPLANE_HUB_EXTRA_CONFIG that switches to KubeSpawner in its own namespace. Pods are kwok
+DEVPLANE_HUB_EXTRA_CONFIG that switches to KubeSpawner in its own namespace, with a per-user
+PVC (Zero to JupyterHub's default), since every DevPlane workspace has a home volume. Pods are kwok
 pods; a responder at each pod IP answers the hub's readiness check (tests/hub/hubharness.py
 explains why), for both spawners the same way.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,7 +52,14 @@ c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = {namespace!r}
 c.KubeSpawner.image = "devplane/workspace:0.1.0"
 c.KubeSpawner.port = 8888
-c.KubeSpawner.storage_pvc_ensure = False
+# Per-user home volume, as Zero to JupyterHub's default "dynamic" storage sets it up, so both
+# spawners pay for a volume: DevPlane's operator always gives a workspace one.
+c.KubeSpawner.storage_pvc_ensure = True
+c.KubeSpawner.storage_capacity = "10Gi"
+c.KubeSpawner.volumes = [
+    {{"name": "home", "persistentVolumeClaim": {{"claimName": "{{pvc_name}}"}}}}
+]
+c.KubeSpawner.volume_mounts = [{{"name": "home", "mountPath": "/home/jovyan"}}]
 c.KubeSpawner.start_timeout = 120
 c.KubeSpawner.http_timeout = 30
 """
@@ -130,6 +139,8 @@ def main() -> int:
     parser.add_argument("--spawns", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
     args = parser.parse_args()
+    # SIGTERM (timeout, Ctrl-C in make) must still run the clean-up below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     kc = kubeconfig()
     kubectl = kubectl_argv()
