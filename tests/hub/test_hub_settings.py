@@ -1,0 +1,115 @@
+"""hub_config's settings: typed env vars, secrets from files, profiles, OIDC discovery."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from devplane_spawner import hubsettings as hs
+
+
+def test_typed_values_and_errors_name_the_variable():
+    env = {"A": "yes", "B": "off", "C": "maybe", "N": "12", "BAD": "1.5", "L": " x, y ,,"}
+    assert hs.env_bool("A", False, env) is True
+    assert hs.env_bool("B", True, env) is False
+    assert hs.env_bool("MISSING", True, env) is True
+    with pytest.raises(hs.HubSettingsError, match="C='maybe'"):
+        hs.env_bool("C", False, env)
+    assert hs.env_int("N", 0, env) == 12
+    with pytest.raises(hs.HubSettingsError, match="BAD"):
+        hs.env_int("BAD", 0, env)
+    assert hs.env_list("L", env) == ["x", "y"]
+
+
+def test_secret_from_file_wins(tmp_path):
+    path = tmp_path / "secret"
+    path.write_text("from-file\n")
+    env = {"S": "inline", "S_FILE": str(path)}
+    assert hs.secret_value("S", env) == "from-file"
+    assert hs.secret_value("S", {"S": "inline"}) == "inline"
+    with pytest.raises(hs.HubSettingsError, match="S_FILE"):
+        hs.secret_value("S", {"S_FILE": str(tmp_path / "missing")})
+
+
+def test_profiles_from_json_or_yaml_file(tmp_path):
+    inline = [{"slug": "small"}]
+    assert hs.load_profiles({"DEVPLANE_PROFILES": json.dumps(inline)}) == inline
+    yaml_file = tmp_path / "profiles.yaml"
+    yaml_file.write_text("profiles:\n  - slug: big\n    resources: {limits: {cpu: '4'}}\n")
+    loaded = hs.load_profiles({"DEVPLANE_PROFILES_FILE": str(yaml_file)})
+    assert loaded == [{"slug": "big", "resources": {"limits": {"cpu": "4"}}}]
+    assert hs.load_profiles({}) == []
+    with pytest.raises(hs.HubSettingsError, match="not both"):
+        hs.load_profiles({"DEVPLANE_PROFILES": "[]", "DEVPLANE_PROFILES_FILE": str(yaml_file)})
+    with pytest.raises(hs.HubSettingsError, match="list"):
+        hs.load_profiles({"DEVPLANE_PROFILES": '{"slug": "x"}'})
+
+
+@pytest.fixture
+def issuer():
+    """A discovery document served on a random port; the issuer is its own URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            base = f"http://127.0.0.1:{self.server.server_port}"
+            body = json.dumps(
+                {
+                    "issuer": self.server.claimed_issuer or base,
+                    "authorization_endpoint": f"{base}/auth",
+                    "token_endpoint": f"{base}/token",
+                    "userinfo_endpoint": f"{base}/me",
+                }
+            ).encode()
+            ok = self.path == "/.well-known/openid-configuration"
+            self.send_response(200 if ok else 404)
+            self.end_headers()
+            self.wfile.write(body if ok else b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    server.claimed_issuer = None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+def test_discovery_fills_the_endpoints(issuer):
+    base = f"http://127.0.0.1:{issuer.server_port}"
+    found = hs.oidc_endpoints({"DEVPLANE_OIDC_ISSUER": base})
+    assert found["authorize_url"] == f"{base}/auth"
+    assert found["token_url"] == f"{base}/token"
+    assert found["userdata_url"] == f"{base}/me"
+    # An explicit endpoint wins over the discovered one.
+    mixed = hs.oidc_endpoints(
+        {"DEVPLANE_OIDC_ISSUER": base, "DEVPLANE_OIDC_TOKEN_URL": "https://idp/token"}
+    )
+    assert mixed["token_url"] == "https://idp/token" and mixed["userdata_url"] == f"{base}/me"
+
+
+def test_discovery_refuses_an_issuer_mismatch(issuer):
+    issuer.claimed_issuer = "https://someone-else"
+    with pytest.raises(hs.HubSettingsError, match="names issuer"):
+        hs.oidc_endpoints({"DEVPLANE_OIDC_ISSUER": f"http://127.0.0.1:{issuer.server_port}"})
+
+
+def test_unreachable_issuer_fails_with_advice():
+    env = {"DEVPLANE_OIDC_ISSUER": "http://127.0.0.1:9", "DEVPLANE_OIDC_DISCOVERY_TIMEOUT": "1"}
+    with pytest.raises(hs.HubSettingsError, match="DEVPLANE_OIDC_AUTHORIZE_URL"):
+        hs.oidc_endpoints(env)
+
+
+def test_explicit_endpoints_need_no_issuer():
+    env = {
+        "DEVPLANE_OIDC_AUTHORIZE_URL": "https://idp/a",
+        "DEVPLANE_OIDC_TOKEN_URL": "https://idp/t",
+        "DEVPLANE_OIDC_USERINFO_URL": "https://idp/u",
+    }
+    assert hs.oidc_endpoints(env)["userdata_url"] == "https://idp/u"
+    with pytest.raises(hs.HubSettingsError, match="DEVPLANE_OIDC_ISSUER"):
+        hs.oidc_endpoints({})
