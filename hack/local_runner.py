@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from localrunner.podspec import Toolchain
 from localrunner.procs import RUN_MARKER_ENV
-from localrunner.supervisor import make_tool_dir
+from localrunner.supervisor import make_tool_dir, stop_stale, write_state
 from localrunner.watcher import Runner, make_api
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def amain(args: argparse.Namespace) -> None:
     venv = Path(sys.prefix)
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    stop_stale(args.state_dir / "pods.json")
+    write_state(args.state_dir / "pods.json", {})  # nothing of ours runs yet
     tools = Toolchain(
         repo=ROOT,
         python=venv / "bin" / "python",

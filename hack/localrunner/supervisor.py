@@ -89,15 +89,16 @@ def kill_marked(key: str, value: str, grace: float = STOP_GRACE) -> list[int]:
     for pid in pids:
         _signal(pid, signal.SIGTERM, group=False)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
         time.sleep(0.1)
     for pid in pids:
-        if _alive(pid):
+        if is_alive(pid):
             _signal(pid, signal.SIGKILL, group=False)
     return pids
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """True for a running process (a zombie has exited, it only waits to be reaped)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -234,6 +235,26 @@ def _secret_like(name: str) -> bool:
     return any(word in name for word in ("TOKEN", "KEY", "SECRET", "PASSWORD"))
 
 
+def stop_stale(path: Path) -> list[int]:
+    """Stop processes of pods listed in a previous run's state file.
+
+    A runner that was killed (SIGKILL, a crash) cannot stop its pods' processes, which run in
+    their own sessions; left alone they would keep the pod IPs' ports, and the next runner's
+    proxies could not bind them.
+    """
+    try:
+        previous = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    stopped = [pid for uid in previous for pid in kill_marked(POD_MARKER_ENV, uid)]
+    if stopped:
+        log.warning("stopped %d process(es) left by a previous runner", len(stopped))
+    for pod in previous.values():
+        if pod.get("scratch"):
+            shutil.rmtree(pod["scratch"], ignore_errors=True)
+    return stopped
+
+
 def write_state(path: Path, pods: dict[str, RunningPod]) -> None:
     """Atomically publish the running pods as JSON (read by tests and `local_runner.py status`)."""
     tmp = path.with_suffix(".tmp")
@@ -241,4 +262,4 @@ def write_state(path: Path, pods: dict[str, RunningPod]) -> None:
     tmp.replace(path)
 
 
-__all__ = ["RunningPod", "Toolchain", "kill_marked", "make_tool_dir", "write_state"]
+__all__ = ["RunningPod", "Toolchain", "kill_marked", "make_tool_dir", "stop_stale", "write_state"]

@@ -21,6 +21,7 @@ from browser import (
 )
 from conftest import wait_until
 from localrunner.stack import DemoStack
+from localrunner.supervisor import is_alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -135,7 +136,7 @@ def test_admin_stops_a_workspace_from_the_admin_panel(
     # The pod is gone, and with it every process the runner had started for it.
     wait_until("the runner to stop bob's pod", lambda: demo.runner_pod(f"ws-{bob_running}") is None)
     pids = [c["pid"] for c in before["containers"].values()]
-    assert not [p for p in pids if Path(f"/proc/{p}").exists()], "bob's processes survived"
+    assert not [p for p in pids if is_alive(p)], "bob's processes survived"
 
     # Started again, bob gets a new pod on the same home volume.
     assert demo.api("POST", f"/users/{bob_running}/server", json={}).status_code in (201, 202)

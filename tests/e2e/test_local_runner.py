@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from localrunner.podspec import (
     plan_pod,
     rewrite_paths,
 )
+from localrunner.supervisor import is_alive
 from runner_support import ROOT, RunnerProcess, workspace_like_pod
 
 TOOLS = Toolchain(repo=ROOT, python=Path("/venv/bin/python"), tool_dir=Path("/tools"))
@@ -181,16 +184,7 @@ def test_runner_runs_workspace_pods_and_stops_them(
         assert len(ips) == 2 and all(ip.startswith("127.20.") for ip in ips)
         for owner, pod in zip(("alice", "bob"), pods, strict=True):
             # The auth proxy answers the hub's readiness check at podIP:8888 ...
-            url = f"http://{pod['podIP']}:8888/user/{owner}/api"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if requests.get(url, timeout=2).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                assert time.monotonic() < deadline, f"{url} never answered:\n{runner.log()}"
-                time.sleep(0.3)
+            _wait_proxy(runner, pod, owner)
         # ... with its home on the directory of the PV kwok provisioned.
         home = Path(pods[0]["containers"]["workspace"]["env"]["HOME"])
         assert home.is_dir() and ".devcluster/volumes/pvc-" in str(home)
@@ -203,9 +197,41 @@ def test_runner_runs_workspace_pods_and_stops_them(
             assert time.monotonic() < deadline, f"runner did not stop the pod:\n{runner.log()}"
             time.sleep(0.2)
         alice_pids = [c["pid"] for c in pods[0]["containers"].values()]
-        assert not any(Path(f"/proc/{pid}").exists() for pid in alice_pids)
+        assert not any(is_alive(pid) for pid in alice_pids)
         assert runner.pod(namespace, names[1]) is not None
         assert (home / "keep.txt").read_text() == "survives"
+
+        # A runner that is killed outright cannot stop its pods; the next one (same state
+        # directory) stops those orphans first, so its own proxy can bind the pod IP again.
+        old = runner
+        os.kill(old.proc.pid, signal.SIGKILL)
+        old.proc.wait()
+        orphans = old.leftovers()
+        assert orphans, "expected bob's processes to outlive a SIGKILLed runner"
+        runner = RunnerProcess(kubeconfig, [namespace], tmp_path / "runner")
+        old_pids = {c["pid"] for c in pods[1]["containers"].values()}
+        deadline = time.monotonic() + 60
+        while True:  # until the new runner reports bob's pod with processes of its own
+            bob = runner.pod(namespace, names[1])
+            if bob and not old_pids & {c["pid"] for c in bob["containers"].values()}:
+                break
+            assert time.monotonic() < deadline, f"bob's pod was not restarted:\n{runner.log()}"
+            time.sleep(0.2)
+        _wait_proxy(runner, bob, "bob")
+        assert [p for p in orphans if is_alive(p)] == []
     finally:
         left = runner.stop()
     assert left == [], f"processes left after the runner stopped: {left}"
+
+
+def _wait_proxy(runner: RunnerProcess, pod: dict, owner: str) -> None:
+    url = f"http://{pod['podIP']}:8888/user/{owner}/api"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, f"{url} never answered:\n{runner.log()}"
+        time.sleep(0.3)
