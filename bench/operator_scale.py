@@ -125,6 +125,8 @@ async def main() -> int:
         async with k8s.ApiClient(configuration) as client:
             api = k8s.CustomObjectsApi(client)
             started = time.monotonic()
+            milestones = Milestones(op, args.count, started)
+            watcher = asyncio.create_task(milestones.watch())
             await create_all(api, namespace, args.count)
             created = time.monotonic() - started
             await wait_for(
@@ -134,6 +136,7 @@ async def main() -> int:
                 every=1.0,
             )
             all_ready = time.monotonic() - started
+            watcher.cancel()
 
             # One full resync of the unchanged set: wait for the next one to start and end.
             resyncs = op.metric("devplane_operator_resyncs_total")
@@ -155,6 +158,8 @@ async def main() -> int:
 
     print(f"workspaces:                          {args.count}")
     print(f"all created after:                   {created:.1f} s")
+    print(f"operator created every pod after:    {_fmt(milestones.pods_created)}")
+    print(f"no workspace Pending any more after: {_fmt(milestones.none_pending)}")
     print(f"all Ready after:                     {all_ready:.1f} s   (target <= 60 s)")
     print(f"operator peak RSS:                   {rss:.0f} MiB   (target <= 200 MiB)")
     print(f"reconciles in one resync:            {resync_reconciles:.0f}  ({resync_seconds:.2f} s)")
@@ -167,6 +172,43 @@ async def main() -> int:
 
 async def _all_ready(api: k8s.CustomObjectsApi, namespace: str, count: int) -> bool:
     return await count_ready(api, namespace) >= count
+
+
+class Milestones:
+    """When the operator had created every pod, and when none was Pending any more.
+
+    Read from the operator's own metrics (cheap), to tell the operator's share of the time
+    from the cluster's (scheduling, volume binding, kwok making pods Ready).
+    """
+
+    def __init__(self, op: OperatorProcess, count: int, started: float) -> None:
+        self.op, self.count, self.started = op, count, started
+        self.pods_created: float | None = None
+        self.none_pending: float | None = None
+
+    async def watch(self) -> None:
+        while self.none_pending is None:
+            await asyncio.sleep(1.0)
+            now = time.monotonic() - self.started
+            text = await asyncio.to_thread(self.op.metrics_text)
+            created = _sample(text, WRITES, 'resource="pods",verb="create"')
+            pending = _sample(text, "devplane_operator_workspaces", 'phase="Pending"')
+            unreported = _sample(text, "devplane_operator_workspaces", 'phase=""')
+            if self.pods_created is None and created >= self.count:
+                self.pods_created = now
+            if self.pods_created is not None and pending == 0 and unreported == 0:
+                self.none_pending = now
+
+
+def _sample(text: str, name: str, labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _fmt(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.1f} s"
 
 
 async def _resynced(op: OperatorProcess, since: float) -> bool:
