@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from .supervisor import kill_marked, processes_with_marker
+from .supervisor import is_alive, kill_marked, processes_with_marker
 
 RUN_MARKER_ENV = "DEVPLANE_DEMO_RUN"
 
@@ -129,20 +129,16 @@ class _quiet:
         return exc[0] is not None and issubclass(exc[0], ProcessLookupError | PermissionError)
 
 
-def stop_run(
-    procs: list[Proc], run_id: str, extra_markers: list[tuple[str, str]] | None = None
-) -> list[int]:
-    """Stop ``procs`` in reverse start order, then anything else carrying the run marker
-    (or one of ``extra_markers``, environment ``(name, value)`` pairs).
+def stop_run(procs: list[Proc], markers: list[tuple[str, str]]) -> list[int]:
+    """Stop ``procs`` in reverse start order, then anything else carrying one of ``markers``
+    (environment ``(name, value)`` pairs that identify the run).
 
     Returns the PIDs still carrying a marker afterwards (empty when the stop was clean).
     """
     for proc in reversed(procs):
         # The hub stops its services and the proxy its routes; give them time to.
         proc.stop(grace=20.0 if proc.name == "hub" else 10.0)
-    markers = [(RUN_MARKER_ENV, run_id), *(extra_markers or [])]
     for key, value in markers:
         kill_marked(key, value)
-    return sorted(
-        {p for key, value in markers for p in processes_with_marker(key, value)} - {os.getpid()}
-    )
+    alive = {p for key, value in markers for p in processes_with_marker(key, value)}
+    return sorted(p for p in alive - {os.getpid()} if is_alive(p))

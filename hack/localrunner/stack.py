@@ -28,6 +28,7 @@ import requests
 
 from .kube import Kube
 from .procs import RUN_MARKER_ENV, Proc, StartError, free_port, http_ok, port_in_use, stop_run
+from .supervisor import kill_marked
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.prefix) / "bin"
@@ -425,9 +426,31 @@ class DemoStack:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _markers(self, run_id: str) -> list[tuple[str, str]]:
+        """Environment entries that identify this run's processes (see stop())."""
+        cfg = self.config
+        # JupyterHub starts its managed services (the idle culler) in their own session with a
+        # filtered environment, without our run marker, and a hub that has to be killed
+        # leaves them behind; they are recognised by the API URL of this run's hub.
+        hub_api = f"http://{cfg.host}:{cfg.hub_api_port}/hub/api"
+        return [(RUN_MARKER_ENV, run_id), ("JUPYTERHUB_API_URL", hub_api)]
+
+    def _stop_previous_run(self) -> None:
+        """A demo that was killed (not Ctrl-C'd) leaves its processes; stop them first."""
+        record = self.config.state_dir / "run.json"
+        if record.exists():
+            previous = json.loads(record.read_text())["run_id"]
+            found = [
+                pid for key, value in self._markers(previous) for pid in kill_marked(key, value)
+            ]
+            if found:
+                print(f"stopped {len(found)} process(es) left by a previous demo run", flush=True)
+        record.write_text(json.dumps({"run_id": self.run_id}))
+
     def start(self) -> None:
         self.started_at = time.monotonic()
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_previous_run()
         self._check_ports_free()
         try:
             self._control_plane()
@@ -444,11 +467,7 @@ class DemoStack:
     def stop(self) -> list[int]:
         """Stop everything this run started; returns PIDs that survived (should be [])."""
         cfg = self.config
-        # JupyterHub starts its managed services (the idle culler) in their own session with a
-        # filtered environment, without our run marker, and a hub that has to be killed
-        # leaves them behind; they are recognised by the API URL of this run's hub.
-        hub_api = ("JUPYTERHUB_API_URL", f"http://{cfg.host}:{cfg.hub_api_port}/hub/api")
-        left = stop_run(self.procs, self.run_id, extra_markers=[hub_api])
+        left = stop_run(self.procs, self._markers(self.run_id))
         self.procs.clear()
         if self.kube is not None:
             if cfg.delete_namespace_on_stop:

@@ -1,5 +1,5 @@
-"""`make demo`'s entry point itself: it comes up, prints how to sign in, and Ctrl-C leaves
-nothing running."""
+"""`make demo`'s entry point itself: it comes up, prints how to sign in, Ctrl-C leaves nothing
+running, and a demo that was killed outright does not block the next one."""
 
 from __future__ import annotations
 
@@ -17,9 +17,29 @@ import requests
 from conftest import ROOT, wait_until
 from localrunner.kube import Kube
 from localrunner.procs import free_port, port_in_use
-from localrunner.supervisor import processes_with_marker
+from localrunner.supervisor import is_alive, processes_with_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+def _start_demo(env: dict[str, str], out_path: Path) -> tuple[subprocess.Popen, str]:
+    """Run hack/demo.py until its banner; returns the process and its output so far."""
+    with open(out_path, "wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, str(ROOT / "hack" / "demo.py")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a terminal's foreground job
+        )
+    wait_until(
+        "the demo's banner",
+        lambda: demo.poll() is not None or "Press Ctrl-C" in out_path.read_text(),
+        timeout=240,
+    )
+    text = out_path.read_text()
+    assert demo.poll() is None, f"the demo exited:\n{text[-3000:]}"
+    return demo, text
 
 
 def test_demo_starts_prints_credentials_and_stops_cleanly_on_ctrl_c(
@@ -35,44 +55,39 @@ def test_demo_starts_prints_credentials_and_stops_cleanly_on_ctrl_c(
         "DEVPLANE_DEMO_STATE": str(tmp_path / "state"),
         "DEVPLANE_DEMO_NAMESPACE": f"democli-{uuid.uuid4().hex[:6]}",
     }
-    out_path = tmp_path / "demo.out"
-    with open(out_path, "wb") as out:
-        demo = subprocess.Popen(
-            [sys.executable, str(ROOT / "hack" / "demo.py")],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so the SIGINT below reaches it like a terminal's Ctrl-C
-        )
     url = f"http://127.0.0.1:{ports['PORT']}"
+    demo = None
     try:
-        wait_until(
-            "the demo's banner",
-            lambda: demo.poll() is not None or "Press Ctrl-C" in out_path.read_text(),
-            timeout=240,
-        )
-        banner = out_path.read_text()
-        assert demo.poll() is None, f"the demo exited:\n{banner[-3000:]}"
+        # A first demo killed outright (kill -9): its components live on in their own sessions.
+        killed, _ = _start_demo(env, tmp_path / "killed.out")
+        killed.kill()
+        killed.wait()
+        assert port_in_use("127.0.0.1", ports["PORT"])
+
+        # The next demo stops them first, then comes up on the same ports.
+        demo, banner = _start_demo(env, tmp_path / "demo.out")
+        assert "left by a previous demo run" in banner
         assert f"Open        {url}/" in banner
         assert re.search(r"admin\s+password \S+\s+\(admin\)", banner), banner
         # The printed URL is the hub, whose login page leads to the OIDC provider.
         login = requests.get(f"{url}/hub/login", timeout=10)
         assert login.status_code == 200 and "oauth_login" in login.text
     finally:
-        os.killpg(demo.pid, signal.SIGINT)
-        try:
-            demo.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            raise
+        if demo is not None:
+            os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+            try:
+                demo.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(demo.pid, signal.SIGKILL)
+                raise
         kube = Kube(kubeconfig)  # the demo keeps its namespace; a test must not
         kube.delete_namespace(env["DEVPLANE_DEMO_NAMESPACE"])
         kube.close()
-    text = out_path.read_text()
+    text = (tmp_path / "demo.out").read_text()
     assert demo.returncode == 0, text[-3000:]
     assert "nothing of the demo is left running" in text
     # Checked from outside as well: no process of this hub, nothing on the demo's ports.
     hub_api = f"http://127.0.0.1:{ports['HUB_API_PORT']}/hub/api"
     time.sleep(0.5)
-    assert processes_with_marker("JUPYTERHUB_API_URL", hub_api) == []
+    assert [p for p in processes_with_marker("JUPYTERHUB_API_URL", hub_api) if is_alive(p)] == []
     assert [p for p in ports.values() if port_in_use("127.0.0.1", p)] == []
