@@ -46,8 +46,8 @@ def test_user_signs_in_and_works_in_the_terminal(demo: DemoStack, new_page, shot
 
     # The AI assistant, wired by the operator to the (stand-in) vLLM endpoint.
     type_line(page, 'opencode run "Say hello to the DevPlane demo"')
-    expected = "DEVPLANE-STUB-ANSWER" if not demo.config.llm_url else r"\S"
-    wait_for_text(page, expected, timeout=120)
+    # The stand-in's deterministic answer, naming the model the operator configured.
+    wait_for_text(page, rf"DEVPLANE-STUB-ANSWER \(model {demo.config.model}\)", timeout=120)
     shots(page, "opencode-answer")
 
     # A reload re-attaches the same tmux session: the shell keeps its state.
