@@ -89,6 +89,7 @@ class Release:
     workspace_namespace: str
     value_set: str
     manifest: list[dict[str, Any]] = field(default_factory=list)
+    notes: str = ""  # what `helm install` printed: NOTES.txt, rendered
 
     def sa(self, component: str) -> str:
         """`kubectl auth can-i --as` user of a component's service account."""

@@ -107,7 +107,7 @@ def install(helm, kubectl, kubeconfig: Path) -> Iterator:
             "--namespace", rel.namespace,
             "--set", f"workspaces.namespace.name={rel.workspace_namespace}",
             *values_file(value_set), *extra,
-            "--wait", "--timeout", "180s",
+            "--wait", "--timeout", "300s",
             kubeconfig=kubeconfig,
         )  # fmt: skip
         if result.returncode != 0:
@@ -118,6 +118,7 @@ def install(helm, kubectl, kubeconfig: Path) -> Iterator:
             )
         got = helm("get", "manifest", rel.name, "-n", rel.namespace, kubeconfig=kubeconfig)
         rel.manifest = got.docs
+        rel.notes = result.stdout
         if not extra:
             shared[value_set] = rel
         return rel

@@ -91,3 +91,14 @@ def test_upgrade_keeps_generated_tokens(helm, kubectl, install, kubeconfig) -> N
     assert result.returncode == 0, result.stderr
     after = kubectl("get", "secret", secret, "-n", rel.namespace, json_out=True)["data"]
     assert after == before
+
+
+def test_notes_give_the_url_and_the_next_steps(install) -> None:
+    behind_ingress = install("ingress-tls")
+    assert "https://devplane.example.internal/devplane/" in behind_ingress.notes
+    assert "port-forward" not in behind_ingress.notes
+    bare = install("defaults")
+    assert f"port-forward svc/{bare.name}-devplane-proxy-public 8000:80" in bare.notes
+    assert "Login is not configured" in bare.notes
+    assert "No LLM endpoint is configured" in bare.notes
+    assert f"kubectl -n {bare.workspace_namespace} get workspaces" in bare.notes

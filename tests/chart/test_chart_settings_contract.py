@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from chart_helpers import ROOT, VALUE_SETS, container_env, one
@@ -71,14 +70,21 @@ class RecordingEnviron(dict):
         return super().__contains__(key)
 
 
-def _hub_env(container: dict[str, Any], tmp_path: Path) -> dict[str, str]:
-    """The hub container's environment, with its mounted files stood in by temporary ones."""
-    env = {k: v for k, v in container_env(container).items() if isinstance(v, str)}
+def _hub_env(docs, tmp_path: Path) -> dict[str, str]:
+    """The hub container's environment, with its mounted files stood in by temporary ones:
+    Secrets by a recognisable value, the ConfigMap's extra_config.py by its rendered text."""
+    env = {k: v for k, v in container_env(_container(docs, "-hub")).items() if isinstance(v, str)}
     for name, value in list(env.items()):
         if name.endswith("_FILE") and value.startswith("/etc/devplane/secrets/"):
             stand_in = tmp_path / name
             stand_in.write_text(f"value-of-{name}\n")
             env[name] = str(stand_in)
+    if "DEVPLANE_HUB_EXTRA_CONFIG" in env:
+        config_map = one(docs, "ConfigMap", "-hub")["data"]
+        assert env["DEVPLANE_HUB_EXTRA_CONFIG"] == "/etc/jupyterhub/extra_config.py"
+        stand_in = tmp_path / "extra_config.py"
+        stand_in.write_text(config_map["extra_config.py"])
+        env["DEVPLANE_HUB_EXTRA_CONFIG"] = str(stand_in)
     return env
 
 
@@ -97,15 +103,19 @@ def _load_hub_config(env: dict[str, str], monkeypatch) -> tuple[Config, Recordin
         },
     )
     config = Config()
-    code = compile(HUB_CONFIG.read_text(), str(HUB_CONFIG), "exec")
-    exec(code, {"get_config": lambda: config, "__file__": str(HUB_CONFIG)})
+
+    def run(path: str) -> None:
+        """Run a config file the way JupyterHub does (get_config, load_subconfig, one `c`)."""
+        code = compile(Path(path).read_text(), path, "exec")
+        exec(code, {"get_config": lambda: config, "c": config, "load_subconfig": run})
+
+    run(str(HUB_CONFIG))
     return config, recorder
 
 
 @pytest.mark.parametrize("value_set", WITH_OIDC)
 def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, monkeypatch):
-    container = _container(render(value_set), "-hub")
-    env = _hub_env(container, tmp_path)
+    env = _hub_env(render(value_set), tmp_path)
     c, recorder = _load_hub_config(env, monkeypatch)
 
     # (Empty ones may go unread: explicit OIDC endpoints make the issuer irrelevant.)
@@ -139,16 +149,20 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
         }
         assert c.DevPlaneSpawner.ai_providers[0]["name"] == "vllm"
         assert c.DevPlaneSpawner.default_model == "qwen2.5-coder-32b"
+        # hub.automationToken and hub.extraConfig reach the hub.
+        (automation,) = [s for s in c.JupyterHub.services if s["name"] == "devplane-automation"]
+        assert automation["api_token"] == "value-of-DEVPLANE_AUTOMATION_TOKEN_FILE"
+        assert c.DevPlaneSpawner.resources["limits"] == {"cpu": "4", "memory": "8Gi"}
 
 
 def test_hub_without_login_refuses_to_start_naming_the_setting(render, tmp_path, monkeypatch):
     """The defaults carry no OIDC client: the hub must stop with a message, not run open."""
-    env = _hub_env(_container(render("defaults"), "-hub"), tmp_path)
+    env = _hub_env(render("defaults"), tmp_path)
     with pytest.raises(hubsettings.HubSettingsError, match="DEVPLANE_OIDC"):
         _load_hub_config(env, monkeypatch)
 
 
 def test_culler_can_be_turned_off(render, tmp_path, monkeypatch) -> None:
-    container = _container(render("airgapped", "--set", "culler.enabled=false"), "-hub")
-    c, _ = _load_hub_config(_hub_env(container, tmp_path), monkeypatch)
+    docs = render("airgapped", "--set", "culler.enabled=false")
+    c, _ = _load_hub_config(_hub_env(docs, tmp_path), monkeypatch)
     assert not [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
