@@ -12,11 +12,10 @@ sys.path.insert(0, str(ROOT / "hack"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import shutil  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Shots  # noqa: E402
+from e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Shots  # noqa: E402
 from localrunner.procs import StartError  # noqa: E402
 from localrunner.stack import DemoConfig, DemoStack  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
@@ -69,14 +68,3 @@ def new_page(browser: Browser, shots: Shots) -> Iterator:
     yield make
     for context in contexts:
         context.close()
-
-
-def wait_until(what: str, check, timeout: float = 60, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")

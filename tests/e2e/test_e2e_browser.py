@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from browser import (
+from e2e_browser import (
     Shots,
     sign_in,
     start_from_spawn_page,
@@ -19,7 +19,7 @@ from browser import (
     wait_for_terminal,
     wait_for_text,
 )
-from conftest import wait_until
+from e2e_support import wait_until
 from localrunner.stack import DemoStack
 from localrunner.supervisor import is_alive
 

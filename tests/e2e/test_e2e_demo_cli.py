@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, wait_until
+from e2e_support import ROOT, wait_until
 from localrunner.kube import Kube
 from localrunner.procs import free_port, port_in_use
 from localrunner.supervisor import is_alive, processes_with_marker

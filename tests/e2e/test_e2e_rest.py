@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, wait_until
+from e2e_support import ROOT, wait_until
 from localrunner.stack import DemoStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]

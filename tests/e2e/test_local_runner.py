@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from e2e_support import ROOT, RunnerProcess, workspace_like_pod
 from localrunner.podspec import (
     PodSpecError,
     References,
@@ -21,7 +22,6 @@ from localrunner.podspec import (
     rewrite_paths,
 )
 from localrunner.supervisor import is_alive
-from runner_support import ROOT, RunnerProcess, workspace_like_pod
 
 TOOLS = Toolchain(repo=ROOT, python=Path("/venv/bin/python"), tool_dir=Path("/tools"))
 

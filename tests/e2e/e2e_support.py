@@ -163,3 +163,14 @@ def workspace_like_pod(
             ],
         },
     }
+
+
+def wait_until(what: str, check, timeout: float = 60, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
