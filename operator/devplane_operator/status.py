@@ -201,6 +201,11 @@ def compute_status(
     """The Workspace's status, and after how many seconds to look again (None: no need)."""
     storage, recheck = storage_condition(ws, pvc, now, stuck_after)
     podc = pod_condition(ws, pod)
+    if podc.reason == "Unschedulable" and not storage.status:
+        # The scheduler waits for an unbound claim ("pod has unbound immediate
+        # PersistentVolumeClaims"): that is the volume's story, not a scheduling dead end,
+        # and must not make the spawner give up early.
+        podc = Cond(False, "WaitingForVolume", "the workspace pod waits for its home volume")
     ready = _ready(ws, storage, podc)
     status: Obj = {
         "phase": phase_of(ws, pod, storage, podc),

@@ -49,7 +49,7 @@ def condition(ws: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     return {}
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: float = 0.5) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: float = 0.5) -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     last = None
@@ -61,7 +61,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-def wait_ready(kubectl, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
+def wait_ready(kubectl, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
     def ready():
         ws = get(kubectl, namespace, "workspace", name)
         return ws if condition(ws, "Ready").get("status") == "True" else None

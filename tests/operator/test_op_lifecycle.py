@@ -89,7 +89,7 @@ def test_deleted_children_come_back(kubectl, ws_namespace):
             for k, o in objs.items()
         )
 
-    wait_for("every deleted child to be re-created", all_back, timeout=60)
+    wait_for("every deleted child to be re-created", all_back, timeout=120)
     ws = wait_ready(kubectl, ns, "bob")
     assert (
         get(kubectl, ns, "persistentvolumeclaim", "home-bob")["metadata"]["uid"]
@@ -145,7 +145,7 @@ def test_hand_edited_children_are_put_back(kubectl, ws_namespace):
             and {} not in n["spec"]["egress"]
         )
 
-    wait_for("the hand edits to be undone", restored, timeout=60)
+    wait_for("the hand edits to be undone", restored, timeout=120)
     # The image was patched back in place (it is mutable), so the pod is the same one.
     assert get(kubectl, ns, "pod", "ws-carol")["metadata"]["uid"] == pod["metadata"]["uid"]
     wait_ready(kubectl, ns, "carol")
@@ -197,7 +197,7 @@ def test_delete_with_retain_keeps_the_volume_and_a_new_workspace_reuses_it(kubec
     def collected():  # real garbage collection by kube-controller-manager
         return all(get(kubectl, ns, k, f"ws-{name}") is None for k in ("pod", "service"))
 
-    wait_for("the owned children to be garbage-collected", collected, timeout=60)
+    wait_for("the owned children to be garbage-collected", collected, timeout=120)
     pvc = get(kubectl, ns, "pvc", f"home-{name}")
     assert pvc is not None and pvc["metadata"]["uid"] == pvc_uid
 
@@ -216,7 +216,7 @@ def test_delete_with_reclaim_delete_removes_the_volume(kubectl, ws_namespace):
     wait_for(
         "the home volume to be deleted",
         lambda: get(kubectl, ns, "pvc", "home-frank") is None,
-        timeout=60,
+        timeout=120,
     )
 
 
@@ -232,7 +232,7 @@ def test_delete_completes_while_the_operator_is_down(kubectl, make_namespace, ru
     wait_for(
         "the pod to be garbage-collected without the operator",
         lambda: get(kubectl, ns, "pod", "ws-gina") is None,
-        timeout=60,
+        timeout=120,
     )
 
 
@@ -265,9 +265,10 @@ def test_unschedulable_pod_is_reported(kubectl, ws_namespace):
     too_big = {"requests": {"cpu": "100000"}, "limits": {"cpu": "100000"}}
     apply(kubectl, ns, workspace("ivan", resources=too_big))
 
-    def stuck():
+    def stuck():  # the scheduler first waits for the volume, then names the real cause
         ws = get(kubectl, ns, "workspace", "ivan")
-        return ws if condition(ws, "Ready").get("reason") == "Unschedulable" else None
+        cond = condition(ws, "Ready")
+        return ws if cond.get("reason") == "Unschedulable" and "cpu" in cond["message"] else None
 
     ws = wait_for("Ready reason Unschedulable", stuck)
     assert ws["status"]["phase"] == "Pending"

@@ -32,7 +32,7 @@ def test_killed_mid_reconcile_converges_without_duplicates_or_lost_volumes(
     wait_for(
         "the operator to have created a few pods",
         lambda: len(listing(kubectl, ns, "pods")) >= 3,
-        timeout=60,
+        timeout=120,
         every=0.1,
     )
     op.kill()
@@ -64,7 +64,7 @@ def test_resync_of_unchanged_workspaces_writes_nothing(kubectl, make_namespace, 
     ns = make_namespace("op")
     op = run_operator(ns, DEVPLANE_RESYNC_SECONDS="1")
     apply(kubectl, ns, *(workspace(f"quiet{i}") for i in range(5)))
-    wait_for("5 workspaces Ready", lambda: all_ready(kubectl, ns, 5), 60)
+    wait_for("5 workspaces Ready", lambda: all_ready(kubectl, ns, 5), 120)
 
     def resyncs() -> float:
         return op.metric("devplane_operator_resyncs_total")
@@ -93,7 +93,7 @@ def test_two_replicas_one_leader_and_a_fast_takeover(kubectl, make_namespace, ru
     assert second.metric("devplane_operator_leader") == 0
 
     apply(kubectl, ns, workspace("lena"))
-    wait_for("lena Ready", lambda: all_ready(kubectl, ns, 1), 60)
+    wait_for("lena Ready", lambda: all_ready(kubectl, ns, 1), 120)
     assert second.metric("devplane_operator_reconciles_total") == 0
 
     first.kill()  # no chance to release the Lease: the standby waits it out
@@ -101,5 +101,5 @@ def test_two_replicas_one_leader_and_a_fast_takeover(kubectl, make_namespace, ru
     second.wait_ready(timeout=30)
     assert time.monotonic() - killed < 15
     apply(kubectl, ns, workspace("mona"))
-    wait_for("mona Ready too", lambda: all_ready(kubectl, ns, 2), 60)
+    wait_for("mona Ready too", lambda: all_ready(kubectl, ns, 2), 120)
     assert second.metric("devplane_operator_reconciles_total") > 0

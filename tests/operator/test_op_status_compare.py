@@ -185,6 +185,10 @@ def test_unschedulable_and_volume_pending_and_stopped():
     status, _ = compute_status(ws(), pvc(), pod(**unschedulable), {}, NOW, 120)
     assert conds(status)["Ready"]["reason"] == "Unschedulable"
     assert "Insufficient cpu" in status["message"] and status["phase"] == "Pending"
+    # While the volume is unbound, the scheduler's complaint is about the volume: not stuck.
+    status, _ = compute_status(ws(), pvc("Pending"), pod(**unschedulable), {}, NOW, 120)
+    assert conds(status)["Ready"]["reason"] == "WaitingForVolume"
+    assert conds(status)["PodReady"]["reason"] == "WaitingForVolume"
 
     young = pvc("Pending", created=NOW - timedelta(seconds=10))
     status, recheck = compute_status(ws(), young, None, {}, NOW, 120)
