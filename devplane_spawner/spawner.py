@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyterhub.spawner import Spawner
+from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
 from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, validate
 
@@ -360,16 +361,17 @@ class DevPlaneSpawner(Spawner):
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
             self.apply_profile(self.user_options)
         spec = self.workspace_spec()
-        existing = await client.get(name)
-        secret = self._secret_name()
-        # The Secret goes first so the pod never starts without it; it points at the
-        # Workspace as soon as the Workspace exists, so deleting the Workspace removes it.
-        await client.write_secret(secret, self.hub_env(), self._labels(), existing)
-        if existing is None:
+        # Two API round trips for a new Workspace, three for an existing one: create (or,
+        # when it exists, merge-patch) the Workspace, then write the Secret already owned by
+        # it. The operator needs the Secret only when the pod's containers start, several
+        # API calls later (and the kubelet retries until it exists).
+        try:
             ws = await client.create(self._new_workspace(spec))
-            await client.set_secret_owner(secret, ws)
-        else:
+        except ApiException as e:
+            if e.status != 409:
+                raise
             ws = await client.patch_spec(name, spec)
+        await client.write_secret(self._secret_name(), self.hub_env(), self._labels(), ws)
         generation = ws["metadata"]["generation"]
         self.log.info("Workspace %s/%s started (generation %s)", self.namespace, name, generation)
 
@@ -405,8 +407,8 @@ class DevPlaneSpawner(Spawner):
         name = self.ws_name()
         try:
             ws = await client.patch_spec(name, {"started": False})
-        except Exception as e:
-            if getattr(e, "status", None) == 404:
+        except ApiException as e:
+            if e.status == 404:
                 return  # nothing to stop (e.g. a start refused before it created anything)
             raise
         generation = ws["metadata"]["generation"]

@@ -200,7 +200,3 @@ class WorkspaceClient:
             # Replace, not merge: a key dropped from the env must disappear from the Secret.
             body["data"] = None
             await self.core.replace_namespaced_secret(name, self.namespace, body)
-
-    async def set_secret_owner(self, name: str, owner: Mapping[str, Any]) -> None:
-        patch = {"metadata": {"ownerReferences": [owner_reference(owner)]}}
-        await self.core.patch_namespaced_secret(name, self.namespace, patch)

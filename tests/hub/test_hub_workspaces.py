@@ -22,6 +22,15 @@ from devplane_spawner import naming
 
 pytestmark = pytest.mark.cluster
 
+# These tests drive the hub with an API token only: the OIDC endpoints are given explicitly
+# (no discovery) and never contacted.
+NO_LOGIN = {
+    "DEVPLANE_OIDC_AUTHORIZE_URL": "http://127.0.0.1:9/auth",
+    "DEVPLANE_OIDC_TOKEN_URL": "http://127.0.0.1:9/token",
+    "DEVPLANE_OIDC_USERINFO_URL": "http://127.0.0.1:9/me",
+    "DEVPLANE_OIDC_CLIENT_ID": "unused",
+}
+
 
 class Stack:
     """The running pieces plus small helpers to look at the cluster."""
@@ -58,17 +67,9 @@ def stack(kubeconfig, kubectl, bin_dir, tmp_path_factory) -> Iterator[Stack]:
     operator = OperatorProcess(kubeconfig, [namespace], log_path=workdir / "operator.log")
     responders = PodResponders(str(kubeconfig), namespace, start_delay=2.0)
     proxy = Proxy(workdir)
-    # These tests drive the hub with an API token only: the OIDC endpoints are given
-    # explicitly (no discovery) and never contacted.
     hub = Hub(
         workdir, proxy, None, namespace, PROFILES,
-        extra_env={
-            "KUBECONFIG": str(kubeconfig),
-            "DEVPLANE_OIDC_AUTHORIZE_URL": "http://127.0.0.1:9/auth",
-            "DEVPLANE_OIDC_TOKEN_URL": "http://127.0.0.1:9/token",
-            "DEVPLANE_OIDC_USERINFO_URL": "http://127.0.0.1:9/me",
-            "DEVPLANE_OIDC_CLIENT_ID": "unused",
-        },
+        extra_env={"KUBECONFIG": str(kubeconfig), **NO_LOGIN},
     )  # fmt: skip
     try:
         operator.start()
@@ -199,3 +200,32 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_cause(stack):
     assert elapsed < 60, f"took {elapsed:.1f}s; start_timeout is 120s"
     model = hub.api("GET", f"/users/{user}").json()
     assert "" not in model["servers"]  # not left pending or running
+
+
+def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path):
+    """The culler runs as configured in production (a hub service with only its own role)
+    and really stops a server nobody uses: the role has every scope it needs."""
+    proxy = Proxy(tmp_path)
+    hub = Hub(
+        tmp_path, proxy, None, stack.namespace, PROFILES,
+        extra_env={
+            "KUBECONFIG": str(kubeconfig),
+            **NO_LOGIN,
+            "DEVPLANE_CULL_TIMEOUT": "4",
+            "DEVPLANE_CULL_EVERY": "1",
+        },
+    )  # fmt: skip
+    user = "erin"
+    try:
+        hub.start()
+        assert hub.api("POST", f"/users/{user}").status_code == 201
+        assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
+        hub.wait_ready(user)
+        # Nothing reports activity (no terminal in use), so the culler stops it.
+        hub.wait_stopped(user, timeout=60)
+        assert f"DELETE /hub/api/users/{user}/server (idle-culler@" in hub.log()
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert ws["spec"]["started"] is False
+    finally:
+        hub.stop()
+        proxy.stop()

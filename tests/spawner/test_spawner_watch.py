@@ -1,0 +1,123 @@
+"""DevPlaneSpawner against the real API server, with the Workspace status written by the test.
+
+The operator is not running here on purpose: the test plays its part (writing status through
+the status subresource) so it can put the Workspace in exactly the state under test and check
+that start()/stop() react to the watch at once. The full path with the real operator is in
+tests/hub/test_hub_workspaces.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import pytest
+from devplane_operator.testing import install_crd
+from jupyterhub import orm
+from jupyterhub.objects import Hub
+from kubernetes_asyncio import client as k8s
+
+from devplane_spawner.spawner import DevPlaneSpawner, WorkspaceStartError
+from devplane_spawner.workspace_client import GROUP, PLURAL, VERSION
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def ws_namespace(kubeconfig, bin_dir, make_namespace) -> str:
+    install_crd([str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig)])
+    return make_namespace("spw")
+
+
+def make_spawner(kubeconfig, namespace: str, user: str) -> DevPlaneSpawner:
+    orm_server = orm.Server(proto="http", ip="", port=0, cookie_name="c", base_url=f"/user/{user}/")
+    spawner = DevPlaneSpawner(
+        user=SimpleNamespace(name=user, url=f"/user/{user}/", escaped_name=user),
+        hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
+        orm_spawner=SimpleNamespace(name="", server=orm_server, display_name="", state=None),
+        api_token="t0ken", oauth_client_id=f"jupyterhub-user-{user}",
+        namespace=namespace, kubeconfig=str(kubeconfig), hub_connect_via="pod-ip",
+    )  # fmt: skip
+    spawner.apply_profile({})
+    return spawner
+
+
+async def set_status(api_client, namespace: str, name: str, status: dict) -> None:
+    custom = k8s.CustomObjectsApi(api_client)
+    for _ in range(100):  # until start() has created it
+        try:
+            ws = await custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            break
+        except k8s.ApiException:
+            await asyncio.sleep(0.05)
+    status = {"observedGeneration": ws["metadata"]["generation"], **status}
+    await custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, name, {"status": status},
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+
+
+def cond(type_: str, ok: bool, reason: str, message: str = "") -> dict:
+    return {
+        "type": type_,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message or reason,
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+
+
+async def test_start_returns_the_pod_url_when_ready(kubeconfig, api_client, ws_namespace):
+    spawner = make_spawner(kubeconfig, ws_namespace, "wendy")
+    task = asyncio.ensure_future(spawner.start())
+    await asyncio.sleep(0.5)
+    assert not task.done()  # waiting on the watch
+    await set_status(api_client, ws_namespace, "wendy", {
+        "phase": "Running", "podIP": "127.20.9.9", "url": "http://ws-wendy.x.svc:8888",
+        "conditions": [cond("StorageReady", True, "Bound"), cond("PodReady", True, "PodReady"),
+                       cond("Ready", True, "Running")],
+    })  # fmt: skip
+    assert await asyncio.wait_for(task, 10) == "http://127.20.9.9:8888"
+    core = k8s.CoreV1Api(api_client)
+    secret = await core.read_namespaced_secret("ws-wendy-hub", ws_namespace)
+    assert secret.metadata.owner_references[0].name == "wendy"
+    assert await spawner.poll() is None
+
+    stop = asyncio.ensure_future(spawner.stop())
+    await asyncio.sleep(0.5)
+    assert not stop.done()  # until the operator says Stopped
+    await set_status(api_client, ws_namespace, "wendy", {
+        "phase": "Stopped", "conditions": [cond("Ready", False, "Stopped")],
+    })  # fmt: skip
+    await asyncio.wait_for(stop, 10)
+    assert await spawner.poll() == 0
+
+
+async def test_start_fails_fast_on_an_image_pull_failure(kubeconfig, api_client, ws_namespace):
+    spawner = make_spawner(kubeconfig, ws_namespace, "walt")
+    task = asyncio.ensure_future(spawner.start())
+    await asyncio.sleep(0.5)
+    message = "the image registry.invalid/ws:1 of container workspace cannot be pulled"
+    begun = time.monotonic()
+    await set_status(api_client, ws_namespace, "walt", {
+        "phase": "Starting", "message": message,
+        "conditions": [cond("StorageReady", True, "Bound"),
+                       cond("Ready", False, "ImagePullFailed", message)],
+    })  # fmt: skip
+    with pytest.raises(WorkspaceStartError) as info:
+        await asyncio.wait_for(task, 10)
+    assert time.monotonic() - begun < 5
+    assert info.value.jupyterhub_message == f"Your workspace cannot start: {message}"
+
+
+async def test_delete_forever_removes_the_workspace(kubeconfig, api_client, ws_namespace):
+    spawner = make_spawner(kubeconfig, ws_namespace, "wanda")
+    task = asyncio.ensure_future(spawner.start())
+    await set_status(api_client, ws_namespace, "wanda", {"phase": "Pending"})
+    task.cancel()
+    custom = k8s.CustomObjectsApi(api_client)
+    await spawner.delete_forever()
+    with pytest.raises(k8s.ApiException) as info:
+        await custom.get_namespaced_custom_object(GROUP, VERSION, ws_namespace, PLURAL, "wanda")
+    assert info.value.status == 404
