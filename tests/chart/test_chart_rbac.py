@@ -14,12 +14,18 @@ without a matching Role change fails here rather than in production.
 
 from __future__ import annotations
 
+import json
 import re
+import time
+from pathlib import Path
 
 import pytest
 from chart_helpers import ROOT, Release
+from devplane_operator.testing import OperatorProcess
 
 pytestmark = pytest.mark.cluster
+
+SAMPLE = ROOT / "config" / "samples" / "workspace.yaml"
 
 # What each identity may do in the workspace namespace: resource -> verbs. Resources as
 # `kubectl auth can-i --list` prints them (resource.group).
@@ -222,3 +228,117 @@ def test_operator_role_matches_the_operator_source() -> None:
     workspace_patches = re.findall(r"kube\.patch\(\s*KIND,(.{0,300}?)\)\n", text, re.S)
     assert workspace_patches
     assert all('subresource="status"' in call for call in workspace_patches)
+
+
+# ------------------------------------------------------------------ the real programs
+
+
+def _token_kubeconfig(kubectl, kubeconfig: Path, rel: Release, sa: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the component's service account (a TokenRequest
+    token, like the projected one its pod gets), on the same API server."""
+    token = kubectl(
+        "create", "token", f"{rel.name}-devplane-{sa}", "-n", rel.namespace, "--duration=1h"
+    ).strip()
+    admin = json.loads(kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": sa, "context": {"cluster": admin["clusters"][0]["name"],
+                                              "user": sa, "namespace": rel.namespace}}],
+        "current-context": sa,
+    }  # fmt: skip
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def test_real_operator_and_hub_calls_work_with_exactly_these_roles(
+    kubectl, kubeconfig: Path, release: Release, tmp_path: Path
+) -> None:
+    """The other half of "exactly": the granted rights are enough. The real operator runs
+    with the operator's service-account token and the environment the chart gives it; the
+    hub's calls are made with the hub's token. A Workspace then goes all the way to Running
+    in the chart's restricted workspace namespace (so the operator's pods are admitted there)."""
+    ws_ns = release.workspace_namespace
+    hub_cfg = _token_kubeconfig(kubectl, kubeconfig, release, "hub", tmp_path / "hub.json")
+    op_cfg = _token_kubeconfig(kubectl, kubeconfig, release, "operator", tmp_path / "op.json")
+
+    def as_hub(*args: str, check: bool = True):
+        proc = kubectl("--kubeconfig", str(hub_cfg), *args, check=False)
+        if check:
+            assert proc.returncode == 0, f"as the hub: kubectl {' '.join(args)}: {proc.stderr}"
+        return proc
+
+    (deployment,) = [
+        d for d in release.manifest
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator")
+    ]  # fmt: skip
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e and e["name"] not in ("DEVPLANE_METRICS_PORT", "DEVPLANE_NAMESPACES")
+    }
+    env |= {"POD_NAMESPACE": release.namespace, "POD_NAME": "operator-under-test"}
+    operator = OperatorProcess(
+        op_cfg, [ws_ns], env=env, log_path=tmp_path / "operator.log", leader_election=True
+    ).start()
+    try:
+        operator.wait_ready(timeout=90)  # Lease taken, cache primed: list/watch all work
+        # The spawner's writes, as the hub: the credentials Secret and the Workspace (create,
+        # never read back: the hub has no `get` on Secrets).
+        sample = SAMPLE.read_text()
+        proc = kubectl(
+            "--kubeconfig", str(hub_cfg), "create", "-n", ws_ns, "-f", "-", stdin=sample,
+            check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        phase = ""
+        # Generous: with namespaced rights only, kopf spends its first ~60 s retrying the two
+        # cluster-wide lists it may not do (see the end of this test) before its watches run.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and phase != "Running":
+            phase = as_hub(
+                "get", "workspace", "alice", "-n", ws_ns, "-o", "jsonpath={.status.phase}"
+            ).stdout
+            time.sleep(1)
+        assert phase == "Running", operator.tail()
+        # The operator built every child in the restricted namespace.
+        for kind, name in [("pod", "ws-alice"), ("service", "ws-alice"),
+                           ("networkpolicy", "ws-alice"), ("configmap", "ws-alice-opencode"),
+                           ("pvc", "home-alice")]:  # fmt: skip
+            kubectl("get", kind, name, "-n", ws_ns)
+        # Its Events, readable by the hub (the spawner shows them as progress).
+        events = as_hub("get", "events", "-n", ws_ns, "-o", "json").stdout
+        assert "Workspace" in events
+        # Stopping: the hub patches the spec; the operator removes the pod.
+        as_hub("patch", "workspace", "alice", "-n", ws_ns, "--type=merge",
+               "-p", '{"spec": {"started": false}}')  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            gone = kubectl("get", "pod", "ws-alice", "-n", ws_ns, check=False).returncode != 0
+            if gone:
+                break
+            time.sleep(1)
+        assert gone, operator.tail()
+        as_hub("delete", "workspace", "alice", "-n", ws_ns)
+        as_hub("delete", "secret", "ws-alice-hub", "-n", ws_ns)
+        # And what the hub must not do, even now that Secrets exist to read.
+        assert as_hub("get", "secret", "ws-alice-hub", "-n", ws_ns, check=False).returncode != 0
+        assert "Forbidden" in as_hub("get", "pods", "-n", ws_ns, check=False).stderr
+        assert operator.proc.poll() is None, operator.tail()
+    finally:
+        operator.stop()
+    # Nothing the operator needs was refused. kopf itself probes two cluster-wide lists at
+    # start-up (CustomResourceDefinitions, Namespaces) and carries on without them; those are
+    # deliberately not granted (no cluster-wide rights), everything else must have worked.
+    refused = [
+        line for line in (tmp_path / "operator.log").read_text().splitlines()
+        if "Forbidden" in line or " 403" in line
+    ]  # fmt: skip
+    unexpected = [
+        line for line in refused
+        if "/customresourcedefinitions" not in line and "/api/v1/namespaces ->" not in line
+    ]  # fmt: skip
+    assert unexpected == [], "\n".join(unexpected)
