@@ -31,7 +31,7 @@ SAMPLE = ROOT / "config" / "samples" / "workspace.yaml"
 # `kubectl auth can-i --list` prints them (resource.group).
 HUB_WORKSPACE_NS = {
     "workspaces.devplane.io": {"get", "list", "watch", "create", "patch", "delete"},
-    "secrets": {"create", "update", "patch", "delete"},
+    "secrets": {"create", "update", "delete"},
     "events": {"list", "watch"},
 }
 # The operator (operator/devplane_operator): kopf watches + the cache's LISTs; status written
@@ -74,7 +74,7 @@ FORBIDDEN_EVERYWHERE = [
     ("escalate", "roles.rbac.authorization.k8s.io", "WS"),
     ("bind", "roles.rbac.authorization.k8s.io", "WS"),
     ("create", "serviceaccounts/token", "RELEASE"),
-    ("get", "secrets", "RELEASE"),  # the chart's own tokens reach pods as env, never via API
+    ("get", "secrets", "RELEASE"),  # the proxy token reaches pods as a file or env, not via API
     ("create", "leases.coordination.k8s.io", "WS"),
 ]
 
