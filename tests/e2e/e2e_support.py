@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "hack"))
 
 from localrunner.procs import RUN_MARKER_ENV  # noqa: E402
-from localrunner.supervisor import is_alive, processes_with_marker  # noqa: E402
+from localrunner.supervisor import is_alive, kill_marked, processes_with_marker  # noqa: E402
 
 
 class RunnerProcess:
@@ -82,7 +82,10 @@ class RunnerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         time.sleep(0.2)
-        return [p for p in self.leftovers() if is_alive(p)]
+        survivors = [p for p in self.leftovers() if is_alive(p)]
+        # Report them, but never leave them running for the next test (or person).
+        kill_marked(RUN_MARKER_ENV, self.marker)
+        return survivors
 
 
 def workspace_like_pod(

@@ -3,6 +3,7 @@ running, and a demo that was killed outright does not block the next one."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,8 +17,8 @@ import pytest
 import requests
 from e2e_support import ROOT, wait_until
 from localrunner.kube import Kube
-from localrunner.procs import free_port, port_in_use
-from localrunner.supervisor import is_alive, processes_with_marker
+from localrunner.procs import RUN_MARKER_ENV, free_port, port_in_use
+from localrunner.supervisor import is_alive, kill_marked, processes_with_marker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -80,14 +81,22 @@ def test_demo_starts_prints_credentials_and_stops_cleanly_on_ctrl_c(
             except subprocess.TimeoutExpired:
                 os.killpg(demo.pid, signal.SIGKILL)
                 raise
+        # Checked from outside, before any clean-up of ours: no process of this hub (the
+        # workspaces' proxies and the hub's services carry its API URL), no port still open.
+        hub_api = f"http://127.0.0.1:{ports['HUB_API_PORT']}/hub/api"
+        time.sleep(0.5)
+        survivors = [p for p in processes_with_marker("JUPYTERHUB_API_URL", hub_api) if is_alive(p)]
+        open_ports = [p for p in ports.values() if port_in_use("127.0.0.1", p)]
+        # Whatever failed above, nothing of either run may outlive the test.
+        run_record = tmp_path / "state" / "run.json"
+        if run_record.exists():
+            kill_marked(RUN_MARKER_ENV, json.loads(run_record.read_text())["run_id"])
+        kill_marked("JUPYTERHUB_API_URL", hub_api)
         kube = Kube(kubeconfig)  # the demo keeps its namespace; a test must not
         kube.delete_namespace(env["DEVPLANE_DEMO_NAMESPACE"])
         kube.close()
     text = (tmp_path / "demo.out").read_text()
     assert demo.returncode == 0, text[-3000:]
     assert "nothing of the demo is left running" in text
-    # Checked from outside as well: no process of this hub, nothing on the demo's ports.
-    hub_api = f"http://127.0.0.1:{ports['HUB_API_PORT']}/hub/api"
-    time.sleep(0.5)
-    assert [p for p in processes_with_marker("JUPYTERHUB_API_URL", hub_api) if is_alive(p)] == []
-    assert [p for p in ports.values() if port_in_use("127.0.0.1", p)] == []
+    assert survivors == [], f"processes of the demo's hub still running: {survivors}"
+    assert open_ports == [], f"ports still open after the demo stopped: {open_ports}"

@@ -176,7 +176,7 @@ def test_runner_runs_workspace_pods_and_stops_them(
     kubectl, kubeconfig, make_namespace, tmp_path
 ) -> None:
     namespace = make_namespace("lr", restricted=True)
-    runner = RunnerProcess(kubeconfig, [namespace], tmp_path / "runner")
+    runner = old = RunnerProcess(kubeconfig, [namespace], tmp_path / "runner")
     try:
         names = [_pod_objects(kubectl, namespace, owner) for owner in ("alice", "bob")]
         pods = [runner.wait_pod(namespace, name, timeout=90) for name in names]
@@ -203,7 +203,6 @@ def test_runner_runs_workspace_pods_and_stops_them(
 
         # A runner that is killed outright cannot stop its pods; the next one (same state
         # directory) stops those orphans first, so its own proxy can bind the pod IP again.
-        old = runner
         os.kill(old.proc.pid, signal.SIGKILL)
         old.proc.wait()
         orphans = old.leftovers()
@@ -221,7 +220,9 @@ def test_runner_runs_workspace_pods_and_stops_them(
         assert [p for p in orphans if is_alive(p)] == []
     finally:
         left = runner.stop()
+        orphans_left = old.stop() if old is not runner else []
     assert left == [], f"processes left after the runner stopped: {left}"
+    assert orphans_left == [], f"the killed runner's processes survived: {orphans_left}"
 
 
 def _wait_proxy(runner: RunnerProcess, pod: dict, owner: str) -> None:
