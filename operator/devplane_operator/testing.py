@@ -113,20 +113,23 @@ class OperatorProcess:
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode()
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Until /readyz says 200 (leader, cache primed, workers running)."""
+    def wait_ready(self, timeout: float = 60, path: str = "/readyz") -> None:
+        """Until /readyz says 200 (leader, cache primed, workers running).
+
+        ``path="/healthz"`` waits only until the process serves its endpoint (a standby).
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 code = self.proc.returncode
                 raise RuntimeError(f"the operator exited with {code}; {self.tail()}")
             try:
-                if self._get("/readyz")[0] == 200:
+                if self._get(path)[0] == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"the operator was not ready after {timeout}s; {self.tail()}")
+        raise TimeoutError(f"the operator did not answer {path} after {timeout}s; {self.tail()}")
 
     def metrics_text(self) -> str:
         return self._get("/metrics")[1]

@@ -86,8 +86,9 @@ def test_two_replicas_one_leader_and_a_fast_takeover(kubectl, make_namespace, ru
     lease = {"DEVPLANE_LEASE_SECONDS": "4"}
     first = run_operator(ns, leader_election=True, **lease)
     second = run_operator(ns, leader_election=True, wait=False, **lease)
-    time.sleep(3)
-    assert second._get("/readyz")[0] == 503  # standby
+    second.wait_ready(path="/healthz")  # up and alive...
+    time.sleep(2)
+    assert second._get("/readyz")[0] == 503  # ...but a standby
     assert second._get("/healthz")[0] == 200  # but alive
     assert first.metric("devplane_operator_leader") == 1
     assert second.metric("devplane_operator_leader") == 0
