@@ -156,9 +156,8 @@ def main() -> int:
         operator = OperatorProcess(kc, [ns_dev], log_path=work / "operator.log").start()
         stopper.append(operator.stop)
         operator.wait_ready()
-        for ns in (ns_dev, ns_ks):
-            responders = PodResponders(str(kc), ns)
-            stopper.append(responders.stop)
+        responders = [PodResponders(str(kc), ns) for ns in (ns_dev, ns_ks)]
+        stopper.extend(r.stop for r in responders)
         hubs = {}
         for name, ns, more in (
             ("devplane", ns_dev, {}),
@@ -237,6 +236,7 @@ def main() -> int:
                    if latencies else {}),
             },
             "failures": failures[:10],
+            "responder_errors": [e for r in responders for e in r.errors][:10],
         }  # fmt: skip
         print(json.dumps(report, indent=2))
         ok = seq_ok and not failures and len(latencies) == args.concurrent

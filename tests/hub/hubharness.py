@@ -413,13 +413,21 @@ class PodResponders:
         async with client.ApiClient(configuration) as api:
             core = client.CoreV1Api(api)
             while True:
-                async with watch.Watch() as w:
-                    stream = w.stream(core.list_namespaced_pod, self.namespace, timeout_seconds=120)
-                    async for event in stream:
-                        pod = event["object"]
-                        ip = getattr(pod.status, "pod_ip", None) if pod.status else None
-                        if event["type"] != "DELETED" and ip:
-                            self._tasks.add(asyncio.ensure_future(self._serve(ip)))
+                try:
+                    async with watch.Watch() as w:
+                        stream = w.stream(
+                            core.list_namespaced_pod, self.namespace, timeout_seconds=120
+                        )
+                        async for event in stream:
+                            pod = event["object"]
+                            ip = getattr(pod.status, "pod_ip", None) if pod.status else None
+                            if event["type"] != "DELETED" and ip:
+                                self._tasks.add(asyncio.ensure_future(self._serve(ip)))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # a dropped watch on a busy API server: watch again
+                    self.errors.append(f"pod watch: {e!r}")
+                    await asyncio.sleep(0.5)
 
     def stop(self) -> None:
         if self._task is not None:
