@@ -33,6 +33,11 @@ export CGO_ENABLED=0
 
 have() { [[ -x "$BIN/$1" ]]; }
 
+# Several test sessions may call this at once; each build step deletes and recreates its
+# source directory, so builds are serialised (the wait is free once everything is cached).
+exec 9>"$CACHE/build.lock"
+flock 9
+
 build_kubernetes() {
   local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   local missing=0 b
@@ -119,9 +124,18 @@ build_helm() {
   local dir="$SRC/helm-$HELM_VERSION"
   rm -rf "$dir" && mkdir -p "$dir"
   printf 'module devplane.local/helmbuild\n\ngo 1.24\n\nrequire helm.sh/helm/v3 %s\n' "$HELM_VERSION" >"$dir/go.mod"
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
-      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-      -o "$BIN/helm" helm.sh/helm/v3/cmd/helm) \
+  # Like helm's own release build, tell it which Kubernetes its client libraries speak, so
+  # offline `helm template`/`helm lint` do not assume v1.20 (derived from helm's go.mod).
+  local clientgo kmajor kminor
+  clientgo="$(cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go list -m -f '{{.Version}}' k8s.io/client-go)" \
+    || die "could not resolve helm $HELM_VERSION's dependencies (see above)."
+  kmajor=1
+  kminor="$(echo "$clientgo" | cut -d. -f2)"
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" pkg
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $pkg.k8sVersionMajor=$kmajor -X $pkg.k8sVersionMinor=$kminor"
+  done
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "$ld" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm) \
     || die "building helm $HELM_VERSION failed (see above)."
 }
 
