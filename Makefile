@@ -10,7 +10,7 @@ STAMPS      := .devplane-setup
 PYTHON      ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-apt setup-python setup-npm binaries lint format test test-fast \
+.PHONY: help setup setup-apt setup-python setup-npm setup-checkov binaries lint format test test-fast \
         devcluster devcluster-down devcluster-status demo images deploy bench clean
 
 help: ## Show this help
@@ -19,7 +19,7 @@ help: ## Show this help
 # ---------------------------------------------------------------- set-up
 # Each step leaves a stamp keyed by the files it installed from, so a warm `make test` skips it.
 
-setup: setup-apt setup-python setup-npm binaries ## Install everything the tests need (idempotent)
+setup: setup-apt setup-python setup-npm binaries setup-checkov ## Install everything the tests need (idempotent)
 
 setup-apt: ## Debian packages (tmux, chromium, openssl, ...) listed in hack/apt-packages.txt
 	@hack/install-apt.sh hack/apt-packages.txt
@@ -37,6 +37,9 @@ $(STAMPS)/npm: package.json package-lock.json
 	@mkdir -p $(STAMPS)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+setup-checkov: ## checkov (chart security scan) in its own cached virtualenv
+	@tests/chart/setup-checkov.sh >/dev/null
 
 binaries: ## Build (or reuse) the pinned control-plane binaries and helm
 	@hack/build-binaries.sh >/dev/null
