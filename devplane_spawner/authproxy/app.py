@@ -10,7 +10,13 @@ from tornado.web import Application
 
 from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth
-from .handlers import AddSlashHandler, OAuthCallbackHandler, ReadinessHandler, TerminalHandler
+from .handlers import (
+    AddSlashHandler,
+    OAuthCallbackHandler,
+    ReadinessHandler,
+    TerminalHandler,
+    TtydTokenHandler,
+)
 from .settings import ProxySettings
 from .upstream import TtydUpstream
 
@@ -44,6 +50,7 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker | None = None) ->
     app = Application(
         [
             (prefix + r"api/?", ReadinessHandler),
+            (prefix + r"token", TtydTokenHandler),
             (re.escape(callback_path), OAuthCallbackHandler, {"hub_auth": hub_auth}),
             (prefix + r"(.*)", TerminalHandler, terminal_args),
             (prefix.rstrip("/"), AddSlashHandler),

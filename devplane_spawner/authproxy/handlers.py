@@ -61,6 +61,22 @@ class ReadinessHandler(RequestHandler):
         self.write({"version": jupyterhub.__version__})
 
 
+class TtydTokenHandler(RequestHandler):
+    """``{prefix}token``: ttyd's page asks for its credential here before opening the socket.
+
+    Answered by the proxy, without a round trip to ttyd, because the page fetches it with
+    ``fetch()``: JupyterHub (>= 4.1) refuses cookie identity on such non-navigation requests
+    unless they carry an ``_xsrf`` token, which ttyd's page cannot add, so forwarding it
+    through the identity check would send the browser round the OAuth flow until it gives up.
+    Nothing is disclosed: ttyd runs without ``--credential``, so its own answer is this same
+    empty token, and the terminal itself (the WebSocket) stays behind the owner check.
+    """
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.write({"token": ""})
+
+
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """JupyterHub's own OAuth callback, bound to our cookie-only HubOAuth instance."""
 

@@ -54,6 +54,21 @@ def test_owner_gets_ttyd_page_with_httponly_cookie_and_no_external_assets(deploy
     assert cookie.has_nonstandard_attr("HttpOnly")
 
 
+def test_ttyd_token_fetch_from_the_page_does_not_loop_through_login(deployment):
+    """ttyd's page fetch()es ``token`` before connecting; the hub's xsrf rules would refuse
+    the cookie on such a request, so the proxy answers it itself (ttyd has no credential)."""
+    hub = deployment.hub
+    alice = hub.login("alice")
+    hub.open_server(alice, "alice")
+    fetch_headers = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"}
+    for session in (alice, requests.Session()):  # the owner, and nobody at all
+        response = session.get(
+            f"{hub.url}/user/alice/token", headers=fetch_headers, allow_redirects=False, timeout=10
+        )
+        assert response.status_code == 200, response.headers.get("Location")
+        assert response.json() == {"token": ""}
+
+
 async def test_owner_types_a_command_and_reads_its_output(deployment):
     hub = deployment.hub
     alice = hub.login("alice")
