@@ -316,3 +316,40 @@ def test_the_sample_applies_cleanly_and_runs(kubectl, ws_namespace):
     kubectl("apply", "-n", ns, "-f", str(ROOT / "config" / "samples" / "workspace.yaml"))
     ws = wait_ready(kubectl, ns, "alice")
     assert ws["spec"]["storage"]["reclaimPolicy"] == "Retain"
+
+
+def test_image_pull_failure_reported_by_a_kubelet_is_taken_from_the_pod(kubectl, ws_namespace):
+    """Same as above, with the test playing the kubelet: it writes the pod status a kubelet
+    writes when a pull fails. Independent of the local cluster's kwok stages, so it pins the
+    operator's side of the contract even when the simulator does not act."""
+    ns, _ = ws_namespace
+    image = "registry.invalid/team/ws:2"
+    apply(kubectl, ns, workspace("nina", image=image))
+    wait_for("the pod to be scheduled", lambda: (get(kubectl, ns, "pod", "ws-nina") or {}).get(
+        "spec", {}).get("nodeName"))  # fmt: skip
+    message = f'Back-off pulling image "{image}": not found'
+    status = {
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "name": "workspace", "image": image, "imageID": "", "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": message}},
+                }
+            ],
+        }
+    }  # fmt: skip
+    kubectl(
+        "patch", "pod", "ws-nina", "-n", ns, "--subresource=status", "--type=merge",
+        "-p", json.dumps(status),
+    )  # fmt: skip
+
+    def stuck():
+        ws = get(kubectl, ns, "workspace", "nina")
+        return ws if condition(ws, "Ready").get("reason") == "ImagePullFailed" else None
+
+    ws = wait_for("Ready reason ImagePullFailed", stuck)
+    assert image in ws["status"]["message"] and message in ws["status"]["message"]
+    assert ws["status"]["phase"] == "Starting"
