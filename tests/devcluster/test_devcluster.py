@@ -342,3 +342,36 @@ def test_second_build_reuses_the_cached_binaries(bin_dir):
     # The cache key names every pin, so changing one builds into a new directory.
     for key in ["KUBERNETES_VERSION", "ETCD_VERSION", "KWOK_VERSION", "HELM_VERSION"]:
         assert pins()[key] in bin_dir.name
+
+
+async def test_image_from_an_unresolvable_registry_fails_to_pull(api_client, namespace):
+    """Images from a `.invalid` registry host fail as a kubelet reports it; others still run."""
+    from kubernetes_asyncio import client as k8s
+
+    core = k8s.CoreV1Api(api_client)
+    pod = compliant_pod("pull")
+    good = dict(pod["spec"]["containers"][0], name="good")
+    pod["spec"]["containers"][0]["image"] = "registry.invalid/team/ws:1"
+    pod["spec"]["containers"].append(good)
+    await core.create_namespaced_pod(namespace, pod)
+
+    async def backing_off():
+        status = (await core.read_namespaced_pod("pull", namespace)).status
+        waiting = {
+            s.name: s.state.waiting for s in status.container_statuses or [] if s.state.waiting
+        }
+        return (status, waiting) if "c" in waiting else None
+
+    status, waiting = await async_wait_until(backing_off, what="ImagePullBackOff")
+    assert status.phase == "Pending"
+    assert waiting["c"].reason == "ImagePullBackOff"
+    assert "registry.invalid/team/ws:1" in waiting["c"].message
+    assert waiting["good"].reason == "ContainerCreating"
+
+    async def warning_event():
+        events = await core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=pull"
+        )
+        return [e for e in events.items if e.type == "Warning" and e.reason == "Failed"]
+
+    await async_wait_until(warning_event, what="a Warning event about the pull")
