@@ -35,7 +35,10 @@ $(STAMPS)/python: pyproject.toml constraints.txt
 setup-npm: $(STAMPS)/npm ## Node packages: configurable-http-proxy, opencode, oidc-provider
 $(STAMPS)/npm: package.json package-lock.json
 	@mkdir -p $(STAMPS)
-	npm ci --no-audit --no-fund --loglevel=error
+	@# `npm install`, not `npm ci`: the lock holds only this platform's opencode binary package,
+	@# and npm ci refuses a lock without every platform's optional package. The lock's pinned
+	@# versions are still what gets installed, and package-lock.json is left unchanged.
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 setup-checkov: ## checkov (chart security scan) in its own cached virtualenv

@@ -52,6 +52,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.exit_timeout = 0.5
     settings.batching.idle_timeout = 2.0
     settings.persistence.diffbase_storage = NoDiffBase()
+    # Watch only the namespaces we are given, without listing Namespaces and CRDs cluster-wide:
+    # the chart grants the operator namespaced Roles only, and with scanning on kopf retries
+    # those forbidden lists for about a minute before it starts.
+    settings.scanning.disabled = True
     # Never add a finalizer (we have no deletion handlers; this is belt and braces).
     settings.persistence.finalizer = "devplane.io/unused-finalizer"
 
