@@ -97,14 +97,13 @@ def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
     server_name = spec.get("serverName") or ""
     if not owner:
         raise SpecError("spec.owner is empty")
-    expected = naming.workspace_name(owner, server_name)
-    if meta.get("name") != expected:
-        # One Workspace per (owner, server) and namespace: the home PVC's name comes from the
-        # owner and server, so two differently named Workspaces would share one volume.
-        raise SpecError(
-            f"metadata.name must be {expected!r} (derived from owner {owner!r} and serverName "
-            f"{server_name!r} by devplane_spawner.naming.workspace_name)"
-        )
+    # Any Workspace name is accepted: its children are named after it. The spawner names
+    # Workspaces with devplane_spawner.naming.workspace_name(owner, serverName), and the home
+    # PVC is always named from the owner and server, never from metadata.name, so a Workspace
+    # created later for the same user and server finds the same home volume whatever it is
+    # called. (Hence: one Workspace per owner and server in a namespace, or they share it.)
+    if not meta.get("name"):
+        raise SpecError("metadata.name is empty")
 
     ai = spec.get("ai")
     if not ai:

@@ -292,7 +292,6 @@ def test_networkpolicy_default_deny_with_explicit_flows():
 @pytest.mark.parametrize(
     "body_change, message",
     [
-        ({"metadata": {"name": "not-alice"}}, "metadata.name must be 'alice'"),
         ({"spec": {"resources": {"requests": {"cpu": "8"}}}}, "requests.cpu"),
         (
             {
@@ -310,6 +309,14 @@ def test_specs_the_crd_cannot_catch_are_spec_errors(body_change, message):
         body[part] |= values
     with pytest.raises(SpecError, match=message.replace(".", r"\.")):
         parse_workspace(body, settings())
+
+
+def test_any_workspace_name_is_accepted_and_the_home_volume_follows_the_owner():
+    body = workspace_body()
+    body["metadata"] |= {"name": "team-sandbox"}
+    ws = parse_workspace(body, settings())
+    assert ws.child_name == "ws-team-sandbox"
+    assert ws.pvc_name == naming.pvc_name(body["spec"]["owner"], body["spec"].get("serverName", ""))
 
 
 def test_missing_ai_without_operator_providers_is_a_spec_error():
