@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,14 +39,35 @@ from .workqueue import WorkQueue
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-# Children in the order they are applied: the pod last, once what it mounts exists.
-CHILD_KINDS = ("PersistentVolumeClaim", "ConfigMap", "Service", "NetworkPolicy", "Pod")
+# Children that do not need each other: written concurrently, one round trip instead of four
+# before the pod can be created (the pod's start latency is the spawn benchmark's figure).
+INDEPENDENT_KINDS = ("PersistentVolumeClaim", "ConfigMap", "Service", "NetworkPolicy")
+# The pod last: it mounts the PVC and the ConfigMap, and must never run without its
+# NetworkPolicy.
+CHILD_KINDS = (*INDEPENDENT_KINDS, "Pod")
 MAX_BACKOFF = 60.0
 RECHECK_PERMANENT = 60.0
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _rank(err: BaseException) -> int:
+    """Which of several concurrent failures a reconcile raises: the lowest rank.
+
+    A permanent refusal must not hide behind a retry (it is what makes the Workspace Failed
+    with the server's message), nor must an unexpected error (a bug); a temporary one is
+    raised only when nothing worse happened. Cancellation goes first: it must stop the
+    reconcile.
+    """
+    if not isinstance(err, Exception):
+        return 0
+    if isinstance(err, kopf.PermanentError) or (isinstance(err, KubeError) and err.permanent):
+        return 1
+    if isinstance(err, KubeError | kopf.TemporaryError):
+        return 3
+    return 2
 
 
 class Controller:
@@ -172,11 +194,11 @@ class Controller:
             raise kopf.PermanentError(str(err)) from None
         try:
             desired = build_children(ws, self.settings)
-            for kind in CHILD_KINDS:
-                if kind == "Pod" and not ws.started:
-                    await self._remove_pod(ws)
-                else:
-                    await self._apply(ws, kind, desired[kind])
+            await self._all(ws, [self._apply(ws, k, desired[k]) for k in INDEPENDENT_KINDS])
+            if ws.started:
+                await self._apply(ws, "Pod", desired["Pod"])
+            else:
+                await self._remove_pod(ws)
             status, recheck = compute_status(
                 ws,
                 self.cache.get("PersistentVolumeClaim", ws.namespace, ws.pvc_name),
@@ -191,6 +213,22 @@ class Controller:
                 raise kopf.PermanentError(f"the API server refused a change: {err}") from err
             raise kopf.TemporaryError(str(err), delay=1) from err
         return recheck
+
+    async def _all(self, ws: Workspace, writes: list[Coroutine[Any, Any, None]]) -> None:
+        """Run ``writes`` concurrently; if any failed, raise the failure that decides the outcome.
+
+        Unlike a TaskGroup, every write is let finish rather than cancelled half-way: what
+        succeeded is in the cache, so the retry does not try to create it again.
+        """
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if not errors:
+            return
+        chosen = min(errors, key=_rank)  # ties: the first in child order
+        for err in errors:
+            if err is not chosen:  # not raised, but not swallowed silently either
+                log.info("workspace %s/%s: also failed: %r", *ws.key, err)
+        raise chosen
 
     async def _apply(self, ws: Workspace, kind: str, desired: Obj) -> None:
         name = desired["metadata"]["name"]

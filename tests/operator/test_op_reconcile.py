@@ -1,0 +1,249 @@
+"""Reconcile against an in-memory API server: write order, concurrency and error outcome.
+
+No cluster needed. The four independent children are written concurrently; these tests pin
+what that must not change: the pod only after what it mounts and its NetworkPolicy exist,
+nothing written twice, nothing written when nothing changed, and the same permanent /
+temporary outcome as one-at-a-time writes when one or several of the writes fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+import pytest
+from devplane_operator import KIND
+from devplane_operator.cache import Cache
+from devplane_operator.compare import normalize
+from devplane_operator.kube import KubeError
+from devplane_operator.reconcile import INDEPENDENT_KINDS, Controller
+from devplane_operator.settings import load_settings
+from devplane_operator.workqueue import WorkQueue
+
+from devplane_spawner import naming
+
+Obj = dict[str, Any]
+NAMESPACE = "ws"
+SETTINGS_ENV = {
+    "DEVPLANE_NAMESPACES": NAMESPACE,
+    "DEVPLANE_LLM_PROVIDERS": json.dumps(
+        [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["qwen"]}]
+    ),
+}
+FORBIDDEN = KubeError(403, "Forbidden", "networkpolicies is forbidden")
+INVALID = KubeError(422, "Invalid", "spec.capacity: Invalid value")
+UNAVAILABLE = KubeError(503, "ServiceUnavailable", "etcd leader changed")
+THROTTLED = KubeError(429, "TooManyRequests", "slow down")
+EXISTS = KubeError(409, "AlreadyExists", "already exists")
+
+
+def _merge(target: Obj, patch: Obj) -> Obj:
+    """RFC 7386 merge patch (what the fake server does with every patch)."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+class FakeKube:
+    """The part of ``Kube`` reconcile uses, keeping objects in a dict.
+
+    Every write yields to the event loop before it completes, as a real round trip does, so
+    concurrent writes really overlap; ``in_flight`` records which ones did. ``fail`` maps a
+    kind to the error its next create raises (409 after storing the object, as a create that
+    lost a race would).
+    """
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Obj] = {}
+        self.writes: list[tuple[str, str]] = []  # (verb, kind), completed, in order
+        self.fail: dict[str, BaseException] = {}
+        self.in_flight: set[str] = set()
+        self.peak: set[str] = set()  # the largest set of writes in flight at once
+        self.started_with: dict[str, set[str]] = {}  # kind -> writes completed when it started
+        self._rv = itertools.count(1)
+
+    async def _round_trip(self, kind: str) -> None:
+        self.started_with[kind] = {k for _, k in self.writes}
+        self.in_flight.add(kind)
+        if len(self.in_flight) > len(self.peak):
+            self.peak = set(self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.in_flight.discard(kind)
+
+    async def create(self, kind: str, body: Obj) -> Obj:
+        await self._round_trip(kind)
+        error = self.fail.pop(kind, None)
+        if error is not None and not (isinstance(error, KubeError) and error.conflict):
+            raise error
+        meta = body["metadata"]
+        stored = _merge(body, {})
+        stored["metadata"] = meta | {
+            "uid": f"uid-{kind}-{meta['name']}",
+            "resourceVersion": str(next(self._rv)),
+            "creationTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        if kind != "Event":
+            self.objects[(kind, meta["name"])] = stored
+        if error is not None:
+            raise error
+        self.writes.append(("create", kind))
+        return stored
+
+    async def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.objects.get((kind, name))
+
+    async def patch(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: Obj,
+        subresource: str = "",
+        strategic: bool = False,
+    ) -> Obj:
+        await self._round_trip(kind)
+        current = self.objects[(kind, name)]
+        current = _merge(current, patch)
+        current["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.objects[(kind, name)] = current
+        self.writes.append(("patch_status" if subresource else "patch", kind))
+        return current
+
+    async def delete(self, kind: str, namespace: str, name: str, uid: str = "") -> Obj | None:
+        await self._round_trip(kind)
+        self.objects.pop((kind, name), None)
+        self.writes.append(("delete", kind))
+        return None
+
+
+def _workspace(**spec: Any) -> Obj:
+    name = naming.workspace_name("alice", "")
+    return {
+        "apiVersion": "devplane.io/v1alpha1",
+        "kind": KIND,
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "uid": "ws-uid",
+            "generation": 1,
+            "resourceVersion": "1",
+        },
+        "spec": {"owner": "alice", "serverName": "", "hubSecretRef": {"name": "hub-secret"}} | spec,
+    }
+
+
+def _controller(**spec: Any) -> tuple[Controller, FakeKube, tuple[str, str]]:
+    kube = FakeKube()
+    body = _workspace(**spec)
+    kube.objects[(KIND, body["metadata"]["name"])] = body
+    controller = Controller(load_settings([], SETTINGS_ENV), kube, Cache(), WorkQueue())  # type: ignore[arg-type]
+    controller.cache.put(KIND, body)
+    return controller, kube, (NAMESPACE, body["metadata"]["name"])
+
+
+def _children(kube: FakeKube) -> list[str]:
+    return sorted(kind for kind, _ in kube.objects if kind != KIND)
+
+
+async def test_independent_children_are_written_together_and_the_pod_after_them():
+    controller, kube, key = _controller()
+
+    await controller.reconcile(key)
+
+    assert kube.peak == set(INDEPENDENT_KINDS), "the four independent writes did not overlap"
+    # The pod mounts the PVC and the ConfigMap and must not run without its NetworkPolicy.
+    assert kube.started_with["Pod"] >= set(INDEPENDENT_KINDS)
+    creates = [kind for verb, kind in kube.writes if verb == "create" and kind != "Event"]
+    assert sorted(creates) == sorted([*INDEPENDENT_KINDS, "Pod"])
+    assert ("patch_status", KIND) in kube.writes
+
+
+async def test_a_second_reconcile_writes_nothing():
+    controller, kube, key = _controller()
+    await controller.reconcile(key)
+    status = kube.objects[(KIND, key[1])]["status"]
+    kube.writes.clear()
+
+    await controller.reconcile(key)
+    await controller.reconcile(key)
+
+    assert kube.writes == []
+    assert normalize(kube.objects[(KIND, key[1])]["status"]) == normalize(status)
+
+
+@pytest.mark.parametrize(
+    ("failures", "raised", "cause"),
+    [
+        # one failure: the same outcome as when the children were written one at a time
+        ({"NetworkPolicy": FORBIDDEN}, kopf.PermanentError, FORBIDDEN),
+        ({"ConfigMap": UNAVAILABLE}, kopf.TemporaryError, UNAVAILABLE),
+        ({"Service": EXISTS}, kopf.TemporaryError, None),
+        # several: a permanent refusal wins wherever it is in the child order
+        (
+            {"PersistentVolumeClaim": UNAVAILABLE, "NetworkPolicy": FORBIDDEN},
+            kopf.PermanentError,
+            FORBIDDEN,
+        ),
+        ({"ConfigMap": EXISTS, "Service": INVALID}, kopf.PermanentError, INVALID),
+        (
+            {"PersistentVolumeClaim": INVALID, "NetworkPolicy": FORBIDDEN},
+            kopf.PermanentError,
+            INVALID,
+        ),
+        # only temporary ones: retried; the first in child order is reported
+        ({"Service": THROTTLED, "ConfigMap": UNAVAILABLE}, kopf.TemporaryError, UNAVAILABLE),
+    ],
+)
+async def test_a_failed_child_write_decides_the_outcome_and_the_retry_finishes_the_rest(
+    failures, raised, cause
+):
+    controller, kube, key = _controller()
+    kube.fail.update(failures)
+
+    with pytest.raises(raised) as info:
+        await controller.reconcile(key)
+
+    if cause is not None:
+        assert info.value.__cause__ is cause
+    # No pod while what it needs may be missing; the other writes were not cancelled.
+    assert "Pod" not in _children(kube)
+    created = {kind for verb, kind in kube.writes if verb == "create"}
+    assert created == set(INDEPENDENT_KINDS) - set(failures)
+
+    # The retry (the failures cleared) writes only what is still missing: no duplicate.
+    kube.writes.clear()
+    await controller.reconcile(key)
+    creates = [kind for verb, kind in kube.writes if verb == "create" and kind != "Event"]
+    missing = {k for k, e in failures.items() if not (isinstance(e, KubeError) and e.conflict)}
+    assert sorted(creates) == sorted([*missing, "Pod"])
+    assert _children(kube) == sorted([*INDEPENDENT_KINDS, "Pod"])
+
+
+async def test_an_unexpected_error_is_not_hidden_behind_a_temporary_one():
+    controller, kube, key = _controller()
+    bug = RuntimeError("a bug in a comparer")
+    kube.fail.update({"PersistentVolumeClaim": UNAVAILABLE, "Service": bug})
+
+    with pytest.raises(RuntimeError) as info:
+        await controller.reconcile(key)
+
+    assert info.value is bug
+
+
+async def test_a_stopped_workspace_gets_its_children_but_no_pod():
+    controller, kube, key = _controller(started=False)
+
+    await controller.reconcile(key)
+
+    assert _children(kube) == sorted(INDEPENDENT_KINDS)
