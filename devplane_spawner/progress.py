@@ -12,19 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Ready=False reasons that waiting will not cure (docs/contracts.md; the operator reports the
-# slow ones, such as VolumePending, only after its stuck-after delay): fail the spawn now
-# instead of holding the user on the spawn page until start_timeout.
-DEFAULT_FATAL_REASONS = frozenset(
-    {
-        "ImagePullFailed",
-        "Unschedulable",
-        "VolumePending",
-        "ContainerConfigError",
-        "CrashLoopBackOff",
-        "InvalidSpec",
-    }
-)
+from .contract import STUCK_REASONS
+
+# Ready=False reasons that waiting will not cure (docs/contracts.md): fail the spawn now.
+DEFAULT_FATAL_REASONS = STUCK_REASONS
 
 
 @dataclass(frozen=True)

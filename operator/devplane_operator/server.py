@@ -14,10 +14,11 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from devplane_spawner.contract import PHASES
+
 from . import KIND
 from .cache import Cache
 from .metrics import WORKSPACES
-from .status import PHASES
 
 
 def update_phase_gauge(cache: Cache) -> None:

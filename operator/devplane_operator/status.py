@@ -13,21 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devplane_spawner.contract import STUCK_REASONS  # shared with the spawner
+
 from .model import Workspace
 
 Obj = dict[str, Any]
 
-PHASES = ("Pending", "Starting", "Running", "Stopping", "Stopped", "Failed")
-STUCK_REASONS = frozenset(
-    {
-        "ImagePullFailed",
-        "Unschedulable",
-        "VolumePending",
-        "ContainerConfigError",
-        "CrashLoopBackOff",
-        "InvalidSpec",
-    }
-)
 _IMAGE_PULL = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 
 

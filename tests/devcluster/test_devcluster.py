@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.procs import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,17 +25,6 @@ def pins() -> dict[str, str]:
             key, value = line.strip().split("=", 1)
             values[key] = value
     return values
-
-
-def wait_until(check, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
 def test_server_version_is_the_pinned_one(kubectl):
@@ -309,10 +299,11 @@ def test_crd_cel_rule_rejects_a_bad_object(kubectl, namespace):
         )
 
     # Discovery can lag Established by a moment.
-    wait_until(
+    wait_for(
         lambda: (
             kubectl("apply", "-f", "-", stdin=widget("good", 1, 2), check=False).returncode == 0
         ),
+        timeout=60,
         what="a valid Widget to be accepted",
     )
     bad = kubectl("apply", "-f", "-", stdin=widget("bad", 5, 2), check=False)
