@@ -41,8 +41,11 @@ def demo() -> Iterator[DemoStack]:
     assert left == [], f"processes of the demo still running after stop: {left}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope, not session: Playwright's sync API keeps an event loop marked as running
+    # in this thread while it is open, which would break every later test that calls
+    # asyncio.run() ("cannot be called from a running event loop").
     with sync_playwright() as pw:
         # Debian's chromium, never a downloaded one: the machines are offline.
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
