@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support.procs import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "hack"))
 
@@ -169,11 +171,4 @@ def workspace_like_pod(
 
 
 def wait_until(what: str, check, timeout: float = 60, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    return wait_for(check, timeout=timeout, what=what, interval=interval)

@@ -4,9 +4,10 @@ pytest puts this directory on sys.path and test modules import it by name)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
+
+from support.procs import wait_for as poll
 
 from devplane_spawner import naming
 
@@ -51,14 +52,7 @@ def condition(ws: dict[str, Any] | None, type_: str) -> dict[str, Any]:
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: float = 0.5) -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return poll(check, timeout=timeout, what=what, interval=every)
 
 
 def wait_ready(kubectl, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:

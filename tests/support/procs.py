@@ -40,7 +40,7 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         if result:
             return result
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {result!r})")
         time.sleep(interval)
 
 
