@@ -54,9 +54,14 @@ class TtydSession:
         deadline = asyncio.get_running_loop().time() + wait
         while not regex.search(self.output):
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"no {pattern!r} in terminal output: {self.output[-2000:]!r}")
-            message = await asyncio.wait_for(self.ws.recv(), remaining)
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(self.ws.recv(), remaining)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no {pattern!r} in terminal output after {wait}s: {self.output[-2000:]!r}"
+                ) from None
             data = message if isinstance(message, bytes) else message.encode()
             if data[:1] == b"0":
                 self.output += data[1:]

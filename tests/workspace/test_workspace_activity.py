@@ -96,7 +96,10 @@ async def test_keystrokes_are_activity(deployment):
         await term.type("x")
         await _wait_for_activity_after(deployment.hub, before)
     finally:
-        await term.type("\x15")  # Ctrl-U: leave the prompt clean
+        # Ctrl-U: leave the prompt clean, and see it done before the tab goes (ttyd drops
+        # input still in flight when the WebSocket closes).
+        await term.type("\x15")
+        await term.drain(quiet=0.5)
         await _close_tab(term)
 
 
@@ -119,7 +122,8 @@ async def test_pane_output_with_no_browser_is_activity_until_it_stops(deployment
     hub = deployment.hub
     term = await _open_tab(deployment)
     # An "agent" that keeps printing for 8 s after the browser goes away.
-    await term.type("(for i in $(seq 8); do sleep 1; echo tick-$i; done) &\r")
+    # Ctrl-U first: whatever an earlier test left on the prompt must not prefix the command.
+    await term.type("\x15(for i in $(seq 8); do sleep 1; echo tick-$i; done) &\r")
     await term.read_until(r"tick-1")
     await _close_tab(term)
     await asyncio.sleep(1.5)
