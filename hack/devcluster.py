@@ -195,14 +195,21 @@ def read_pid(name: str) -> int | None:
 
 def is_ours(pid: int) -> bool:
     """True when pid is alive and is one of our processes (guards against reused pids)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # zombie: exited, not yet reaped
-        return False
-    return str(STATE) in cmdline
+    for _ in range(50):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # zombie: exited, not yet reaped
+            return False
+        if cmdline:
+            return str(STATE) in cmdline
+        # A process still inside execve() has no argv yet: Popen returns as soon as the
+        # child has its new memory, a moment before the kernel copies argv in (seen 12 times
+        # in 300 starts). Ask again rather than report a starting etcd as dead.
+        time.sleep(0.01)
+    return False
 
 
 def start(name: str, argv: list[str]) -> None:
