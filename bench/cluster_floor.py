@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+from cpu_usage import CpuUsage
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
+from watch_ready import condition_true, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,16 +49,6 @@ def pod(i: int) -> dict:
     }
 
 
-async def ready_count(core: k8s.CoreV1Api, ns: str) -> int:
-    pods = await core.list_namespaced_pod(ns, label_selector="bench=floor")
-    return sum(
-        1
-        for p in pods.items
-        if p.status.phase == "Running"
-        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-    )
-
-
 def start_cluster() -> str:
     return subprocess.run(
         [sys.executable, str(ROOT / "hack" / "devcluster.py"), "up"],
@@ -61,7 +56,28 @@ def start_cluster() -> str:
     ).stdout.strip().splitlines()[-1]  # fmt: skip
 
 
-async def main(args: argparse.Namespace, kubeconfig: str) -> int:
+@dataclass
+class FloorResult:
+    count: int
+    created: float  # seconds until every create returned
+    ready: float  # seconds until every pod was Running and Ready
+    cpu: CpuUsage
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.count} PVC+pod pairs created directly in {self.created:.1f} s",
+            f"all {self.count} pods Running and Ready after {self.ready:.1f} s"
+            " (the cluster's floor)",
+            self.cpu.report(self.ready),
+        ]
+
+
+def pod_ready(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Running" and condition_true(pod, "Ready")
+
+
+async def run_floor(kubeconfig: str, count: int = 1000, in_flight: int = 32) -> FloorResult:
+    """Create ``count`` PVC+pod pairs in a fresh namespace, time them to Ready, clean up."""
     config = k8s.Configuration()
     await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=config)
     ns = f"floor-{uuid.uuid4().hex[:6]}"
@@ -75,26 +91,54 @@ async def main(args: argparse.Namespace, kubeconfig: str) -> int:
                     break
                 except k8s.ApiException:
                     await asyncio.sleep(0.2)
-            gate = asyncio.Semaphore(args.in_flight)
+            gate = asyncio.Semaphore(in_flight)
 
             async def create(i: int) -> None:
                 async with gate:
-                    await core.create_namespaced_persistent_volume_claim(ns, pvc(i))
-                    await core.create_namespaced_pod(ns, pod(i))
+                    await core.create_namespaced_persistent_volume_claim(
+                        ns, pvc(i), _preload_content=False
+                    )
+                    await core.create_namespaced_pod(ns, pod(i), _preload_content=False)
 
+            cpu = CpuUsage({"benchmark client": os.getpid()}).start()
             t0 = time.monotonic()
-            await asyncio.gather(*(create(i) for i in range(args.count)))
+            watcher = asyncio.create_task(
+                wait_until_ready(
+                    functools.partial(core.list_namespaced_pod, ns),
+                    count,
+                    pod_ready,
+                    limit=900,
+                    label_selector="bench=floor",
+                )
+            )
+            await asyncio.gather(*(create(i) for i in range(count)))
             created = time.monotonic() - t0
-            while (n := await ready_count(core, ns)) < args.count:
-                if time.monotonic() - t0 > 900:
-                    print(f"gave up after 900 s with {n} of {args.count} Ready")
-                    return 1
-                await asyncio.sleep(1)
+            await watcher
             ready = time.monotonic() - t0
+            cpu.stop()
         finally:
             await core.delete_namespace(ns)
-    print(f"{args.count} PVC+pod pairs created directly in {created:.1f} s")
-    print(f"all {args.count} pods Running and Ready after {ready:.1f} s (the cluster's floor)")
+            # Whatever runs next on this cluster must not share it with 1,000 deletions.
+            await namespace_gone(core, ns)
+    return FloorResult(count, created, ready, cpu)
+
+
+async def namespace_gone(core: k8s.CoreV1Api, ns: str, limit: float = 900) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            await core.read_namespace(ns, _preload_content=False)
+        except k8s.ApiException as err:
+            if err.status == 404:
+                return
+            raise
+        await asyncio.sleep(2)
+    raise TimeoutError(f"namespace {ns} still there after {limit:.0f} s")
+
+
+async def main(args: argparse.Namespace) -> int:
+    result = await run_floor(start_cluster(), args.count, args.in_flight)
+    print("\n".join(result.lines()))
     return 0
 
 
@@ -102,4 +146,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=32)
-    sys.exit(asyncio.run(main(parser.parse_args(), start_cluster())))
+    sys.exit(asyncio.run(main(parser.parse_args())))

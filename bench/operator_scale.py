@@ -6,17 +6,25 @@ Prints (targets from issue 3):
   * the operator's peak resident memory, VmHWM from /proc                     (<= 200 MiB)
   * API writes the operator makes during one resync of the unchanged set      (0)
 
+Baseline, in the same run and on the same cluster: bench/cluster_floor.py's floor (the same
+number of bare PVC+pod pairs created straight through the API, no operator), run first. The
+difference between the two is the operator's own cost; the floor is what this machine's
+control plane needs whatever the operator does. Both print where the CPU went.
+
 The operator runs as a real subprocess (devplane_operator.testing.OperatorProcess) with
 leader election on, as in production; Lease renewals are writes to its own Lease, not to any
 Workspace or child, and are reported separately. The namespace is deleted at the end.
 
-    .venv/bin/python bench/operator_scale.py [--count 1000] [--keep]
+    .venv/bin/python bench/operator_scale.py [--count 1000] [--no-floor] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
+import re
 import subprocess
 import sys
 import time
@@ -29,7 +37,10 @@ from kubernetes_asyncio import config as k8s_config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "operator"))
 
+from cluster_floor import run_floor  # noqa: E402
+from cpu_usage import CpuUsage  # noqa: E402
 from devplane_operator.testing import OperatorProcess, install_crd  # noqa: E402
+from watch_ready import condition_true, wait_until_ready  # noqa: E402
 
 from devplane_spawner import naming  # noqa: E402
 
@@ -61,6 +72,16 @@ def workspace(owner: str) -> dict:
     }
 
 
+def writes_by_kind(op: OperatorProcess) -> dict[str, float]:
+    """{"<verb> <resource>": count} of the operator's API writes so far, Leases left out."""
+    found = {}
+    for line in op.metrics_text().splitlines():
+        if line.startswith(WRITES + "{") and 'resource="leases"' not in line:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            found[f"{labels.get('verb')} {labels.get('resource')}"] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def writes_excluding_leases(op: OperatorProcess) -> float:
     return op.metric(WRITES) - op.metric(WRITES, {"resource": "leases"})
 
@@ -71,20 +92,19 @@ async def create_all(api: k8s.CustomObjectsApi, namespace: str, count: int) -> N
     async def create(i: int) -> None:
         async with semaphore:
             await api.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, workspace(f"bench{i:04d}")
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                workspace(f"bench{i:04d}"),
+                _preload_content=False,
             )
 
     await asyncio.gather(*(create(i) for i in range(count)))
 
 
-async def count_ready(api: k8s.CustomObjectsApi, namespace: str) -> int:
-    listing = await api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    ready = 0
-    for item in listing["items"]:
-        for cond in (item.get("status") or {}).get("conditions") or []:
-            if cond["type"] == "Ready" and cond["status"] == "True":
-                ready += 1
-    return ready
+def workspace_ready(ws: dict) -> bool:
+    return condition_true(ws, "Ready")
 
 
 async def wait_for(what: str, check, limit: float, every: float = 0.5):
@@ -102,9 +122,16 @@ async def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--resync", type=float, default=20.0, help="operator resync period (s)")
     parser.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the cluster-floor baseline run"
+    )
     args = parser.parse_args()
 
     kubeconfig = run(sys.executable, "hack/devcluster.py", "up")
+    floor = None if args.no_floor else await run_floor(kubeconfig, args.count)
+    if floor is not None:
+        print("baseline, same cluster, no operator (bench/cluster_floor.py):")
+        print("\n".join(f"  {line}" for line in floor.lines()), flush=True)
     bin_dir = Path(run(str(ROOT / "hack" / "build-binaries.sh")))
     kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig]
     install_crd(kubectl)
@@ -124,19 +151,27 @@ async def main() -> int:
         op.wait_ready()
         async with k8s.ApiClient(configuration) as client:
             api = k8s.CustomObjectsApi(client)
+            cpu = CpuUsage({"operator": op.proc.pid, "benchmark client": os.getpid()}).start()
             started = time.monotonic()
             milestones = Milestones(op, args.count, started)
             watcher = asyncio.create_task(milestones.watch())
+            all_ready_task = asyncio.create_task(
+                wait_until_ready(
+                    functools.partial(
+                        api.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL
+                    ),
+                    args.count,
+                    workspace_ready,
+                    limit=900,
+                )
+            )
             await create_all(api, namespace, args.count)
             created = time.monotonic() - started
-            await wait_for(
-                f"{args.count} Ready workspaces",
-                lambda: _all_ready(api, namespace, args.count),
-                limit=600,
-                every=1.0,
-            )
+            await all_ready_task
             all_ready = time.monotonic() - started
+            cpu.stop()
             watcher.cancel()
+            storm_writes = writes_by_kind(op)
 
             # One full resync of the unchanged set: wait for the next one to start and end.
             resyncs = op.metric("devplane_operator_resyncs_total")
@@ -151,27 +186,38 @@ async def main() -> int:
             lease_writes = op.metric(WRITES, {"resource": "leases"}) - leases_before
             resync_seconds = op.metric("devplane_operator_last_resync_seconds")
             rss = peak_rss_mib(op.proc.pid)
+            print(f"workspaces:                          {args.count}")
+            print(f"all created after:                   {created:.1f} s")
+            print(f"operator created every pod after:    {_fmt(milestones.pods_created)}")
+            print(f"no workspace Pending any more after: {_fmt(milestones.none_pending)}")
+            print(f"all Ready after:                     {all_ready:.1f} s   (target <= 60 s)")
+            if floor is not None:
+                print(
+                    f"  the same count without the operator: {floor.ready:.1f} s; "
+                    f"the operator's own cost: {all_ready - floor.ready:+.1f} s"
+                )
+            print(f"  {cpu.report(all_ready)}")
+            total = sum(storm_writes.values())
+            per_workspace = total / args.count
+            print(f"operator API writes until all Ready: {total:.0f} ({per_workspace:.1f} each)")
+            print("  " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(storm_writes.items())))
+            print(f"operator peak RSS:                   {rss:.0f} MiB   (target <= 200 MiB)")
+            print(
+                f"reconciles in one resync:            {resync_reconciles:.0f}"
+                f"  ({resync_seconds:.2f} s)"
+            )
+            print(f"API writes in one resync:            {resync_writes:.0f}   (target 0)")
+            print(
+                f"  (Lease renewals meanwhile:         {lease_writes:.0f}, not counted)", flush=True
+            )
     finally:
         op.stop()
         if not args.keep:
-            run(*kubectl, "delete", "namespace", namespace, "--wait=false")
+            run(*kubectl, "delete", "namespace", namespace, "--timeout=900s")
 
-    print(f"workspaces:                          {args.count}")
-    print(f"all created after:                   {created:.1f} s")
-    print(f"operator created every pod after:    {_fmt(milestones.pods_created)}")
-    print(f"no workspace Pending any more after: {_fmt(milestones.none_pending)}")
-    print(f"all Ready after:                     {all_ready:.1f} s   (target <= 60 s)")
-    print(f"operator peak RSS:                   {rss:.0f} MiB   (target <= 200 MiB)")
-    print(f"reconciles in one resync:            {resync_reconciles:.0f}  ({resync_seconds:.2f} s)")
-    print(f"API writes in one resync:            {resync_writes:.0f}   (target 0)")
-    print(f"  (Lease renewals meanwhile:         {lease_writes:.0f}, not counted)")
     ok = all_ready <= 60 and rss <= 200 and resync_writes == 0
     print("RESULT:", "all targets met" if ok else "some target missed")
     return 0 if ok else 1
-
-
-async def _all_ready(api: k8s.CustomObjectsApi, namespace: str, count: int) -> bool:
-    return await count_ready(api, namespace) >= count
 
 
 class Milestones:
