@@ -120,7 +120,12 @@ class Cache:
         return self._owner.get((kind, key))
 
     def put(self, kind: str, body: Obj, owner: str | None = None) -> bool:
-        """Store ``body`` unless the cached copy is newer; True when it was stored.
+        """Store ``body`` unless the cached copy is newer; True when it was news.
+
+        News means the cache did not already hold this very version: the watch event that
+        echoes the operator's own write (whose response was stored first) is not news, and
+        reconciling again for it would only find nothing to do — at 1,000 Workspaces starting
+        that was about half of all reconciles.
 
         resourceVersions are opaque by contract but etcd's are increasing integers; comparing
         them keeps a late watch event from overwriting the newer copy a write returned.
@@ -130,15 +135,17 @@ class Cache:
         store = self._objects.setdefault(kind, {})
         new = project(kind, body)
         old = store.get(key)
-        if old is not None:
+        news = True
+        if old is not None and old["metadata"].get("uid") == new["metadata"].get("uid"):
             old_rv, new_rv = _rv(old), _rv(new)
-            same_object = old["metadata"].get("uid") == new["metadata"].get("uid")
-            if same_object and old_rv is not None and new_rv is not None and new_rv < old_rv:
-                return False
+            if old_rv is not None and new_rv is not None:
+                if new_rv < old_rv:
+                    return False
+                news = new_rv != old_rv
         store[key] = new
         if owner:
             self._owner[(kind, key)] = owner
-        return True
+        return news
 
     def remove(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         """Forget an object (if ``uid`` is given, only that incarnation of it)."""

@@ -90,8 +90,8 @@ class Controller:
             self.queue.forget(key)
             self._failures.pop(key, None)
             return
-        self.cache.put(KIND, body)
-        self.queue.add(key)
+        if self.cache.put(KIND, body):
+            self.queue.add(key)
 
     def on_child_event(self, kind: str, type_: str | None, body: Obj) -> None:
         meta = body.get("metadata") or {}
@@ -103,16 +103,19 @@ class Controller:
             return
         if type_ == "DELETED":
             self.cache.remove(kind, namespace, name, uid=meta.get("uid"))
-        else:
-            self.cache.put(kind, body, owner=owner)
+        elif not self.cache.put(kind, body, owner=owner):
+            return  # the echo of our own write, or older than what we hold
         if self.cache.get(KIND, namespace, owner) is not None:
             self.queue.add((namespace, owner))
 
     async def prime(self) -> None:
-        """Fill the cache with one LIST per kind before the workers start.
+        """Fill the cache with one LIST per kind before the workers start, and queue every
+        Workspace once.
 
         Without it, a restarted operator would see Workspace events before the children's
-        and try to create pods that already exist.
+        and try to create pods that already exist. The queueing is what makes a restart
+        catch up (a child deleted while the operator was down): the watches' initial events
+        carry the versions just listed, so they are not news and queue nothing.
         """
         namespaces: list[str | None] = list(self.settings.namespaces) or [None]
         selector = "app.kubernetes.io/managed-by=devplane"
@@ -124,6 +127,8 @@ class Controller:
                     owner = workspace_of(item)
                     if owner:
                         self.cache.put(kind, item, owner=owner)
+        for key in self.cache.workspaces():
+            self.queue.add(key)
 
     # ---------------------------------------------------------------- workers
 

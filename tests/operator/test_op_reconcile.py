@@ -103,6 +103,9 @@ class FakeKube:
     async def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.objects.get((kind, name))
 
+    async def list(self, kind: str, namespace: str | None, selector: str = "") -> list[Obj]:
+        return [body for (k, _), body in self.objects.items() if k == kind]
+
     async def patch(
         self,
         kind: str,
@@ -247,3 +250,39 @@ async def test_a_stopped_workspace_gets_its_children_but_no_pod():
     await controller.reconcile(key)
 
     assert _children(kube) == sorted(INDEPENDENT_KINDS)
+
+
+async def test_the_echo_of_our_own_writes_queues_nothing_but_a_real_change_does():
+    controller, kube, key = _controller()
+    await controller.reconcile(key)
+    assert len(controller.queue) == 0
+    # What the watches deliver next: every object exactly as our writes returned it.
+    for (kind, _name), body in list(kube.objects.items()):
+        if kind == KIND:
+            controller.on_workspace_event("MODIFIED", body)
+        else:
+            controller.on_child_event(kind, "ADDED", body)
+    assert len(controller.queue) == 0, "the echo of our own writes was reconciled again"
+
+    # Someone else's change to a child (here kwok/the kubelet reporting the pod) is news.
+    pod = next(b for (kind, _), b in kube.objects.items() if kind == "Pod")
+    changed = json.loads(json.dumps(pod))
+    changed["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 100)
+    changed["status"] = {"phase": "Running"}
+    controller.on_child_event("Pod", "MODIFIED", changed)
+    assert len(controller.queue) == 1
+    # An older copy arriving late is not.
+    assert not controller.cache.put("Pod", pod)
+
+
+async def test_a_restarted_operator_reconciles_every_workspace_it_lists():
+    controller, kube, key = _controller()
+    await controller.reconcile(key)
+    restarted = Controller(controller.settings, kube, Cache(), WorkQueue())  # type: ignore[arg-type]
+
+    await restarted.prime()
+
+    # The watches' first events will carry the versions just listed (not news), so prime
+    # itself must queue each Workspace, or a child deleted meanwhile would stay missing.
+    assert len(restarted.queue) == 1
+    assert await restarted.queue.get() == key
