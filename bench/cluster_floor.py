@@ -26,7 +26,7 @@ from pathlib import Path
 from cpu_usage import CpuUsage
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
-from watch_ready import condition_true, wait_until_ready
+from rawkube import ApiError, call, condition_true, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,10 +95,8 @@ async def run_floor(kubeconfig: str, count: int = 1000, in_flight: int = 32) -> 
 
             async def create(i: int) -> None:
                 async with gate:
-                    await core.create_namespaced_persistent_volume_claim(
-                        ns, pvc(i), _preload_content=False
-                    )
-                    await core.create_namespaced_pod(ns, pod(i), _preload_content=False)
+                    await call(core.create_namespaced_persistent_volume_claim, ns, pvc(i))
+                    await call(core.create_namespaced_pod, ns, pod(i))
 
             cpu = CpuUsage({"benchmark client": os.getpid()}).start()
             t0 = time.monotonic()
@@ -127,8 +125,8 @@ async def namespace_gone(core: k8s.CoreV1Api, ns: str, limit: float = 900) -> No
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         try:
-            await core.read_namespace(ns, _preload_content=False)
-        except k8s.ApiException as err:
+            await call(core.read_namespace, ns)
+        except ApiError as err:
             if err.status == 404:
                 return
             raise
