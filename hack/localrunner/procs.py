@@ -18,16 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from devplane_operator.testing import free_port  # noqa: F401 — re-exported for stack.py
 
 from .supervisor import is_alive, kill_marked, processes_with_marker
 
 RUN_MARKER_ENV = "DEVPLANE_DEMO_RUN"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def port_in_use(host: str, port: int) -> bool:

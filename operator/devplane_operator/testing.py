@@ -15,6 +15,7 @@ OperatorProcess, install_crd``.
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -29,9 +30,42 @@ ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+# Ports handed out by this process: two callers in a row never get the same one.
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on, for a server started a moment later.
+
+    Not one the kernel picks (bind to port 0): those come from the ephemeral range, which the
+    kernel also hands to outgoing connections, and one of the test suite's many connections
+    took such a port before the demo's hub could bind it (CI, "Address already in use").
+    Below the ephemeral range (and below the local control plane's fixed 30xxx/32xxx ports)
+    only another listener can take it.
+    """
+    low = min(_ephemeral_range()[0], 30000) - 1
+    if low > 11000:
+        for _ in range(500):
+            port = random.randint(10000, low)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket() as sock:  # an unusual port range: let the kernel choose
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 

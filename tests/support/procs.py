@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from devplane_operator.testing import free_port  # noqa: F401 — one implementation, re-exported
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 NODE_BIN = ROOT / "node_modules" / ".bin"
@@ -23,13 +25,6 @@ TTYD_BINARY = next(
 def short_tempdir_path(name: str) -> Path:
     """A fresh path ``name`` inside a new short temp dir (logs of throw-away processes)."""
     return Path(tempfile.mkdtemp(prefix="dp-", dir="/tmp")) / name
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
