@@ -223,7 +223,10 @@ def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path
         hub.wait_ready(user)
         # Nothing reports activity (no terminal in use), so the culler stops it.
         hub.wait_stopped(user, timeout=60)
-        assert f"DELETE /hub/api/users/{user}/server (idle-culler@" in hub.log()
+        # The hub logs a request when it has answered it, a moment after the server is
+        # already seen stopped: wait for the line rather than expect it at once.
+        culled = f"DELETE /hub/api/users/{user}/server (idle-culler@"
+        wait_for(lambda: culled in hub.log(), 10, "the idle culler's DELETE in the hub log")
         ws = stack.get("workspace", naming.workspace_name(user))
         assert ws["spec"]["started"] is False
     finally:
