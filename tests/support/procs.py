@@ -87,6 +87,11 @@ class ManagedProcess:
             os.killpg(self.proc.pid, sig)
 
     def stop(self, grace: float = 5.0) -> int | None:
+        # Children that left our group for a session of their own (JupyterHub starts its
+        # managed services so) are not reached by the group signals: note them first. A hub
+        # whose culler ignores SIGINT (inherited from a background `.ci/run`) waits 30 s
+        # before it escalates, longer than ``grace``, and the culler outlived every test run.
+        children = _children(self.proc.pid) if self.alive() else []
         if self.alive():
             self.signal_group(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -95,5 +100,31 @@ class ManagedProcess:
         self.signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(grace)
+        for pid, started in children:
+            if _start_time(pid) == started:  # still that child, not a reused pid
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self._log.close()
         return self.proc.returncode
+
+
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on; empty when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[19] if fields else None  # field 22, starttime
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, start time) of the direct children of ``pid``, whatever their session."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(entry.name)) and int(fields[1]) == pid:
+            found.append((int(entry.name), fields[19]))
+    return found

@@ -1,0 +1,43 @@
+"""The test suite's process helper leaves nothing behind (tests/support/procs.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from support.procs import ManagedProcess, wait_for
+
+# A leader that starts a child in a session of its own (as JupyterHub starts its managed
+# services), and the child ignores SIGINT and SIGTERM.
+LEADER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"],
+    start_new_session=True)
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_stop_also_ends_a_child_that_left_the_process_group(tmp_path):
+    proc = ManagedProcess([sys.executable, "-c", LEADER], tmp_path / "leader.log")
+    child = int(wait_for(lambda: proc.log().strip(), 10, "the child's pid"))
+    assert _alive(child) and os.getpgid(child) != os.getpgid(proc.pid)
+
+    proc.stop(grace=1)
+
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the child in its own session outlived stop()"
