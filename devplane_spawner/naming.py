@@ -44,7 +44,7 @@ def _hashed(raw: str, key: str, max_length: int) -> str:
 
 def is_valid_label(name: str, max_length: int = 63) -> bool:
     """True for a DNS-1123 label of at most ``max_length`` characters."""
-    return 0 < len(name) <= max_length and bool(_VALID_LABEL.match(name))
+    return 0 < len(name) <= max_length and bool(_VALID_LABEL.fullmatch(name))
 
 
 def safe_slug(name: str, max_length: int = MAX_NAME_LENGTH) -> str:

@@ -64,7 +64,7 @@ def _check_resources(slug: str, resources: Any) -> dict[str, dict[str, str]]:
                     f"{sorted(_RESOURCE_NAMES)}"
                 )
             text = str(value)
-            if not _QUANTITY.match(text):
+            if not _QUANTITY.fullmatch(text):
                 raise ProfileError(
                     f"profile {slug!r}: resources.{kind}.{name}={text!r} is not a Kubernetes "
                     "quantity such as 500m, 2, 512Mi or 4Gi"
@@ -78,7 +78,7 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
     if not isinstance(raw, Mapping):
         raise ProfileError(f"a profile must be a mapping, not {type(raw).__name__}")
     slug = str(raw.get("slug") or "")
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise ProfileError(
             f"profile slug {slug!r} must be lower-case letters, digits and '-' (a DNS label)"
         )

@@ -39,7 +39,7 @@ class QuantityError(ValueError):
 
 def parse_quantity(text: str | int | float) -> Decimal:
     """The quantity's value in base units (cores, bytes)."""
-    match = _QUANTITY.match(str(text).strip())
+    match = _QUANTITY.fullmatch(str(text).strip())
     if not match:
         raise QuantityError(f"{text!r} is not a Kubernetes quantity")
     number, exponent, suffix = match.groups()

@@ -188,7 +188,7 @@ def _labels(setting: Setting, raw: str) -> dict[str, str]:
     result: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         key, sep, value = part.partition("=")
-        if not sep or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+        if not sep or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(value):
             raise SettingsError(
                 setting, f"{part!r} is not a label key=value pair",
                 "Write labels as key=value pairs separated by commas, e.g. app=hub,tier=web.",
@@ -211,7 +211,7 @@ def _number(setting: Setting, raw: str, low: float, high: float, integer: bool) 
 
 
 def _image(setting: Setting, raw: str) -> str:
-    if not _IMAGE.match(raw):
+    if not _IMAGE.fullmatch(raw):
         raise SettingsError(
             setting, f"{raw!r} is not an image reference",
             "Use registry/repository:tag (no spaces), e.g. registry.example/devplane/ws:1.0.",
@@ -268,7 +268,7 @@ def validate_provider(provider: Any, where: str) -> str | None:
     if not isinstance(provider, dict):
         return f"{where} must be an object"
     name = provider.get("name")
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+    if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name):
         return f"{where}.name must be a lower-case DNS label"
     url = provider.get("baseURL")
     parts = urlsplit(url) if isinstance(url, str) else None
@@ -352,7 +352,7 @@ def _namespaces(setting: Setting, raw: str) -> tuple[str, ...]:
         return ()
     names = tuple(n.strip() for n in raw.split(",") if n.strip())
     for name in names:
-        if not _DNS_LABEL.match(name):
+        if not _DNS_LABEL.fullmatch(name):
             raise SettingsError(
                 setting, f"{name!r} is not a namespace name",
                 "Namespaces are lower-case DNS labels, separated by commas (or * for all).",
@@ -361,7 +361,7 @@ def _namespaces(setting: Setting, raw: str) -> tuple[str, ...]:
 
 
 def _name(setting: Setting, raw: str, allow_empty: bool = True) -> str:
-    if (raw or not allow_empty) and not _DNS_SUBDOMAIN.match(raw):
+    if (raw or not allow_empty) and not _DNS_SUBDOMAIN.fullmatch(raw):
         raise SettingsError(
             setting, f"{raw!r} is not a valid object name",
             "Use a lower-case DNS name (letters, digits, '-' and '.').",
