@@ -66,6 +66,8 @@ async def wait_until_ready(
                 watch=True,
                 resource_version=version,
                 timeout_seconds=int(limit) + 60,
+                # aiohttp's own default would end the stream after 5 minutes.
+                _request_timeout=limit + 60,
                 _preload_content=False,
                 **kwargs,
             )
