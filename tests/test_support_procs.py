@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
-from support.procs import ManagedProcess, wait_for
+from support.procs import ManagedProcess, process_state, wait_for
 
 # A leader that starts a child in a session of its own (as JupyterHub starts its managed
 # services), and the child ignores SIGINT and SIGTERM.
@@ -23,11 +22,7 @@ time.sleep(120)
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return process_state(pid) not in (None, "Z")
 
 
 def test_stop_also_ends_a_child_that_left_the_process_group(tmp_path):

@@ -10,7 +10,7 @@ import importlib.util
 import subprocess
 from pathlib import Path
 
-from support.procs import wait_for
+from support.procs import process_state, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_a_stranger_or_a_dead_process_is_not_ours(tmp_path):
         assert devcluster.is_ours(ours.pid)
         # Exited but not reaped yet: a zombie still has our pid but is not running.
         ours.kill()
-        wait_for(lambda: _state(ours.pid) == "Z", 5, "the killed process to become a zombie")
+        wait_for(lambda: process_state(ours.pid) == "Z", 5, "the killed process to become a zombie")
         assert not devcluster.is_ours(ours.pid)
         ours.wait()
         assert not devcluster.is_ours(ours.pid)
@@ -62,7 +62,3 @@ def test_a_stranger_or_a_dead_process_is_not_ours(tmp_path):
         stranger.wait()
         ours.kill()
         ours.wait()
-
-
-def _state(pid: int) -> str:
-    return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split() or ["?"])[0]

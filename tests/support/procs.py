@@ -116,6 +116,12 @@ def _stat(pid: int | str) -> list[str]:
         return []
 
 
+def process_state(pid: int) -> str | None:
+    """The process's state letter ("R", "S", "Z" for a zombie, ...); None when it is gone."""
+    fields = _stat(pid)
+    return fields[0] if fields else None
+
+
 def _start_time(pid: int) -> str | None:
     fields = _stat(pid)
     return fields[19] if fields else None  # field 22, starttime
