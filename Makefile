@@ -25,11 +25,11 @@ setup-apt: ## Debian packages (tmux, chromium, openssl, ...) listed in hack/apt-
 	@hack/install-apt.sh hack/apt-packages.txt
 
 setup-python: $(STAMPS)/python ## Virtualenv with DevPlane and its test dependencies
-$(STAMPS)/python: pyproject.toml constraints.txt
+$(STAMPS)/python: pyproject.toml hack/pyproject.toml constraints.txt
 	@mkdir -p $(STAMPS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]' -e hack/
 	@touch $@
 
 setup-npm: $(STAMPS)/npm ## Node packages: configurable-http-proxy, opencode, oidc-provider

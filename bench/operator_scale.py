@@ -42,7 +42,7 @@ from cpu_usage import CpuUsage  # noqa: E402
 from devplane_operator.testing import OperatorProcess, install_crd  # noqa: E402
 from rawkube import call, condition_true, wait_until_ready  # noqa: E402
 
-from devplane_spawner import naming  # noqa: E402
+from devplane_api import naming  # noqa: E402
 
 GROUP, VERSION, PLURAL = "devplane.io", "v1alpha1", "workspaces"
 WRITES = "devplane_operator_api_writes_total"

@@ -1,7 +1,7 @@
-"""DevPlane's JupyterHub side: the spawner, the naming scheme and the in-pod auth proxy.
+"""DevPlane's JupyterHub spawner: it writes Workspace resources and reads their status.
 
-Importing this package must stay cheap and free of JupyterHub imports: the operator uses
-:mod:`devplane_spawner.naming` too.
+Only the hub's configuration imports this package. What the spawner shares with the operator
+and the auth proxy lives in :mod:`devplane_api`.
 """
 
 __version__ = "0.1.0"

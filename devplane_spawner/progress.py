@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import STUCK_REASONS
+from devplane_api.v1alpha1 import STUCK_REASONS
 
 # Ready=False reasons that waiting will not cure (docs/contracts.md): fail the spawn now.
 DEFAULT_FATAL_REASONS = STUCK_REASONS

@@ -26,7 +26,16 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
 from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, validate
 
-from . import naming, profiles
+from devplane_api import naming
+from devplane_api.v1alpha1 import (
+    API_VERSION,
+    KIND,
+    OWNER_ANNOTATION,
+    PROXY_PORT,
+    workspace_labels,
+)
+
+from . import profiles
 from .progress import (
     DEFAULT_FATAL_REASONS,
     ProgressEvent,
@@ -39,7 +48,7 @@ from .progress import (
     server_url,
     status_events,
 )
-from .workspace_client import GROUP, KIND, VERSION, WorkspaceClient, shared_api_client
+from .workspace_client import WorkspaceClient, shared_api_client
 
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
 # admin's `environment` entries) stays out of the Secret.
@@ -164,7 +173,7 @@ class DevPlaneSpawner(Spawner):
     )
 
     workspace_port = Integer(
-        8888, config=True, help="The auth proxy's port in the workspace pod (contracts.md)."
+        PROXY_PORT, config=True, help="The auth proxy's port in the workspace pod (contracts.md)."
     )
 
     fatal_reasons = List(
@@ -293,16 +302,11 @@ class DevPlaneSpawner(Spawner):
     # ------------------------------------------------------------ the Workspace
 
     def _labels(self) -> dict[str, str]:
-        labels = {
-            "app.kubernetes.io/managed-by": "devplane",
-            "app.kubernetes.io/name": "devplane-workspace",
-            "devplane.io/workspace": self.ws_name(),
-            "devplane.io/owner": naming.safe_slug(self.user.name),
+        # The contract's labels last, so an extra label can never hide whose Workspace it is.
+        return {
             **self.extra_labels,
+            **workspace_labels(self.ws_name(), self.user.name, self.name or ""),
         }
-        if self.name:
-            labels["devplane.io/server"] = naming.safe_slug(self.name)
-        return labels
 
     def _secret_name(self) -> str:
         return naming.child_name(self.ws_name(), "hub")
@@ -338,12 +342,12 @@ class DevPlaneSpawner(Spawner):
         if self.storage_class:
             storage["storageClassName"] = self.storage_class
         return {
-            "apiVersion": f"{GROUP}/{VERSION}",
+            "apiVersion": API_VERSION,
             "kind": KIND,
             "metadata": {
                 "name": self.ws_name(),
                 "labels": self._labels(),
-                "annotations": {"devplane.io/owner": self.user.name},
+                "annotations": {OWNER_ANNOTATION: self.user.name},
             },
             "spec": {
                 "owner": self.user.name,

@@ -17,10 +17,8 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-GROUP = "devplane.io"
-VERSION = "v1alpha1"
-PLURAL = "workspaces"
-KIND = "Workspace"
+from devplane_api.v1alpha1 import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
 MERGE_PATCH = "application/merge-patch+json"
 
 _clients: dict[tuple[str, int], k8s.ApiClient] = {}
@@ -50,7 +48,7 @@ def owner_reference(ws: Mapping[str, Any]) -> dict[str, Any]:
     """An ownerReference to ``ws``, so Kubernetes garbage-collects the child with it."""
     meta = ws["metadata"]
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": KIND,
         "name": meta["name"],
         "uid": meta["uid"],

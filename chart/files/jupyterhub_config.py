@@ -1,1 +1,155 @@
-../../hub_config/jupyterhub_config.py
+"""DevPlane's JupyterHub configuration, driven entirely by environment variables.
+
+The Helm chart, the local demo and the tests all run this same file; docs/hub-config.md lists
+every variable with its default and a Keycloak and a Dex example. Anything not covered can be
+added with DEVPLANE_HUB_EXTRA_CONFIG (a Python file loaded last, with the same ``c``).
+"""
+
+import sys
+from pathlib import Path
+
+from devplane_spawner.hubsettings import (
+    HubSettingsError,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    load_json,
+    load_profiles,
+    oidc_endpoints,
+    secret_value,
+)
+
+c = get_config()
+
+# ------------------------------------------------------------------ network and storage
+# The public side is served by configurable-http-proxy, started separately (its own pod in the
+# chart, its own process in the demo) so a hub restart never drops users' connections.
+c.JupyterHub.bind_url = env_str("DEVPLANE_PUBLIC_URL", "http://0.0.0.0:8000")
+c.JupyterHub.hub_bind_url = env_str("DEVPLANE_HUB_BIND_URL", "http://0.0.0.0:8081")
+if env_str("DEVPLANE_HUB_CONNECT_URL"):
+    # How workspaces (their auth proxies) and the proxy reach the hub, e.g. the hub Service.
+    c.JupyterHub.hub_connect_url = env_str("DEVPLANE_HUB_CONNECT_URL")
+c.ConfigurableHTTPProxy.should_start = env_bool("DEVPLANE_PROXY_SHOULD_START", False)
+c.ConfigurableHTTPProxy.api_url = env_str("DEVPLANE_PROXY_API_URL", "http://127.0.0.1:8001")
+proxy_token = secret_value("DEVPLANE_PROXY_AUTH_TOKEN")
+if proxy_token:
+    c.ConfigurableHTTPProxy.auth_token = proxy_token  # else CONFIGPROXY_AUTH_TOKEN is used
+if env_str("DEVPLANE_PROXY_COMMAND"):
+    c.ConfigurableHTTPProxy.command = [env_str("DEVPLANE_PROXY_COMMAND")]
+
+data_dir = Path(env_str("DEVPLANE_HUB_DATA_DIR", "/srv/jupyterhub"))
+c.JupyterHub.db_url = env_str("DEVPLANE_HUB_DB_URL", f"sqlite:///{data_dir}/jupyterhub.sqlite")
+c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(data_dir / "jupyterhub.pid")
+
+# A hub restart (upgrade, crash, rescheduling) must never stop anybody's workspace.
+c.JupyterHub.cleanup_servers = False
+# Activity comes only from what each workspace's auth proxy reports (real terminal use), not
+# from proxy traffic, which an open but abandoned browser tab would keep alive.
+c.JupyterHub.last_activity_interval = 0
+c.JupyterHub.allow_named_servers = env_bool("DEVPLANE_NAMED_SERVERS", False)
+c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 0)
+c.JupyterHub.admin_access = env_bool("DEVPLANE_ADMIN_ACCESS", False)
+
+# ------------------------------------------------------------------ login: OIDC
+c.JupyterHub.authenticator_class = "generic-oauth"
+endpoints = oidc_endpoints()
+c.GenericOAuthenticator.authorize_url = endpoints["authorize_url"]
+c.GenericOAuthenticator.token_url = endpoints["token_url"]
+c.GenericOAuthenticator.userdata_url = endpoints["userdata_url"]
+if endpoints["logout_redirect_url"]:
+    c.GenericOAuthenticator.logout_redirect_url = endpoints["logout_redirect_url"]
+c.GenericOAuthenticator.client_id = env_str("DEVPLANE_OIDC_CLIENT_ID")
+c.GenericOAuthenticator.client_secret = secret_value("DEVPLANE_OIDC_CLIENT_SECRET")
+if not c.GenericOAuthenticator.client_id:
+    raise HubSettingsError("DEVPLANE_OIDC_CLIENT_ID is required")
+c.GenericOAuthenticator.oauth_callback_url = env_str("DEVPLANE_OIDC_CALLBACK_URL")
+c.GenericOAuthenticator.scope = env_list("DEVPLANE_OIDC_SCOPES") or [
+    "openid",
+    "email",
+    "profile",
+    "groups",
+]
+c.GenericOAuthenticator.username_claim = env_str(
+    "DEVPLANE_OIDC_USERNAME_CLAIM", "preferred_username"
+)
+c.GenericOAuthenticator.enable_pkce = env_bool("DEVPLANE_OIDC_PKCE", True)
+c.GenericOAuthenticator.login_service = env_str("DEVPLANE_OIDC_LOGIN_SERVICE", "company login")
+c.GenericOAuthenticator.validate_server_cert = env_bool("DEVPLANE_OIDC_TLS_VERIFY", True)
+if env_str("DEVPLANE_OIDC_CA_FILE"):
+    c.GenericOAuthenticator.http_request_kwargs = {"ca_certs": env_str("DEVPLANE_OIDC_CA_FILE")}
+# Groups from a claim (userinfo) become JupyterHub groups; membership decides who may log in
+# and who is an admin, re-evaluated at every login.
+c.GenericOAuthenticator.manage_groups = True
+c.GenericOAuthenticator.auth_state_groups_key = "oauth_user." + env_str(
+    "DEVPLANE_OIDC_GROUPS_CLAIM", "groups"
+)
+c.GenericOAuthenticator.allowed_groups = set(env_list("DEVPLANE_OIDC_ALLOWED_GROUPS"))
+c.GenericOAuthenticator.admin_groups = set(env_list("DEVPLANE_OIDC_ADMIN_GROUPS"))
+c.GenericOAuthenticator.allow_all = env_bool("DEVPLANE_OIDC_ALLOW_ALL", False)
+c.Authenticator.admin_users = set(env_list("DEVPLANE_ADMIN_USERS"))
+# Refresh the identity before each start so a removed group member cannot spawn.
+c.Authenticator.refresh_pre_spawn = env_bool("DEVPLANE_OIDC_REFRESH_PRE_SPAWN", False)
+
+# ------------------------------------------------------------------ the spawner
+c.JupyterHub.spawner_class = "devplane"
+c.DevPlaneSpawner.namespace = env_str("DEVPLANE_NAMESPACE", "devplane")
+c.DevPlaneSpawner.hub_connect_via = env_str("DEVPLANE_HUB_CONNECT_VIA", "service")
+c.DevPlaneSpawner.profile_list = load_profiles()
+c.DevPlaneSpawner.image = env_str("DEVPLANE_WORKSPACE_IMAGE")
+c.DevPlaneSpawner.storage_size = env_str("DEVPLANE_STORAGE_SIZE")
+c.DevPlaneSpawner.storage_class = env_str("DEVPLANE_STORAGE_CLASS")
+c.DevPlaneSpawner.storage_reclaim_policy = env_str("DEVPLANE_STORAGE_RECLAIM_POLICY", "Retain")
+c.DevPlaneSpawner.ai_providers = load_json("DEVPLANE_AI_PROVIDERS", [])
+c.DevPlaneSpawner.default_model = env_str("DEVPLANE_DEFAULT_MODEL")
+c.DevPlaneSpawner.start_timeout = env_int("DEVPLANE_START_TIMEOUT", 300)
+c.DevPlaneSpawner.http_timeout = env_int("DEVPLANE_HTTP_TIMEOUT", 60)
+if env_str("DEVPLANE_KUBECONFIG"):
+    c.DevPlaneSpawner.kubeconfig = env_str("DEVPLANE_KUBECONFIG")
+
+# ------------------------------------------------------------------ services
+services = []
+roles = []
+if env_bool("DEVPLANE_CULL_ENABLED", True):
+    services.append(
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={env_int('DEVPLANE_CULL_TIMEOUT', 3600)}",
+                f"--cull-every={env_int('DEVPLANE_CULL_EVERY', 300)}",
+                f"--max-age={env_int('DEVPLANE_CULL_MAX_AGE', 0)}",
+            ],
+        }
+    )
+    # Least privilege: see users and their servers' activity, stop servers; it cannot
+    # delete users, read tokens or start anything.
+    roles.append(
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    )
+automation_token = secret_value("DEVPLANE_AUTOMATION_TOKEN")
+if automation_token:
+    # A service account for automation (CI, provisioning scripts, the tests): manages users
+    # and their servers over the REST API, nothing else.
+    services.append({"name": "devplane-automation", "api_token": automation_token})
+    roles.append(
+        {
+            "name": "devplane-automation",
+            "scopes": ["admin:users", "admin:servers", "read:servers", "list:users"],
+            "services": ["devplane-automation"],
+        }
+    )
+c.JupyterHub.services = services
+c.JupyterHub.load_roles = roles
+
+# ------------------------------------------------------------------ site-specific additions
+extra = env_str("DEVPLANE_HUB_EXTRA_CONFIG")
+if extra:
+    load_subconfig(extra)

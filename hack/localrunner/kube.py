@@ -18,6 +18,8 @@ from typing import Any
 import requests
 import yaml
 
+from devplane_api.v1alpha1 import API_VERSION, PLURAL
+
 FIELD_MANAGER = "devplane-demo"
 
 
@@ -115,7 +117,7 @@ class Kube:
         The operator's finalizers on Workspaces would keep the namespace Terminating forever
         with nobody left to remove them, so they are dropped first.
         """
-        base = f"/apis/devplane.io/v1alpha1/namespaces/{name}/workspaces"
+        base = f"/apis/{API_VERSION}/namespaces/{name}/{PLURAL}"
         for ws in (self.get(base) or {}).get("items", []):
             if ws["metadata"].get("finalizers"):
                 self.session.patch(
@@ -127,4 +129,4 @@ class Kube:
         self.delete(f"/api/v1/namespaces/{name}")
 
     def workspace(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.get(f"/apis/devplane.io/v1alpha1/namespaces/{namespace}/workspaces/{name}")
+        return self.get(f"/apis/{API_VERSION}/namespaces/{namespace}/{PLURAL}/{name}")

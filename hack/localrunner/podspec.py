@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from devplane_api.v1alpha1 import AUTHPROXY_MODULE
+
 Pod = dict[str, Any]
 
 # What the workspace and hub images put at these paths, mapped to this checkout.
@@ -32,7 +34,7 @@ PYTHON_NAMES = {"python", "python3"}
 # Containers the operator may start without a command (the image's ENTRYPOINT).
 DEFAULT_COMMANDS = {
     "workspace": [WORKSPACE_ENTRYPOINT],
-    "authproxy": ["python3", "-m", "devplane_spawner.authproxy"],
+    "authproxy": ["python3", "-m", AUTHPROXY_MODULE],
 }
 # Set in every process we start, so a process that escaped its process group (tmux's server
 # daemonises with setsid) can still be found and stopped by scanning /proc/*/environ.
@@ -241,7 +243,7 @@ def map_command(argv: list[str], tools: Toolchain) -> list[str]:
     if base in PYTHON_NAMES:
         return [str(tools.python), *rest]
     if base == "devplane-authproxy":
-        return [str(tools.python), "-m", "devplane_spawner.authproxy", *rest]
+        return [str(tools.python), "-m", AUTHPROXY_MODULE, *rest]
     if (tools.tool_dir / base).exists():
         return [str(tools.tool_dir / base), *rest]
     return [base, *rest]  # found on PATH (bash, tmux, ...) or fails visibly in the pod's log

@@ -258,7 +258,7 @@ class DemoStack:
             [
                 str(VENV_BIN / "python"),
                 "-m",
-                "devplane_spawner.testing.vllm_stub",
+                "devplane_dev.vllm_stub",
                 "--host",
                 cfg.host,
                 "--port",

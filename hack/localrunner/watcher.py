@@ -21,6 +21,8 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio import watch as k8s_watch
 
+from devplane_api.v1alpha1 import MANAGED_BY_SELECTOR
+
 from .podspec import (
     PodSpecError,
     References,
@@ -34,7 +36,6 @@ from .supervisor import RunningPod, write_state
 
 log = logging.getLogger("localrunner")
 
-LABEL_SELECTOR = "app.kubernetes.io/managed-by=devplane"
 RESYNC = 30.0
 TEND_INTERVAL = 0.5
 
@@ -134,7 +135,7 @@ class Runner:
         while True:
             try:
                 listing = await self.core.list_namespaced_pod(
-                    namespace, label_selector=LABEL_SELECTOR
+                    namespace, label_selector=MANAGED_BY_SELECTOR
                 )
                 api = self.core.api_client
                 self.pods[namespace] = {
@@ -145,7 +146,7 @@ class Runner:
                 async with watch.stream(
                     self.core.list_namespaced_pod,
                     namespace,
-                    label_selector=LABEL_SELECTOR,
+                    label_selector=MANAGED_BY_SELECTOR,
                     resource_version=listing.metadata.resource_version,
                     timeout_seconds=int(RESYNC),
                 ) as stream:

@@ -16,9 +16,3 @@ Modules, one job each:
 * ``leader``    — Lease-based leader election, so two replicas are safe;
 * ``app``, ``__main__`` — wiring and the ``devplane-operator`` entry point.
 """
-
-GROUP = "devplane.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "Workspace"
-PLURAL = "workspaces"

@@ -14,7 +14,16 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from devplane_spawner import naming
+from devplane_api.v1alpha1 import (
+    AUTHPROXY_MODULE,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    OWNER_ANNOTATION,
+    PROXY_PORT,
+    PROXY_PORT_NAME,
+    WORKSPACE_LABEL,
+    workspace_labels,
+)
 
 from .model import Workspace
 from .opencode_config import api_key_env_var, build_opencode_config
@@ -22,18 +31,7 @@ from .settings import Settings
 
 Manifest = dict[str, Any]
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "devplane"
-APP_NAME = "app.kubernetes.io/name"
-APP_NAME_VALUE = "devplane-workspace"
-WORKSPACE_LABEL = "devplane.io/workspace"
-OWNER_LABEL = "devplane.io/owner"
-SERVER_LABEL = "devplane.io/server"
-OWNER_ANNOTATION = "devplane.io/owner"
 SPEC_HASH_ANNOTATION = "devplane.io/pod-spec-hash"
-
-PROXY_PORT = 8888
-PORT_NAME = "http"
 WORKSPACE_UID = 1000
 PROXY_UID = 1001
 HOME = "/home/dev"
@@ -45,16 +43,8 @@ CA_FILE = "ca.crt"
 
 
 def labels(ws: Workspace) -> dict[str, str]:
-    """The labels every child carries (docs/contracts.md, "Labels on every child")."""
-    result = {
-        MANAGED_BY: MANAGED_BY_VALUE,
-        APP_NAME: APP_NAME_VALUE,
-        WORKSPACE_LABEL: ws.name,
-        OWNER_LABEL: naming.safe_slug(ws.owner),
-    }
-    if ws.server_name:
-        result[SERVER_LABEL] = naming.safe_slug(ws.server_name)
-    return result
+    """The labels every child carries (docs/workspace-api.md, "Labels")."""
+    return workspace_labels(ws.name, ws.owner, ws.server_name)
 
 
 def selector(ws: Workspace) -> dict[str, str]:
@@ -121,7 +111,12 @@ def build_service(ws: Workspace, settings: Settings) -> Manifest:
             "type": "ClusterIP",
             "selector": selector(ws),
             "ports": [
-                {"name": PORT_NAME, "port": PROXY_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}
+                {
+                    "name": PROXY_PORT_NAME,
+                    "port": PROXY_PORT,
+                    "targetPort": PROXY_PORT_NAME,
+                    "protocol": "TCP",
+                }
             ],
         },
     }
@@ -224,8 +219,8 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
         "name": "authproxy",
         "image": settings.authproxy_image,
         "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python3", "-m", "devplane_spawner.authproxy"],
-        "ports": [{"name": PORT_NAME, "containerPort": PROXY_PORT, "protocol": "TCP"}],
+        "command": ["python3", "-m", AUTHPROXY_MODULE],
+        "ports": [{"name": PROXY_PORT_NAME, "containerPort": PROXY_PORT, "protocol": "TCP"}],
         # The hub credentials reach this container only; the user's container never sees them.
         "envFrom": [{"secretRef": {"name": ws.hub_secret}}],
         "env": _env(
@@ -237,7 +232,11 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
             }
         ),
         "readinessProbe": {
-            "httpGet": {"path": f"{ws.service_prefix}api", "port": PORT_NAME, "scheme": "HTTP"},
+            "httpGet": {
+                "path": f"{ws.service_prefix}api",
+                "port": PROXY_PORT_NAME,
+                "scheme": "HTTP",
+            },
             "periodSeconds": 5,
             "timeoutSeconds": 2,
             "failureThreshold": 3,

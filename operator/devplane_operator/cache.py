@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import API_VERSION, KIND
-from .builders import MANAGED_BY, MANAGED_BY_VALUE, WORKSPACE_LABEL
+from devplane_api.v1alpha1 import API_VERSION, KIND, MANAGED_BY, MANAGED_BY_VALUE, WORKSPACE_LABEL
 
 Key = tuple[str, str]  # (namespace, name)
 Obj = dict[str, Any]

@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import KIND
+from devplane_api.v1alpha1 import GROUP, KIND
+
 from .builders import SPEC_HASH_ANNOTATION
 from .quantity import QuantityError, parse_quantity
 
@@ -63,7 +64,7 @@ def replacing_patch(actual: Any, desired: Any) -> Any:
 
 
 def _is_our_ref(ref: Obj) -> bool:
-    return ref.get("kind") == KIND and ref.get("apiVersion", "").startswith("devplane.io/")
+    return ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(f"{GROUP}/")
 
 
 def metadata_patch(desired: Obj, actual: Obj) -> Obj:

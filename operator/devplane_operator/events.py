@@ -11,7 +11,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from . import API_VERSION, KIND
+from devplane_api.v1alpha1 import API_VERSION, GROUP, KIND, MANAGED_BY, MANAGED_BY_VALUE
+
 from .status import timestamp
 
 COMPONENT = "devplane-operator"
@@ -34,7 +35,7 @@ def build_event(
         "metadata": {
             "name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
             "namespace": meta["namespace"],
-            "labels": {"app.kubernetes.io/managed-by": "devplane"},
+            "labels": {MANAGED_BY: MANAGED_BY_VALUE},
         },
         "involvedObject": {
             "apiVersion": API_VERSION,
@@ -47,7 +48,7 @@ def build_event(
         "reason": reason,
         "message": message[:1024],
         "source": {"component": COMPONENT},
-        "reportingComponent": f"devplane.io/{COMPONENT}",
+        "reportingComponent": f"{GROUP}/{COMPONENT}",
         "reportingInstance": instance[:128],
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,

@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from . import GROUP, PLURAL, VERSION
+from devplane_api.v1alpha1 import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION
+from devplane_api.v1alpha1 import GROUP, PLURAL, VERSION
+
 from .metrics import API_WRITES
 
 log = logging.getLogger(__name__)

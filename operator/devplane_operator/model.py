@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from devplane_spawner import naming
+from devplane_api import naming
+from devplane_api.v1alpha1 import API_VERSION, KIND
 
-from . import API_VERSION, KIND
 from .opencode_config import build_opencode_config
 from .quantity import parse_quantity
 from .settings import Settings
@@ -98,7 +98,7 @@ def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
     if not owner:
         raise SpecError("spec.owner is empty")
     # Any Workspace name is accepted: its children are named after it. The spawner names
-    # Workspaces with devplane_spawner.naming.workspace_name(owner, serverName), and the home
+    # Workspaces with devplane_api.naming.workspace_name(owner, serverName), and the home
     # PVC is always named from the owner and server, never from metadata.name, so a Workspace
     # created later for the same user and server finds the same home volume whatever it is
     # called. (Hence: one Workspace per owner and server in a namespace, or they share it.)

@@ -24,7 +24,8 @@ from typing import Any
 
 import kopf
 
-from . import KIND
+from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR
+
 from .builders import build_children
 from .cache import Cache, Key, workspace_of
 from .compare import compare, normalize, replacing_patch
@@ -118,12 +119,11 @@ class Controller:
         carry the versions just listed, so they are not news and queue nothing.
         """
         namespaces: list[str | None] = list(self.settings.namespaces) or [None]
-        selector = "app.kubernetes.io/managed-by=devplane"
         for namespace in namespaces:
             for item in await self.kube.list(KIND, namespace):
                 self.cache.put(KIND, item)
             for kind in CHILD_KINDS:
-                for item in await self.kube.list(kind, namespace, selector):
+                for item in await self.kube.list(kind, namespace, MANAGED_BY_SELECTOR):
                     owner = workspace_of(item)
                     if owner:
                         self.cache.put(kind, item, owner=owner)

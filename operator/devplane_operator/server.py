@@ -14,9 +14,8 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from devplane_spawner.contract import PHASES
+from devplane_api.v1alpha1 import KIND, PHASES
 
-from . import KIND
 from .cache import Cache
 from .metrics import WORKSPACES
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devplane_spawner.contract import STUCK_REASONS  # shared with the spawner
+from devplane_api.v1alpha1 import PROXY_PORT, STUCK_REASONS
 
 from .model import Workspace
 
@@ -178,7 +178,7 @@ def _conditions(
 
 def service_url(ws: Workspace) -> str:
     """What the spawner returns to the hub (docs/contracts.md): the Service's DNS name."""
-    return f"http://{ws.child_name}.{ws.namespace}.svc:8888"
+    return f"http://{ws.child_name}.{ws.namespace}.svc:{PROXY_PORT}"
 
 
 def compute_status(

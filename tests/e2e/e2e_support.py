@@ -142,7 +142,7 @@ def workspace_like_pod(
                 {
                     "name": "authproxy",
                     "image": "devplane/hub:test",
-                    "command": ["python3", "-m", "devplane_spawner.authproxy"],
+                    "command": ["python3", "-m", "devplane_authproxy"],
                     "securityContext": {**security, "runAsUser": 1001, "runAsGroup": 1001},
                     "resources": limits,
                     "envFrom": [{"secretRef": {"name": hub_secret}}],

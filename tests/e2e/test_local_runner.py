@@ -61,7 +61,7 @@ def test_plan_maps_commands_env_and_mounts(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
     ws, proxy = plan.processes
     assert ws.argv == [str(ROOT / "images" / "workspace" / "devplane-workspace")]
-    assert proxy.argv == ["/venv/bin/python", "-m", "devplane_spawner.authproxy"]
+    assert proxy.argv == ["/venv/bin/python", "-m", "devplane_authproxy"]
     # Home is the PV's directory; emptyDirs live in the pod's scratch directory.
     assert ws.env["HOME"] == "/vol/pvc-1"
     run_dir = tmp_path / "volumes" / "run"

@@ -18,7 +18,7 @@ import requests
 from devplane_operator.testing import OperatorProcess, install_crd
 from hubharness import PROFILES, Hub, PodResponders, Proxy, wait_for
 
-from devplane_spawner import naming
+from devplane_api import naming
 
 pytestmark = pytest.mark.cluster
 

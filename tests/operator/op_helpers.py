@@ -9,7 +9,7 @@ from typing import Any
 
 from support.procs import wait_for as poll
 
-from devplane_spawner import naming
+from devplane_api import naming
 
 
 def workspace(owner: str, server: str = "", **spec: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from devplane_operator.builders import (
 from devplane_operator.model import SpecError, parse_workspace
 from devplane_operator.settings import load_settings
 
-from devplane_spawner import naming
+from devplane_api import naming
 
 BASE_ENV = {
     "DEVPLANE_NAMESPACES": "ws",

@@ -24,7 +24,7 @@ from devplane_operator.reconcile import INDEPENDENT_KINDS, Controller
 from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
 
-from devplane_spawner import naming
+from devplane_api import naming
 
 Obj = dict[str, Any]
 NAMESPACE = "ws"

@@ -1,4 +1,4 @@
-"""Property tests for devplane_spawner.naming: DNS-safe, collision-free, stable names.
+"""Property tests for devplane_api.naming: DNS-safe, collision-free, stable names.
 
 The names decide which home volume a user gets back, so they are pinned (known outputs) as
 well as checked for their properties over generated user and server names.
@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jupyterhub.slugs import is_valid_safe_slug
 
-from devplane_spawner import naming
+from devplane_api import naming
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -13,6 +13,8 @@ import sys
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Dict, Unicode, default
 
+from devplane_api.v1alpha1 import AUTHPROXY_MODULE
+
 
 class AuthProxySpawner(SimpleLocalProcessSpawner):
     upstream_template = Unicode(
@@ -27,7 +29,7 @@ class AuthProxySpawner(SimpleLocalProcessSpawner):
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
-        return [sys.executable, "-m", "devplane_spawner.authproxy"]
+        return [sys.executable, "-m", AUTHPROXY_MODULE]
 
     def get_args(self) -> list[str]:
         # The auth proxy takes its settings from the environment only.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from devplane_spawner.authproxy.app import make_hub_auth
-from devplane_spawner.authproxy.auth import is_allowed
-from devplane_spawner.authproxy.handlers import same_origin
-from devplane_spawner.authproxy.settings import ProxySettings, Upstream
+from devplane_authproxy.app import make_hub_auth
+from devplane_authproxy.auth import is_allowed
+from devplane_authproxy.handlers import same_origin
+from devplane_authproxy.settings import ProxySettings, Upstream
 
 SCOPES = {"access:servers!server=alice/", "access:servers!user=alice"}
 BASE_ENV = {

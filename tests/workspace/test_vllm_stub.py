@@ -25,7 +25,7 @@ BASH_TOOL = {
 def stub() -> Iterator[str]:
     port = free_port()
     proc = ManagedProcess(
-        [sys.executable, "-m", "devplane_spawner.testing.vllm_stub", "--port", str(port),
+        [sys.executable, "-m", "devplane_dev.vllm_stub", "--port", str(port),
          "--api-key", KEY, "--model", MODEL],
         short_tempdir_path("stub.log"),
     )  # fmt: skip

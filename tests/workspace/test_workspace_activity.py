@@ -14,7 +14,7 @@ import pytest
 from support.hub import iso_to_epoch
 from support.ttyd_client import TtydSession
 
-from devplane_spawner.authproxy.activity import is_user_input
+from devplane_authproxy.activity import is_user_input
 
 # Long enough for the watcher (1 s), the reporter (1 s) and the hub write to have happened.
 SETTLE = 3.0

@@ -39,7 +39,7 @@ AI_SPEC = {
 _SCRIPT = """
 set -u
 ip link set lo up
-{python} -m devplane_spawner.testing.vllm_stub --port {port} --api-key {key} --model {model} \
+{python} -m devplane_dev.vllm_stub --port {port} --api-key {key} --model {model} \
     >{out}/stub.log 2>&1 &
 stub=$!
 trap 'kill $stub 2>/dev/null' EXIT

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from devplane_spawner.authproxy.wsrelay import ClientFrameScanner
+from devplane_authproxy.wsrelay import ClientFrameScanner
 
 
 def client_frame(payload: bytes, opcode: int = 0x2, fin: bool = True) -> bytes:

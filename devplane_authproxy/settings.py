@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from devplane_api.v1alpha1 import PROXY_PORT
+
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -52,7 +54,7 @@ class ProxySettings:
     prefix: str
     upstream: Upstream
     listen_ip: str = "0.0.0.0"
-    listen_port: int = 8888
+    listen_port: int = PROXY_PORT
     activity_url: str = ""
     api_token: str = field(default="", repr=False)
     activity_file: str = ""
@@ -81,7 +83,7 @@ class ProxySettings:
             # ttyd: unix:/run/devplane/ttyd.sock (the pod) or 127.0.0.1:PORT (benchmarks).
             upstream=Upstream.parse(env.get("DEVPLANE_UPSTREAM", "unix:/run/devplane/ttyd.sock")),
             listen_ip=env.get("DEVPLANE_PROXY_IP", "0.0.0.0"),
-            listen_port=int(env.get("DEVPLANE_PROXY_PORT", "8888")),
+            listen_port=int(env.get("DEVPLANE_PROXY_PORT", PROXY_PORT)),
             # Hub endpoint for activity reports, authenticated with the server's API token.
             activity_url=env.get("JUPYTERHUB_ACTIVITY_URL", ""),
             api_token=env.get("JUPYTERHUB_API_TOKEN", ""),

@@ -1,4 +1,4 @@
-"""``python -m devplane_spawner.authproxy`` / ``devplane-authproxy``: run the auth proxy."""
+"""``python -m devplane_authproxy`` / ``devplane-authproxy``: run the auth proxy."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ Answers are deterministic so tests can assert them:
 ``GET /_stub/requests`` lists what was asked (model, whether the key matched, stream, tools
 offered) so a test can check what really reached the "LLM".
 
-Run: ``python -m devplane_spawner.testing.vllm_stub --port 8000 --api-key K --model M``.
+Run: ``python -m devplane_dev.vllm_stub --port 8000 --api-key K --model M``.
 """
 
 from __future__ import annotations
