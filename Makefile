@@ -49,9 +49,10 @@ binaries: ## Build (or reuse) the pinned control-plane binaries and helm
 
 # ---------------------------------------------------------------- quality
 
-lint: setup-python ## ruff lint + format check
+lint: setup-python ## ruff lint + format check, mypy type check (config: pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: setup-python ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -8,7 +8,7 @@ import signal
 
 from tornado.httpserver import HTTPServer
 
-from .activity import ActivityReporter
+from .activity import ActivityReporter, ActivityTracker
 from .app import make_app
 from .settings import ProxySettings
 
@@ -16,12 +16,14 @@ log = logging.getLogger("devplane.authproxy")
 
 
 async def serve(settings: ProxySettings) -> None:
-    app = make_app(settings)
+    # One tracker: the terminal handlers record input into it, the reporter posts it.
+    tracker = ActivityTracker(settings.activity_file)
+    app = make_app(settings, tracker)
     # xheaders: behind the hub's proxy, X-Forwarded-Proto tells us the browser used https,
     # which is what makes HubOAuth mark its cookie Secure.
     server = HTTPServer(app, xheaders=True)
     server.listen(settings.listen_port, settings.listen_ip)
-    reporter = ActivityReporter(settings, app.devplane_tracker)
+    reporter = ActivityReporter(settings, tracker)
     reporter.start()
     log.info(
         "auth proxy for %s on %s:%s -> %s",

@@ -23,6 +23,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
@@ -78,9 +79,9 @@ class ActivityReporter:
         self.tracker = tracker
         self.reported: float = 0.0
         self.http = AsyncHTTPClient(force_instance=True)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    def body(self, ts: float) -> dict:
+    def body(self, ts: float) -> dict[str, Any]:
         stamp = _iso(ts)
         return {
             "servers": {self.settings.server_name: {"last_activity": stamp}},

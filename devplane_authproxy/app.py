@@ -35,9 +35,9 @@ def make_hub_auth(settings: ProxySettings) -> CookieOnlyHubOAuth:
     )
 
 
-def make_app(settings: ProxySettings, tracker: ActivityTracker | None = None) -> Application:
+def make_app(settings: ProxySettings, tracker: ActivityTracker) -> Application:
+    """The proxy's routes; its terminal handlers record the user's input into ``tracker``."""
     hub_auth = make_hub_auth(settings)
-    tracker = tracker or ActivityTracker(settings.activity_file)
     upstream = TtydUpstream(settings.upstream)
     prefix = re.escape(settings.prefix)
     callback_path = urlsplit(hub_auth.oauth_redirect_uri).path or settings.prefix + "oauth_callback"
@@ -47,7 +47,7 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker | None = None) ->
         "upstream": upstream,
         "tracker": tracker,
     }
-    app = Application(
+    return Application(
         [
             (prefix + r"api/?", ReadinessHandler),
             (prefix + r"token", TtydTokenHandler),
@@ -61,6 +61,3 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker | None = None) ->
         # Tornado's own (non-hub) xsrf is off; HubOAuth patches in JupyterHub's xsrf rules.
         xsrf_cookies=False,
     )
-    app.devplane_tracker = tracker  # type: ignore[attr-defined]
-    app.devplane_hub_auth = hub_auth  # type: ignore[attr-defined]
-    return app

@@ -22,7 +22,7 @@ class UnixSocketResolver(Resolver):
     socket without a private transport of our own.
     """
 
-    def initialize(self, path: str) -> None:  # type: ignore[override]
+    def initialize(self, path: str) -> None:
         self.path = path
 
     async def resolve(

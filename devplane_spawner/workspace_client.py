@@ -85,7 +85,9 @@ class WorkspaceClient:
 
     async def patch_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         """JSON merge-patch of ``spec`` (keys set to None are removed)."""
-        return await self.custom.patch_namespaced_custom_object(
+        # Without _content_type the client sends a JSON patch, which wants a list. The method
+        # reads it from its **kwargs; the client's stubs leave it out.
+        return await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
             GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec},
             _content_type=MERGE_PATCH,
         )  # fmt: skip
@@ -190,11 +192,13 @@ class WorkspaceClient:
             "type": "Opaque",
             "stringData": dict(data),
         }
+        # The client serializes a dict body as it is, and this class speaks plain dicts
+        # throughout; the client's stubs name only its V1Secret model.
         try:
-            await self.core.create_namespaced_secret(self.namespace, body)
+            await self.core.create_namespaced_secret(self.namespace, body)  # type: ignore[arg-type]
         except ApiException as e:
             if e.status != 409:
                 raise
             # Replace, not merge: a key dropped from the env must disappear from the Secret.
             body["data"] = None
-            await self.core.replace_namespaced_secret(name, self.namespace, body)
+            await self.core.replace_namespaced_secret(name, self.namespace, body)  # type: ignore[arg-type]

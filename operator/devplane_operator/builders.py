@@ -289,7 +289,9 @@ def _namespace_selector(namespace: str) -> dict[str, Any]:
     return {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
 
 
-def _hub_peers(ws: Workspace, settings: Settings, *selectors: dict[str, str]) -> list[dict]:
+def _hub_peers(
+    ws: Workspace, settings: Settings, *selectors: dict[str, str]
+) -> list[dict[str, Any]]:
     peers = []
     for labels_ in selectors:
         if not labels_:

@@ -12,7 +12,7 @@ The controller is handed over in kopf's ``memo`` (see app.py).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -39,6 +39,15 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+def _body(event: kopf.RawEvent) -> dict[str, Any]:
+    """The watched object as the cache keeps it: the API server's JSON, decoded.
+
+    kopf types it as its RawBody TypedDict, which describes only the fields kopf reads; the
+    object itself is the plain dict from the watch stream, passed on without a copy.
+    """
+    return cast(dict[str, Any], event["object"])
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our own Events (events.py) say what matters; kopf's would post one per handler log line.
@@ -61,30 +70,30 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def workspace_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_workspace_event(event.get("type"), event["object"])
+async def workspace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_workspace_event(event.get("type"), _body(event))
 
 
 @kopf.on.event("v1", "pods")
-async def pod_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("Pod", event.get("type"), event["object"])
+async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("Pod", event.get("type"), _body(event))
 
 
 @kopf.on.event("v1", "services")
-async def service_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("Service", event.get("type"), event["object"])
+async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("Service", event.get("type"), _body(event))
 
 
 @kopf.on.event("v1", "configmaps")
-async def configmap_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("ConfigMap", event.get("type"), event["object"])
+async def configmap_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("ConfigMap", event.get("type"), _body(event))
 
 
 @kopf.on.event("v1", "persistentvolumeclaims")
-async def pvc_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("PersistentVolumeClaim", event.get("type"), event["object"])
+async def pvc_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("PersistentVolumeClaim", event.get("type"), _body(event))
 
 
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies")
-async def networkpolicy_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("NetworkPolicy", event.get("type"), event["object"])
+async def networkpolicy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_child_event("NetworkPolicy", event.get("type"), _body(event))

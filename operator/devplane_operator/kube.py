@@ -100,7 +100,11 @@ def proxy_from_environment(url: str) -> str | None:
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(url)
     proxy = proxies.get(parts.scheme)
-    if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+    # proxy_bypass_environment is the NO_PROXY check urllib itself uses on Linux; it is
+    # undocumented, so typeshed leaves it out (proxy_bypass would also consult macOS's and
+    # Windows' system settings).
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxy or bypass(parts.netloc, proxies):
         return None
     return proxy
 
@@ -125,7 +129,7 @@ class Kube:
     async def connect(cls) -> Kube:
         configuration = await load_configuration()
         configuration.connection_pool_maxsize = 32
-        if configuration.proxy is None:
+        if configuration.proxy is None and configuration.host:
             configuration.proxy = proxy_from_environment(configuration.host)
         api = k8s.ApiClient(configuration)
         # kubernetes_asyncio opens its aiohttp session with trust_env=True, and aiohttp then

@@ -24,7 +24,7 @@ from typing import Any
 
 import kopf
 
-from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR
+from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR, STUCK_REASONS
 
 from .builders import build_children
 from .cache import Cache, Key, workspace_of
@@ -34,7 +34,7 @@ from .kube import Kube, KubeError
 from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DURATION, RESYNCS
 from .model import SpecError, Workspace, parse_workspace
 from .settings import Settings
-from .status import STUCK_REASONS, compute_status, failed_status, ready_reason
+from .status import compute_status, failed_status, ready_reason
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _rank(err: BaseException) -> int:
 class Controller:
     """Reconciles Workspaces; owns the cache, the queue and the workers."""
 
-    def __init__(self, settings: Settings, kube: Kube, cache: Cache, queue: WorkQueue) -> None:
+    def __init__(self, settings: Settings, kube: Kube, cache: Cache, queue: WorkQueue[Key]) -> None:
         self.settings = settings
         self.kube = kube
         self.cache = cache

@@ -12,24 +12,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 from .metrics import QUEUE_DEPTH
 
+K = TypeVar("K", bound=Hashable)
 
-class WorkQueue:
+
+class WorkQueue(Generic[K]):
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._queued: set[Hashable] = set()
-        self._processing: set[Hashable] = set()
-        self._dirty: set[Hashable] = set()
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._queued: set[K] = set()
+        self._processing: set[K] = set()
+        self._dirty: set[K] = set()
+        self._timers: dict[K, asyncio.TimerHandle] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
     def __len__(self) -> int:
         return len(self._queued)
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: K) -> None:
         if key in self._processing:
             self._dirty.add(key)
             return
@@ -40,7 +43,7 @@ class WorkQueue:
         self._queue.put_nowait(key)
         QUEUE_DEPTH.set(len(self._queued))
 
-    def add_after(self, key: Hashable, delay: float) -> None:
+    def add_after(self, key: K, delay: float) -> None:
         """Queue ``key`` after ``delay`` seconds; an earlier pending timer for it wins."""
         if delay <= 0:
             self.add(key)
@@ -58,14 +61,14 @@ class WorkQueue:
 
         self._timers[key] = loop.call_later(delay, fire)
 
-    async def get(self) -> Hashable:
+    async def get(self) -> K:
         key = await self._queue.get()
         self._queued.discard(key)
         self._processing.add(key)
         QUEUE_DEPTH.set(len(self._queued))
         return key
 
-    def done(self, key: Hashable) -> None:
+    def done(self, key: K) -> None:
         self._processing.discard(key)
         if key in self._dirty:
             self._dirty.discard(key)
@@ -77,7 +80,7 @@ class WorkQueue:
         """Return once nothing is queued or being processed (delayed retries do not count)."""
         await self._idle.wait()
 
-    def forget(self, key: Hashable) -> None:
+    def forget(self, key: K) -> None:
         """Drop a pending delayed retry (the Workspace is gone)."""
         timer = self._timers.pop(key, None)
         if timer is not None:
