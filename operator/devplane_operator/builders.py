@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from devplane_api.v1alpha1 import (
     AUTHPROXY_MODULE,
+    GROUP,
     MANAGED_BY,
     MANAGED_BY_VALUE,
     OWNER_ANNOTATION,
@@ -31,7 +32,7 @@ from .settings import Settings
 
 Manifest = dict[str, Any]
 
-SPEC_HASH_ANNOTATION = "devplane.io/pod-spec-hash"
+SPEC_HASH_ANNOTATION = f"{GROUP}/pod-spec-hash"
 WORKSPACE_UID = 1000
 PROXY_UID = 1001
 HOME = "/home/dev"

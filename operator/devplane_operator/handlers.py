@@ -66,7 +66,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # those forbidden lists for about a minute before it starts.
     settings.scanning.disabled = True
     # Never add a finalizer (we have no deletion handlers; this is belt and braces).
-    settings.persistence.finalizer = "devplane.io/unused-finalizer"
+    settings.persistence.finalizer = f"{GROUP}/unused-finalizer"
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -23,14 +23,18 @@ import pytest
 from chart_helpers import ROOT, Release
 from devplane_operator.testing import OperatorProcess
 
+from devplane_api.v1alpha1 import GROUP, PLURAL
+
 pytestmark = pytest.mark.cluster
 
 SAMPLE = ROOT / "config" / "samples" / "workspace.yaml"
+# The Workspace resource as RBAC and `kubectl auth can-i` name it (resource.group).
+WORKSPACES = f"{PLURAL}.{GROUP}"
 
 # What each identity may do in the workspace namespace: resource -> verbs. Resources as
 # `kubectl auth can-i --list` prints them (resource.group).
 HUB_WORKSPACE_NS = {
-    "workspaces.devplane.io": {"get", "list", "watch", "create", "patch", "delete"},
+    WORKSPACES: {"get", "list", "watch", "create", "patch", "delete"},
     "secrets": {"create", "update", "delete"},
     "events": {"list", "watch"},
 }
@@ -39,10 +43,10 @@ HUB_WORKSPACE_NS = {
 # Events created.
 CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 OPERATOR_WORKSPACE_NS = {
-    "workspaces.devplane.io": {"list", "watch"},
-    "workspaces.devplane.io/status": {"patch"},
+    WORKSPACES: {"list", "watch"},
+    f"{WORKSPACES}/status": {"patch"},
     # blockOwnerDeletion on children, under OwnerReferencesPermissionEnforcement admission.
-    "workspaces.devplane.io/finalizers": {"update"},
+    f"{WORKSPACES}/finalizers": {"update"},
     "pods": CHILD_VERBS,
     "services": CHILD_VERBS,
     "configmaps": CHILD_VERBS,
@@ -66,7 +70,7 @@ FORBIDDEN_EVERYWHERE = [
     ("get", "pods/log", "RELEASE"),
     ("list", "namespaces", None),
     ("list", "nodes", None),
-    ("list", "workspaces.devplane.io", "default"),
+    ("list", WORKSPACES, "default"),
     ("list", "pods", "kube-system"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io", None),
     ("create", "clusterroles.rbac.authorization.k8s.io", None),
@@ -166,12 +170,12 @@ def test_nobody_may_reach_beyond_their_job(kubectl, release: Release, sa: str) -
 def test_must_be_allowed(kubectl, release: Release) -> None:
     """Spot checks through can-i's single-question path (not only --list)."""
     for verb in ("create", "patch", "delete", "watch"):
-        assert can_i(kubectl, release, "hub", verb, "workspaces.devplane.io", "WS")
+        assert can_i(kubectl, release, "hub", verb, WORKSPACES, "WS")
     assert can_i(kubectl, release, "hub", "update", "secrets", "WS")
     assert not can_i(kubectl, release, "hub", "get", "secrets", "WS")
-    assert can_i(kubectl, release, "operator", "patch", "workspaces.devplane.io/status", "WS")
+    assert can_i(kubectl, release, "operator", "patch", f"{WORKSPACES}/status", "WS")
     assert can_i(kubectl, release, "operator", "create", "pods", "WS")
-    assert not can_i(kubectl, release, "operator", "create", "workspaces.devplane.io", "WS")
+    assert not can_i(kubectl, release, "operator", "create", WORKSPACES, "WS")
 
 
 # ------------------------------------------------------------------ derived from the code
@@ -179,7 +183,7 @@ def test_must_be_allowed(kubectl, release: Release) -> None:
 # kubernetes_asyncio method verb -> RBAC verb
 _VERBS = {"get": "get", "list": "list", "create": "create", "patch": "patch",
           "replace": "update", "delete": "delete"}  # fmt: skip
-_RESOURCES = {"custom_object": "workspaces.devplane.io", "secret": "secrets", "event": "events"}
+_RESOURCES = {"custom_object": WORKSPACES, "secret": "secrets", "event": "events"}
 
 
 def _calls_in(paths) -> dict[str, set[str]]:

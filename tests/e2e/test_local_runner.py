@@ -23,6 +23,8 @@ from localrunner.podspec import (
 )
 from localrunner.supervisor import is_alive
 
+from devplane_api.v1alpha1 import PROXY_PORT
+
 TOOLS = Toolchain(repo=ROOT, python=Path("/venv/bin/python"), tool_dir=Path("/tools"))
 
 
@@ -226,7 +228,7 @@ def test_runner_runs_workspace_pods_and_stops_them(
 
 
 def _wait_proxy(runner: RunnerProcess, pod: dict, owner: str) -> None:
-    url = f"http://{pod['podIP']}:8888/user/{owner}/api"
+    url = f"http://{pod['podIP']}:{PROXY_PORT}/user/{owner}/api"
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -22,6 +22,7 @@ from devplane_operator.model import SpecError, parse_workspace
 from devplane_operator.settings import load_settings
 
 from devplane_api import naming
+from devplane_api.v1alpha1 import API_VERSION
 
 BASE_ENV = {
     "DEVPLANE_NAMESPACES": "ws",
@@ -37,7 +38,7 @@ def settings(**env: str):
 
 def workspace_body(owner: str = "alice", server: str = "", **spec) -> dict:
     return {
-        "apiVersion": "devplane.io/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "Workspace",
         "metadata": {
             "name": naming.workspace_name(owner, server),

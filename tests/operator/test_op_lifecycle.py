@@ -10,6 +10,8 @@ import json
 
 from op_helpers import apply, condition, get, wait_for, wait_ready, workspace
 
+from devplane_api.v1alpha1 import OWNER_LABEL, PROXY_PORT
+
 CHILDREN = ("pod", "service", "configmap", "networkpolicy", "persistentvolumeclaim")
 
 
@@ -112,14 +114,14 @@ def test_hand_edited_children_are_put_back(kubectl, ws_namespace):
     kubectl(
         "patch", "pod", "ws-carol", "-n", ns, "--type=strategic", "-p",
         json.dumps({
-            "metadata": {"labels": {"devplane.io/owner": "mallory"}},
+            "metadata": {"labels": {OWNER_LABEL: "mallory"}},
             "spec": {"containers": [{"name": "workspace", "image": "evil/image:1"}]},
         }),
     )  # fmt: skip
     kubectl(
         "patch", "service", "ws-carol", "-n", ns, "--type=merge", "-p",
         json.dumps({"spec": {"selector": {"app": "other"}, "ports": [
-            {"name": "http", "port": 80, "targetPort": 8888, "protocol": "TCP"}]}}),
+            {"name": "http", "port": 80, "targetPort": PROXY_PORT, "protocol": "TCP"}]}}),
     )  # fmt: skip
     kubectl(
         "patch", "configmap", "ws-carol-opencode", "-n", ns, "--type=merge", "-p",

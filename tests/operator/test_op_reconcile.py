@@ -16,7 +16,6 @@ from typing import Any
 
 import kopf
 import pytest
-from devplane_operator import KIND
 from devplane_operator.cache import Cache
 from devplane_operator.compare import normalize
 from devplane_operator.kube import KubeError
@@ -25,6 +24,7 @@ from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
 
 from devplane_api import naming
+from devplane_api.v1alpha1 import API_VERSION, KIND
 
 Obj = dict[str, Any]
 NAMESPACE = "ws"
@@ -133,7 +133,7 @@ class FakeKube:
 def _workspace(**spec: Any) -> Obj:
     name = naming.workspace_name("alice", "")
     return {
-        "apiVersion": "devplane.io/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {
             "name": name,

@@ -7,6 +7,8 @@ import time
 
 from op_helpers import apply, condition, wait_for, workspace
 
+from devplane_api.v1alpha1 import MANAGED_BY, MANAGED_BY_VALUE, PLURAL
+
 WRITES = "devplane_operator_api_writes_total"
 
 
@@ -15,7 +17,7 @@ def listing(kubectl, namespace: str, kind: str) -> list[dict]:
 
 
 def all_ready(kubectl, namespace: str, count: int) -> bool:
-    items = listing(kubectl, namespace, "workspaces")
+    items = listing(kubectl, namespace, PLURAL)
     ready = [w for w in items if condition(w, "Ready").get("status") == "True"]
     return len(ready) == count
 
@@ -38,7 +40,7 @@ def test_killed_mid_reconcile_converges_without_duplicates_or_lost_volumes(
     op.kill()
     pvcs_before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in listing(kubectl, ns, "pvc")}
     ready_before = sum(
-        condition(w, "Ready").get("status") == "True" for w in listing(kubectl, ns, "workspaces")
+        condition(w, "Ready").get("status") == "True" for w in listing(kubectl, ns, PLURAL)
     )
     assert ready_before < len(owners), "the operator was not killed mid-way"
 
@@ -55,7 +57,7 @@ def test_killed_mid_reconcile_converges_without_duplicates_or_lost_volumes(
     for kind in ("services", "configmaps", "networkpolicies"):
         owned = [
             i for i in listing(kubectl, ns, kind)
-            if i["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "devplane"
+            if i["metadata"].get("labels", {}).get(MANAGED_BY) == MANAGED_BY_VALUE
         ]  # fmt: skip
         assert len(owned) == len(owners), kind
 

@@ -11,6 +11,8 @@ from devplane_operator.compare import compare, normalize, replacing_patch
 from devplane_operator.status import compute_status
 from test_op_builders import settings, ws
 
+from devplane_api.v1alpha1 import OWNER_LABEL
+
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -54,11 +56,11 @@ def test_pod_drift_policy():
     actual = live("Pod", desired)
     image_edit = copy.deepcopy(actual)
     image_edit["spec"]["containers"][0]["image"] = "evil:1"
-    image_edit["metadata"]["labels"]["devplane.io/owner"] = "mallory"
+    image_edit["metadata"]["labels"][OWNER_LABEL] = "mallory"
     action = compare("Pod", desired, image_edit)
     assert action.verb == "patch" and action.strategic
     assert action.patch["spec"]["containers"][0] == {"name": "workspace", "image": ws().image}
-    assert action.patch["metadata"]["labels"] == {"devplane.io/owner": "alice"}
+    assert action.patch["metadata"]["labels"] == {OWNER_LABEL: "alice"}
 
     changed = build_children(ws(image="new/image:2"), settings())["Pod"]
     assert compare("Pod", changed, actual).verb == "recreate"

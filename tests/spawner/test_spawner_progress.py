@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from devplane_api.v1alpha1 import PROXY_PORT
 from devplane_spawner import progress
 
 
@@ -100,8 +101,8 @@ def test_kube_event_lines():
 
 
 def test_server_url_by_connect_mode():
-    obj = ws(conds=READY, url="http://ws-alice.ns.svc:8888", podIP="127.20.0.7")
-    assert progress.server_url(obj, "service", 8888) == "http://ws-alice.ns.svc:8888"
-    assert progress.server_url(obj, "pod-ip", 8888) == "http://127.20.0.7:8888"
+    obj = ws(conds=READY, url=f"http://ws-alice.ns.svc:{PROXY_PORT}", podIP="127.20.0.7")
+    assert progress.server_url(obj, "service", PROXY_PORT) == "http://ws-alice.ns.svc:8888"
+    assert progress.server_url(obj, "pod-ip", PROXY_PORT) == "http://127.20.0.7:8888"
     with pytest.raises(ValueError, match="podIP"):
-        progress.server_url(ws(url="http://x"), "pod-ip", 8888)
+        progress.server_url(ws(url="http://x"), "pod-ip", PROXY_PORT)

@@ -18,8 +18,8 @@ from jupyterhub import orm
 from jupyterhub.objects import Hub
 from kubernetes_asyncio import client as k8s
 
+from devplane_api.v1alpha1 import GROUP, PLURAL, PROXY_PORT, VERSION
 from devplane_spawner.spawner import DevPlaneSpawner, WorkspaceStartError
-from devplane_spawner.workspace_client import GROUP, PLURAL, VERSION
 
 pytestmark = pytest.mark.cluster
 
@@ -74,7 +74,7 @@ async def test_start_returns_the_pod_url_when_ready(kubeconfig, api_client, ws_n
     await asyncio.sleep(0.5)
     assert not task.done()  # waiting on the watch
     await set_status(api_client, ws_namespace, "wendy", {
-        "phase": "Running", "podIP": "127.20.9.9", "url": "http://ws-wendy.x.svc:8888",
+        "phase": "Running", "podIP": "127.20.9.9", "url": f"http://ws-wendy.x.svc:{PROXY_PORT}",
         "conditions": [cond("StorageReady", True, "Bound"), cond("PodReady", True, "PodReady"),
                        cond("Ready", True, "Running")],
     })  # fmt: skip
