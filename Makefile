@@ -77,7 +77,7 @@ devcluster-status: ## Show the local control plane's processes
 
 # ---------------------------------------------------------------- product
 
-demo: setup ## Run the whole system on this machine (Ctrl-C stops it)
+demo: setup ## Run the whole system on this machine (Ctrl-C stops it; the control plane stays up)
 	$(PY) hack/demo.py
 
 images: ## Build the workspace, hub and operator images with docker, podman or buildah

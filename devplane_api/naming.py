@@ -13,7 +13,7 @@ inputs can only map to the same name through a hash collision (2**-32 per pair).
 
 These functions are pure and **must never change their output for an existing input**:
 the home volume's name is derived from them, and kubespawner users lost their volumes when
-its naming changed across an upgrade. tests/spawner/test_naming.py pins known outputs.
+its naming changed across an upgrade. tests/spawner/test_spawner_naming.py pins known outputs.
 """
 
 from __future__ import annotations

@@ -343,7 +343,7 @@ def llm_egress_rules(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def build_networkpolicy(ws: Workspace, settings: Settings) -> Manifest:
-    """Default deny for the workspace pod, then exactly the flows DESIGN.md allows."""
+    """Default deny for the workspace pod, then exactly the flows docs/architecture.md allows."""
     hub_and_proxy = _hub_peers(ws, settings, settings.hub_selector, settings.proxy_selector)
     egress: list[dict[str, Any]] = [
         {

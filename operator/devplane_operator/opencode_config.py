@@ -4,10 +4,10 @@ The operator puts the result in the ``ws-<workspace>-opencode`` ConfigMap; the w
 container points ``OPENCODE_CONFIG`` at it. Everything here is pure, so the operator can compare
 the desired ConfigMap with the live one and write nothing when nothing changed.
 
-Why each setting (the cluster is air-gapped, see DESIGN.md "Security model"):
+Why each setting (the cluster is air-gapped, see docs/architecture.md, "Security model"):
 
-* every provider goes through ``@ai-sdk/openai-compatible`` (vLLM speaks the OpenAI API); the
-  workspace image pre-installs that package where opencode looks for it, so nothing is fetched;
+* every provider goes through ``@ai-sdk/openai-compatible`` (vLLM speaks the OpenAI API), which
+  opencode's binary carries in its own bundle, so nothing is installed or fetched for it;
 * ``enabled_providers`` lists only the configured providers, so opencode never offers (or
   probes) the public ones it knows about;
 * API keys are never written into the ConfigMap: ``{env:DEVPLANE_LLM_API_KEY_<NAME>}`` makes
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# The one npm package every provider uses; the workspace image installs it at build time.
+# The one AI SDK provider package every provider uses; built into the opencode binary.
 OPENAI_COMPATIBLE_NPM = "@ai-sdk/openai-compatible"
 API_KEY_ENV_PREFIX = "DEVPLANE_LLM_API_KEY_"
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")

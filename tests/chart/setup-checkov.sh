@@ -9,7 +9,7 @@
 #
 #   tests/chart/setup-checkov.sh          # prints .../venv-checkov-<version>/bin/checkov
 #
-# `make setup` runs this; tests/chart/test_security.py calls it too, so a missing venv is
+# `make setup` runs this; tests/chart/test_chart_security.py calls it too, so a missing venv is
 # created on demand instead of making the test skip.
 set -euo pipefail
 

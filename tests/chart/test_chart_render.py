@@ -54,7 +54,8 @@ def test_every_object_is_labelled_and_namespaced(render, value_set: str) -> None
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_every_pod_is_restricted(render, value_set: str) -> None:
-    """The PodSecurity `restricted` profile, field by field, plus what DESIGN.md adds."""
+    """PodSecurity `restricted`, field by field, plus what docs/architecture.md's security
+    model adds."""
     specs = pod_specs(render(value_set))
     assert {name.removeprefix("devplane-") for name, _ in specs} >= {"hub", "proxy", "operator"}
     for name, spec in specs:

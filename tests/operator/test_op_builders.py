@@ -1,6 +1,6 @@
 """Pure builder tests: the child manifests follow docs/contracts.md and the security model.
 
-No cluster needed. The cluster tests (test_op_cluster.py) then prove the API server accepts
+No cluster needed. The cluster tests (test_op_lifecycle.py) then prove the API server accepts
 these objects, including in a namespace that enforces Pod Security `restricted`.
 """
 
