@@ -23,6 +23,8 @@ The rule, precisely:
   chart's values have a ``workspaces:`` section, which is not the resource); the phases are a
   tuple, list or set display holding three or more phase names; the stuck reasons are a
   display holding two or more of them (a single reason set or compared is a use, not a copy);
+  the auth proxy's module is a command line that runs it (``-m devplane_authproxy``, in one
+  string or as two items of a list), not a list of folders that names the package;
   in the product packages, any ``devplane.io/`` key (an annotation, a finalizer) is built from
   GROUP; naming is a module-level ``def`` of one of devplane_api.naming's functions anywhere
   outside tests, or an f-string that starts ``ws-`` or ``home-`` in the product packages.
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import os
 import re
 import sys
@@ -57,7 +60,7 @@ PRODUCT = ("devplane_api/", "devplane_spawner/", "devplane_authproxy/", "operato
 
 # (file, fact) pairs that other branches of issue 10 are fixing; see the module docstring.
 KNOWN: set[tuple[str, str]] = {
-    # harness consolidation (tests/support, the test helpers, hack/localrunner, bench/)
+    # the harness consolidation (issue 10, "One harness for tests, the demo and the benchmarks")
     ("bench/operator_scale.py", "group"),
     ("bench/operator_scale.py", "plural"),
     ("bench/spawn_latency.py", "proxy port"),
@@ -87,9 +90,7 @@ STRING_FACTS = {
     "label key": re.compile(
         rf"(?<![\w.-]){re.escape(v1alpha1.GROUP)}/(?:workspace|owner|server)(?![\w-])"
     ),
-    "authproxy module": re.compile(
-        rf"^{v1alpha1.AUTHPROXY_MODULE}$|-m {v1alpha1.AUTHPROXY_MODULE}"
-    ),
+    "authproxy module": re.compile(rf"-m {v1alpha1.AUTHPROXY_MODULE}\b"),
 }
 PRODUCT_GROUP_KEY = re.compile(rf"(?<![\w.-]){re.escape(v1alpha1.GROUP)}/")
 
@@ -129,6 +130,12 @@ def _dict_keys(tree: ast.AST) -> set[int]:
     return {id(k) for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys if k}
 
 
+def _runs_module(elements: list[ast.expr | None], module: str) -> bool:
+    """A command line ``[..., "-m", module, ...]`` (a list of folders naming it is not)."""
+    values = [e.value if isinstance(e, ast.Constant) else None for e in elements]
+    return any(a == "-m" and b == module for a, b in itertools.pairwise(values))
+
+
 def _constants(elements: list[ast.expr]) -> set[str]:
     return {e.value for e in elements if isinstance(e, ast.Constant) and isinstance(e.value, str)}
 
@@ -161,6 +168,8 @@ def violations_in(rel: str, tree: ast.AST) -> Iterator[tuple[str, int]]:
                 yield "phases", line
             if len(names & STUCK_NAMES) >= 2:
                 yield "stuck reasons", line
+            if _runs_module(elements, v1alpha1.AUTHPROXY_MODULE):
+                yield "authproxy module", line
         elif isinstance(node, ast.JoinedStr) and product and node.values:
             first = node.values[0]
             if isinstance(first, ast.Constant) and str(first.value).startswith(("ws-", "home-")):
@@ -266,6 +275,7 @@ STUCK = {{"ImagePullFailed", "Unschedulable"}}
 CMD = ["python3", "-m", "{v1alpha1.AUTHPROXY_MODULE}"]
 VALUES = {{"{v1alpha1.PLURAL}": {{"namespace": "ws"}}}}
 def safe_slug(name): ...
+PACKAGES = ("devplane_api", "{v1alpha1.AUTHPROXY_MODULE}")
 '''
     tree = ast.parse(copy)
     facts = {fact for fact, _ in violations_in("hack/example.py", tree)}
@@ -284,6 +294,7 @@ def safe_slug(name): ...
     lines = {line for _, line in violations_in("hack/example.py", tree)}
     assert 2 not in lines, "a docstring is prose"
     assert 12 not in lines, "a values key named like the plural is not the plural"
+    assert 14 not in lines, "a list of packages is not a command that runs one"
     check = f'assert url == "http://x:{v1alpha1.PROXY_PORT}"\nok = port == {v1alpha1.PROXY_PORT}\n'
     assert not list(violations_in("tests/test_x.py", ast.parse(check)))
     assert list(violations_in("hack/x.py", ast.parse(check)))
