@@ -96,4 +96,4 @@ bench: setup ## Run the benchmarks under bench/ and print their figures
 	done; if [ -n "$$missed" ]; then echo "targets missed or failed in:$$missed"; exit 1; fi
 
 clean: devcluster-down ## Remove the virtualenv, node_modules and stamps (keeps the binary cache)
-	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .ruff_cache .mypy_cache
