@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from tornado.httpserver import HTTPServer
 
@@ -47,7 +48,11 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
     )
-    asyncio.run(serve(ProxySettings.from_env()))
+    try:
+        settings = ProxySettings.from_env()
+    except ValueError as err:  # a bad setting: say which, without a traceback
+        sys.exit(f"devplane-authproxy: {err}")
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

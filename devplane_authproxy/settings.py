@@ -10,14 +10,8 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from devplane_api.envparse import env_bool
 from devplane_api.v1alpha1 import PROXY_PORT
-
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def _env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    return default if value is None or value == "" else value.strip().lower() in _TRUE
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ class ProxySettings:
         prefix = env.get("JUPYTERHUB_SERVICE_PREFIX") or f"/user/{owner}/"
         if not prefix.endswith("/"):
             prefix += "/"
-        admin_env = env.get("DEVPLANE_ALLOW_ADMIN_ACCESS") or env.get("JUPYTERHUB_ADMIN_ACCESS")
+        hub_admin_access = env_bool(env, "JUPYTERHUB_ADMIN_ACCESS", False)
         hub_host = env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_HOST", "")
         return cls(
             # The hub user who owns this workspace; the only user let through by default.
@@ -93,8 +87,11 @@ class ProxySettings:
             # At most one activity report per this many seconds (the culler works in minutes).
             activity_interval=float(env.get("DEVPLANE_ACTIVITY_INTERVAL", "60")),
             # Let users other than the owner in when the hub granted them access to this
-            # server (admins with the hub's admin_access, or users it was shared with).
-            allow_admin_access=(admin_env or "").strip().lower() in _TRUE,
+            # server (admins with the hub's admin_access, or users it was shared with); the
+            # pod's own setting wins over the hub's.
+            allow_admin_access=env_bool(env, "DEVPLANE_ALLOW_ADMIN_ACCESS", hub_admin_access),
             # Cookies get the Secure flag when the hub is served over TLS.
-            secure_cookies=hub_host.startswith("https:") or _env_bool("DEVPLANE_SECURE_COOKIES"),
+            secure_cookies=(
+                hub_host.startswith("https:") or env_bool(env, "DEVPLANE_SECURE_COOKIES", False)
+            ),
         )

@@ -19,8 +19,7 @@ from typing import Any
 
 import yaml
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+from devplane_api import envparse
 
 
 class HubSettingsError(ValueError):
@@ -33,15 +32,11 @@ def env_str(name: str, default: str = "", env: Mapping[str, str] | None = None) 
 
 
 def env_bool(name: str, default: bool, env: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    if name not in env:
-        return default
-    value = env[name].strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise HubSettingsError(f"{name}={env[name]!r}: use true or false")
+    """Unset or empty means ``default``; anything else must be a boolean word."""
+    try:
+        return envparse.env_bool(os.environ if env is None else env, name, default)
+    except ValueError as e:
+        raise HubSettingsError(str(e)) from None
 
 
 def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:

@@ -26,9 +26,6 @@ class ProgressEvent:
     progress: int
     message: str
 
-    def as_hub_event(self) -> dict[str, Any]:
-        return {"progress": self.progress, "message": self.message}
-
 
 def conditions(ws: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """The status conditions by type."""
@@ -140,22 +137,38 @@ def server_url(ws: Mapping[str, Any], connect_via: str, port: int) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """One step of a start as a condition reports it: (progress, message) while and after."""
+
+    condition: str
+    tag: str
+    waiting: tuple[int, str]
+    done: tuple[int, str]
+
+
+_STAGES = (
+    _Stage(
+        "StorageReady",
+        "storage",
+        (20, "Creating your home volume"),
+        (40, "Your home volume is ready"),
+    ),
+    _Stage("PodReady", "pod", (60, "Starting your workspace"), (80, "Your workspace is running")),
+)
+
+
 def status_events(ws: Mapping[str, Any]) -> list[ProgressEvent]:
     """Spawn-page lines for the Workspace's current conditions, in the order a start goes."""
     conds = conditions(ws)
     events = [ProgressEvent("requested", 10, "Your workspace has been requested")]
-    storage = conds.get("StorageReady")
-    if storage is None or storage.get("status") != "True":
-        reason = (storage or {}).get("reason") or "Pending"
-        events.append(ProgressEvent(f"storage:{reason}", 20, "Creating your home volume"))
-        return events
-    events.append(ProgressEvent("storage:ready", 40, "Your home volume is ready"))
-    pod = conds.get("PodReady")
-    if pod is None or pod.get("status") != "True":
-        reason = (pod or {}).get("reason") or "Pending"
-        events.append(ProgressEvent(f"pod:{reason}", 60, "Starting your workspace"))
-        return events
-    events.append(ProgressEvent("pod:ready", 80, "Your workspace is running"))
+    for stage in _STAGES:
+        condition = conds.get(stage.condition)
+        if condition is None or condition.get("status") != "True":
+            reason = (condition or {}).get("reason") or "Pending"
+            events.append(ProgressEvent(f"{stage.tag}:{reason}", *stage.waiting))
+            return events
+        events.append(ProgressEvent(f"{stage.tag}:ready", *stage.done))
     if is_ready(ws):
         events.append(ProgressEvent("ready", 95, "Your workspace is ready, connecting"))
     return events

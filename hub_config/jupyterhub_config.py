@@ -94,19 +94,27 @@ c.Authenticator.refresh_pre_spawn = env_bool("DEVPLANE_OIDC_REFRESH_PRE_SPAWN", 
 
 # ------------------------------------------------------------------ the spawner
 c.JupyterHub.spawner_class = "devplane"
-c.DevPlaneSpawner.namespace = env_str("DEVPLANE_NAMESPACE", "devplane")
-c.DevPlaneSpawner.hub_connect_via = env_str("DEVPLANE_HUB_CONNECT_VIA", "service")
 c.DevPlaneSpawner.profile_list = load_profiles()
-c.DevPlaneSpawner.image = env_str("DEVPLANE_WORKSPACE_IMAGE")
-c.DevPlaneSpawner.storage_size = env_str("DEVPLANE_STORAGE_SIZE")
-c.DevPlaneSpawner.storage_class = env_str("DEVPLANE_STORAGE_CLASS")
-c.DevPlaneSpawner.storage_reclaim_policy = env_str("DEVPLANE_STORAGE_RECLAIM_POLICY", "Retain")
 c.DevPlaneSpawner.ai_providers = load_json("DEVPLANE_AI_PROVIDERS", [])
-c.DevPlaneSpawner.default_model = env_str("DEVPLANE_DEFAULT_MODEL")
-c.DevPlaneSpawner.start_timeout = env_int("DEVPLANE_START_TIMEOUT", 300)
-c.DevPlaneSpawner.http_timeout = env_int("DEVPLANE_HTTP_TIMEOUT", 60)
-if env_str("DEVPLANE_KUBECONFIG"):
-    c.DevPlaneSpawner.kubeconfig = env_str("DEVPLANE_KUBECONFIG")
+# Passed on only when set: the spawner's traitlets hold the defaults (docs/spawner.md).
+for trait, variable in [
+    ("namespace", "DEVPLANE_NAMESPACE"),
+    ("hub_connect_via", "DEVPLANE_HUB_CONNECT_VIA"),
+    ("image", "DEVPLANE_WORKSPACE_IMAGE"),
+    ("storage_size", "DEVPLANE_STORAGE_SIZE"),
+    ("storage_class", "DEVPLANE_STORAGE_CLASS"),
+    ("storage_reclaim_policy", "DEVPLANE_STORAGE_RECLAIM_POLICY"),
+    ("default_model", "DEVPLANE_DEFAULT_MODEL"),
+    ("kubeconfig", "DEVPLANE_KUBECONFIG"),
+]:
+    if env_str(variable):
+        setattr(c.DevPlaneSpawner, trait, env_str(variable))
+for trait, variable in [
+    ("start_timeout", "DEVPLANE_START_TIMEOUT"),
+    ("http_timeout", "DEVPLANE_HTTP_TIMEOUT"),
+]:
+    if env_str(variable):
+        setattr(c.DevPlaneSpawner, trait, env_int(variable, 0))
 
 # ------------------------------------------------------------------ services
 services = []

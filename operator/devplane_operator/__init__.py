@@ -1,5 +1,8 @@
 """DevPlane operator: turns Workspace resources into a hardened workspace pod and its children.
 
+kopf is used only to watch Workspaces and their children and hand each event to our cache and
+queue (handlers.py); the reconcile loop, its retries and its error types are our own.
+
 Modules, one job each:
 
 * ``settings``  — operator settings from DEVPLANE_* env vars / CLI flags, validated at start-up;

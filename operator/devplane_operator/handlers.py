@@ -74,26 +74,26 @@ async def workspace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
     memo.controller.on_workspace_event(event.get("type"), _body(event))
 
 
-@kopf.on.event("v1", "pods")
-async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("Pod", event.get("type"), _body(event))
+# The children, by kind: the resource kopf watches for each (group/version, plural).
+CHILD_RESOURCES = {
+    "Pod": ("v1", "pods"),
+    "Service": ("v1", "services"),
+    "ConfigMap": ("v1", "configmaps"),
+    "PersistentVolumeClaim": ("v1", "persistentvolumeclaims"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
+}
 
 
-@kopf.on.event("v1", "services")
-async def service_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("Service", event.get("type"), _body(event))
+def _register_child_handler(kind: str, api_version: str, plural: str) -> None:
+    group, _, version = api_version.rpartition("/")
+
+    async def child_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        memo.controller.on_child_event(kind, event.get("type"), _body(event))
+
+    kopf.on.event(group=group or None, version=version, plural=plural, id=f"{kind}-event")(
+        child_event
+    )
 
 
-@kopf.on.event("v1", "configmaps")
-async def configmap_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("ConfigMap", event.get("type"), _body(event))
-
-
-@kopf.on.event("v1", "persistentvolumeclaims")
-async def pvc_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("PersistentVolumeClaim", event.get("type"), _body(event))
-
-
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies")
-async def networkpolicy_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_child_event("NetworkPolicy", event.get("type"), _body(event))
+for _kind, (_api_version, _plural) in CHILD_RESOURCES.items():
+    _register_child_handler(_kind, _api_version, _plural)

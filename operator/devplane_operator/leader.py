@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,13 +68,7 @@ class LeaderElector:
                 "metadata": {"name": self.name, "namespace": self.namespace},
                 "spec": self._spec(0, _micro_time()),
             }
-            try:
-                self._lease = await self.kube.create("Lease", body)
-            except KubeError as err:
-                if err.conflict:
-                    return False
-                raise
-            return True
+            return await self._write(self.kube.create("Lease", body))
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
         record = (holder, spec.get("renewTime") or "")
@@ -85,8 +80,13 @@ class LeaderElector:
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)
         lease["spec"] = self._spec(transitions, _micro_time())
-        try:  # PUT with the resourceVersion we read: only one contender can win
-            self._lease = await self.kube.replace("Lease", lease)
+        # PUT with the resourceVersion we read: only one contender can win.
+        return await self._write(self.kube.replace("Lease", lease))
+
+    async def _write(self, write: Coroutine[Any, Any, dict[str, Any]]) -> bool:
+        """Whether this contender's write of the Lease won (a conflict: someone else did)."""
+        try:
+            self._lease = await write
         except KubeError as err:
             if err.conflict:
                 return False

@@ -7,10 +7,11 @@ event, an event on a child, the periodic resync, a retry — it does the same th
 safe to run any number of times, from any state, including right after the operator was
 killed half-way through.
 
-Errors: a spec the operator cannot realise raises kopf.PermanentError (phase Failed, no
-retry until the Workspace changes); an API call refused for good (403, 422) is permanent too
-but re-checked slowly, since RBAC or admission can be fixed; anything else raises
-kopf.TemporaryError and is retried with exponential back-off.
+Errors: a spec the operator cannot realise raises PermanentFailure (phase Failed, no retry
+until the Workspace changes); an API call refused for good (403, 422) is permanent too but
+re-checked slowly, since RBAC or admission can be fixed; anything else raises
+TemporaryFailure and is retried with exponential back-off. These are our own types, not
+kopf's: this module's workers do the retrying, kopf never sees them.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
-
-import kopf
 
 from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR, STUCK_REASONS
 
@@ -50,6 +49,18 @@ MAX_BACKOFF = 60.0
 RECHECK_PERMANENT = 60.0
 
 
+class PermanentFailure(Exception):
+    """The Workspace cannot be realised as it stands: report Failed, do not retry."""
+
+
+class TemporaryFailure(Exception):
+    """Worth retrying: after at least ``delay`` seconds (the back-off may wait longer)."""
+
+    def __init__(self, message: str, delay: float = 0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -64,9 +75,9 @@ def _rank(err: BaseException) -> int:
     """
     if not isinstance(err, Exception):
         return 0
-    if isinstance(err, kopf.PermanentError) or (isinstance(err, KubeError) and err.permanent):
+    if isinstance(err, PermanentFailure) or (isinstance(err, KubeError) and err.permanent):
         return 1
-    if isinstance(err, KubeError | kopf.TemporaryError):
+    if isinstance(err, KubeError | TemporaryFailure):
         return 3
     return 2
 
@@ -145,7 +156,7 @@ class Controller:
     async def _process(self, key: Key) -> None:
         try:
             recheck = await self.reconcile(key)
-        except kopf.PermanentError as err:
+        except PermanentFailure as err:
             RECONCILES.labels(result="failed").inc()
             RECONCILE_ERRORS.labels(kind="permanent").inc()
             log.warning("workspace %s/%s failed: %s", *key, err)
@@ -153,12 +164,12 @@ class Controller:
             self._failures.pop(key, None)
             if isinstance(err.__cause__, KubeError):
                 self.queue.add_after(key, RECHECK_PERMANENT)
-        except kopf.TemporaryError as err:
+        except TemporaryFailure as err:
             RECONCILES.labels(result="requeue").inc()
             RECONCILE_ERRORS.labels(kind="temporary").inc()
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
-            delay = min(MAX_BACKOFF, max(float(err.delay or 0), 0.25 * 2 ** min(failures, 8)))
+            delay = min(MAX_BACKOFF, max(err.delay, 0.25 * 2 ** min(failures, 8)))
             log.info("workspace %s/%s: %s; retrying in %.1fs", *key, err, delay)
             self.queue.add_after(key, delay)
         except Exception:
@@ -196,7 +207,7 @@ class Controller:
         try:
             ws = parse_workspace(body, self.settings)
         except SpecError as err:
-            raise kopf.PermanentError(str(err)) from None
+            raise PermanentFailure(str(err)) from None
         try:
             desired = build_children(ws, self.settings)
             await self._all(ws, [self._apply(ws, k, desired[k]) for k in INDEPENDENT_KINDS])
@@ -215,8 +226,8 @@ class Controller:
             await self._write_status(body, status)
         except KubeError as err:
             if err.permanent:
-                raise kopf.PermanentError(f"the API server refused a change: {err}") from err
-            raise kopf.TemporaryError(str(err), delay=1) from err
+                raise PermanentFailure(f"the API server refused a change: {err}") from err
+            raise TemporaryFailure(str(err), delay=1) from err
         return recheck
 
     async def _all(self, ws: Workspace, writes: list[Coroutine[Any, Any, None]]) -> None:
@@ -253,7 +264,7 @@ class Controller:
                 current = await self.kube.get(kind, ws.namespace, name)
                 if current is not None:
                     self.cache.put(kind, current, owner=ws.name)
-                raise kopf.TemporaryError(f"{kind} {name} already exists", delay=1) from None
+                raise TemporaryFailure(f"{kind} {name} already exists", delay=1) from None
             self.cache.put(kind, created, owner=ws.name)
         elif action.verb == "patch":
             patched = await self.kube.patch(

@@ -1,9 +1,14 @@
 """Operator settings: DEVPLANE_* environment variables, overridden by command-line flags.
 
+Each setting is declared once, as a field of ``Settings``: its type, its default (as the text
+an env var would hold), its help and its parser. The env var (``DEVPLANE_<NAME>``), the flag
+(``--<name>``), ``devplane-operator --help`` and the table in docs/operator.md are derived from
+that declaration (``python -m devplane_operator.settings docs/operator.md`` rewrites the table).
+
 Everything is validated once, at start-up. A bad value stops the operator with a message that
 names the setting (both its env var and its flag), says what is wrong and how to fix it —
 an operator that starts with a typo in its egress allowlist would quietly build wrong
-NetworkPolicies for every workspace. docs/operator.md lists every setting.
+NetworkPolicies for every workspace.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ import ipaddress
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
+
+from devplane_api.envparse import ACCEPTED, parse_bool
 
 from .quantity import QuantityError, parse_quantity
 
@@ -29,6 +38,33 @@ _LABEL_KEY = re.compile(
 )
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One operator setting as its ``Settings`` field declares it."""
+
+    attr: str
+    default: str  # the text an env var would hold
+    help: str  # Markdown; the CLI shows it without the backticks
+    parse: Callable[[Setting, str], Any]
+
+    @property
+    def env(self) -> str:
+        return f"DEVPLANE_{self.attr.upper()}"
+
+    @property
+    def flag(self) -> str:
+        return self.attr.replace("_", "-")
+
+    @property
+    def description(self) -> str:
+        """The help, plus the range a number must be in (said once, by its parser)."""
+        if isinstance(self.parse, _Number):
+            return f"{self.help} {self.parse.range.capitalize()}."
+        return self.help
+
 
 class SettingsError(ValueError):
     """A setting is wrong. ``str()`` names the setting, the problem and the fix."""
@@ -38,15 +74,9 @@ class SettingsError(ValueError):
         super().__init__(f"invalid setting {setting.env} (--{setting.flag}): {problem}. {fix}")
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One operator setting: where it comes from and how to read it."""
-
-    attr: str
-    env: str
-    flag: str
-    default: str
-    help: str
+def _setting(parse: Callable[[Setting, str], T], help: str, default: str = "") -> T:
+    """Declare a ``Settings`` field; the parser's result type must be the field's type."""
+    return cast(T, field(metadata={"default": default, "help": help, "parse": parse}))
 
 
 @dataclass(frozen=True)
@@ -58,130 +88,15 @@ class EgressRule:
     protocol: str = "TCP"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated operator settings (see docs/operator.md for each)."""
-
-    namespaces: tuple[str, ...]  # () means every namespace
-    workspace_image: str = "devplane/workspace:0.1.0"
-    authproxy_image: str = "devplane/hub:0.1.0"
-    image_pull_policy: str = "IfNotPresent"
-    workspace_resources: dict[str, dict[str, str]] = field(default_factory=dict)
-    authproxy_resources: dict[str, dict[str, str]] = field(default_factory=dict)
-    storage_class: str = ""
-    storage_size: str = "10Gi"
-    llm_providers: tuple[dict[str, Any], ...] = ()
-    llm_default_model: str = ""
-    egress_allowlist: tuple[EgressRule, ...] = ()
-    ca_bundle_configmap: str = ""
-    ca_bundle_key: str = "ca.crt"
-    pip_index_url: str = ""
-    pip_trusted_host: str = ""
-    npm_registry: str = ""
-    hub_namespace: str = ""  # "" = the workspace's own namespace
-    hub_selector: dict[str, str] = field(default_factory=dict)
-    proxy_selector: dict[str, str] = field(default_factory=dict)
-    hub_api_port: int = 8081
-    dns_namespace: str = "kube-system"
-    dns_selector: dict[str, str] = field(default_factory=dict)
-    resync_seconds: float = 300.0
-    stuck_after_seconds: float = 120.0
-    workers: int = 8
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 8080
-    leader_election: bool = True
-    leader_election_namespace: str = ""
-    leader_election_name: str = "devplane-operator"
-    lease_seconds: float = 15.0
-    identity: str = ""
-    log_level: str = "INFO"
-
-    @property
-    def clusterwide(self) -> bool:
-        return not self.namespaces
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("namespaces", "DEVPLANE_NAMESPACES", "namespaces", "",
-            "Comma-separated namespaces to watch, or * for all namespaces (required)."),
-    Setting("workspace_image", "DEVPLANE_WORKSPACE_IMAGE", "workspace-image",
-            "devplane/workspace:0.1.0", "Default workspace image (a Workspace may override it)."),
-    Setting("authproxy_image", "DEVPLANE_AUTHPROXY_IMAGE", "authproxy-image",
-            "devplane/hub:0.1.0", "Image of the auth proxy container (the hub image)."),
-    Setting("image_pull_policy", "DEVPLANE_IMAGE_PULL_POLICY", "image-pull-policy",
-            "IfNotPresent", "imagePullPolicy of both containers: Always, IfNotPresent or Never."),
-    Setting("workspace_resources", "DEVPLANE_WORKSPACE_RESOURCES", "workspace-resources",
-            '{"requests": {"cpu": "250m", "memory": "512Mi"}, '
-            '"limits": {"cpu": "2", "memory": "4Gi"}}',
-            "Default requests/limits of the workspace container, as JSON."),
-    Setting("authproxy_resources", "DEVPLANE_AUTHPROXY_RESOURCES", "authproxy-resources",
-            '{"requests": {"cpu": "20m", "memory": "96Mi"}, '
-            '"limits": {"cpu": "500m", "memory": "256Mi"}}',
-            "Requests/limits of the auth proxy container, as JSON."),
-    Setting("storage_class", "DEVPLANE_STORAGE_CLASS", "storage-class", "",
-            "StorageClass of new home volumes; empty means the cluster default."),
-    Setting("storage_size", "DEVPLANE_STORAGE_SIZE", "storage-size", "10Gi",
-            "Size of a new home volume when the Workspace does not say."),
-    Setting("llm_providers", "DEVPLANE_LLM_PROVIDERS", "llm-providers", "[]",
-            "JSON list of LLM providers ({name, baseURL, models, apiKeySecretRef?}) used when "
-            "a Workspace has no spec.ai."),
-    Setting("llm_default_model", "DEVPLANE_LLM_DEFAULT_MODEL", "llm-default-model", "",
-            "Default model for DEVPLANE_LLM_PROVIDERS."),
-    Setting("egress_allowlist", "DEVPLANE_EGRESS_ALLOWLIST", "egress-allowlist", "",
-            "Extra egress destinations: comma-separated CIDR[:port[/TCP|UDP]], e.g. "
-            "10.1.0.0/16:443,10.2.3.4/32:3128."),
-    Setting("ca_bundle_configmap", "DEVPLANE_CA_BUNDLE_CONFIGMAP", "ca-bundle-configmap", "",
-            "ConfigMap (in each workspace namespace) with a PEM CA bundle to trust."),
-    Setting("ca_bundle_key", "DEVPLANE_CA_BUNDLE_KEY", "ca-bundle-key", "ca.crt",
-            "Key of the CA bundle in that ConfigMap."),
-    Setting("pip_index_url", "DEVPLANE_PIP_INDEX_URL", "pip-index-url", "",
-            "PIP_INDEX_URL for workspaces (an internal package mirror)."),
-    Setting("pip_trusted_host", "DEVPLANE_PIP_TRUSTED_HOST", "pip-trusted-host", "",
-            "PIP_TRUSTED_HOST for workspaces."),
-    Setting("npm_registry", "DEVPLANE_NPM_REGISTRY", "npm-registry", "",
-            "npm_config_registry for workspaces (an internal npm mirror)."),
-    Setting("hub_namespace", "DEVPLANE_HUB_NAMESPACE", "hub-namespace", "",
-            "Namespace of the hub and proxy pods; empty means the workspace's namespace."),
-    Setting("hub_selector", "DEVPLANE_HUB_SELECTOR", "hub-selector",
-            "app.kubernetes.io/name=devplane,app.kubernetes.io/component=hub",
-            "Labels (k=v,...) of the hub pods: they may reach the workspace and be reached."),
-    Setting("proxy_selector", "DEVPLANE_PROXY_SELECTOR", "proxy-selector",
-            "app.kubernetes.io/name=devplane,app.kubernetes.io/component=proxy",
-            "Labels (k=v,...) of the configurable-http-proxy pods allowed to reach workspaces."),
-    Setting("hub_api_port", "DEVPLANE_HUB_API_PORT", "hub-api-port", "8081",
-            "Port of the hub API that workspaces may reach."),
-    Setting("dns_namespace", "DEVPLANE_DNS_NAMESPACE", "dns-namespace", "kube-system",
-            "Namespace of the cluster DNS pods."),
-    Setting("dns_selector", "DEVPLANE_DNS_SELECTOR", "dns-selector", "k8s-app=kube-dns",
-            "Labels (k=v,...) of the cluster DNS pods."),
-    Setting("resync_seconds", "DEVPLANE_RESYNC_SECONDS", "resync-seconds", "300",
-            "Seconds between full resyncs of every Workspace (>= 1)."),
-    Setting("stuck_after_seconds", "DEVPLANE_STUCK_AFTER_SECONDS", "stuck-after-seconds", "120",
-            "Seconds a home volume may stay unbound before it is reported as VolumePending."),
-    Setting("workers", "DEVPLANE_WORKERS", "workers", "8",
-            "Concurrent reconciles (1-256)."),
-    Setting("metrics_host", "DEVPLANE_METRICS_HOST", "metrics-host", "0.0.0.0",
-            "Address of the /metrics, /healthz and /readyz endpoint."),
-    Setting("metrics_port", "DEVPLANE_METRICS_PORT", "metrics-port", "8080",
-            "Port of the /metrics, /healthz and /readyz endpoint (0 disables it)."),
-    Setting("leader_election", "DEVPLANE_LEADER_ELECTION", "leader-election", "true",
-            "Lease-based leader election (true/false); keep it on when running 2+ replicas."),
-    Setting("leader_election_namespace", "DEVPLANE_LEADER_ELECTION_NAMESPACE",
-            "leader-election-namespace", "",
-            "Namespace of the Lease; empty means POD_NAMESPACE, else the first watched one."),
-    Setting("leader_election_name", "DEVPLANE_LEADER_ELECTION_NAME", "leader-election-name",
-            "devplane-operator", "Name of the Lease."),
-    Setting("lease_seconds", "DEVPLANE_LEASE_SECONDS", "lease-seconds", "15",
-            "Lease duration; a dead leader is replaced after at most this long (>= 3)."),
-    Setting("identity", "DEVPLANE_IDENTITY", "identity", "",
-            "This replica's name in the Lease; empty means POD_NAME or the host name + pid."),
-    Setting("log_level", "DEVPLANE_LOG_LEVEL", "log-level", "INFO",
-            "DEBUG, INFO, WARNING or ERROR."),
-)  # fmt: skip
-_BY_ATTR = {s.attr: s for s in SETTINGS}
-
-
 # ------------------------------------------------------------------ parsers (one per kind)
+
+
+def _text(setting: Setting, raw: str) -> str:
+    return raw.strip()
+
+
+def _text_or_default(setting: Setting, raw: str) -> str:
+    return raw.strip() or setting.default
 
 
 def _labels(setting: Setting, raw: str) -> dict[str, str]:
@@ -197,26 +112,46 @@ def _labels(setting: Setting, raw: str) -> dict[str, str]:
     return result
 
 
-def _number(setting: Setting, raw: str, low: float, high: float, integer: bool) -> float:
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise SettingsError(setting, f"{raw!r} is not {kind}", f"Set it to {kind}.") from None
-    if not low <= value <= high:
-        raise SettingsError(
-            setting, f"{value} is out of range", f"Use a value from {low:g} to {high:g}."
-        )
-    return value
+@dataclass(frozen=True)
+class _Number:
+    """A number from ``low`` to ``high``; --help and the docs show the range."""
+
+    low: float
+    high: float
+
+    def __call__(self, setting: Setting, raw: str) -> float:
+        return self._checked(setting, raw, float, "a number")
+
+    def _checked(self, setting: Setting, raw: str, kind: type[float], what: str) -> float:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(setting, f"{raw!r} is not {what}", f"Set it to {what}.") from None
+        if not self.low <= value <= self.high:
+            raise SettingsError(setting, f"{value} is out of range", f"Use a value {self.range}.")
+        return value
+
+    @property
+    def range(self) -> str:
+        return f"from {self.low:g} to {self.high:g}"
+
+
+class _Whole(_Number):
+    def __call__(self, setting: Setting, raw: str) -> int:
+        return int(self._checked(setting, raw, int, "a whole number"))
+
+
+def _matching(setting: Setting, raw: str, pattern: re.Pattern[str], what: str, fix: str) -> str:
+    if not pattern.fullmatch(raw):
+        raise SettingsError(setting, f"{raw!r} is not {what}", fix)
+    return raw
 
 
 def _image(setting: Setting, raw: str) -> str:
-    if not _IMAGE.fullmatch(raw):
-        raise SettingsError(
-            setting, f"{raw!r} is not an image reference",
-            "Use registry/repository:tag (no spaces), e.g. registry.example/devplane/ws:1.0.",
-        )  # fmt: skip
-    return raw
+    return _matching(
+        setting, raw, _IMAGE, "an image reference",
+        "Use registry/repository:tag (no spaces), e.g. registry.example/devplane/ws:1.0.",
+    )  # fmt: skip
 
 
 def _quantity(setting: Setting, raw: str, what: str) -> str:
@@ -228,6 +163,10 @@ def _quantity(setting: Setting, raw: str, what: str) -> str:
             "Use a quantity such as 500m, 2, 512Mi or 10Gi.",
         ) from None  # fmt: skip
     return raw
+
+
+def _size(setting: Setting, raw: str) -> str:
+    return _quantity(setting, raw, "size")
 
 
 def _resources(setting: Setting, raw: str) -> dict[str, dict[str, str]]:
@@ -252,7 +191,8 @@ def _resources(setting: Setting, raw: str) -> dict[str, dict[str, str]]:
     if "cpu" not in limits or "memory" not in limits:
         raise SettingsError(
             setting, "limits.cpu and limits.memory are required",
-            "Pods must have CPU and memory limits (DESIGN.md security model); add both.",
+            "Pods must have CPU and memory limits (docs/contracts.md, the workspace pod); "
+            "add both.",
         )  # fmt: skip
     for resource, request in result.get("requests", {}).items():
         if resource in limits and parse_quantity(request) > parse_quantity(limits[resource]):
@@ -327,18 +267,22 @@ def _egress(setting: Setting, raw: str) -> tuple[EgressRule, ...]:
 
 
 def _bool(setting: Setting, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(setting, f"{raw!r} is not a boolean", "Use true or false.")
+    try:
+        return parse_bool(raw, name=setting.env)
+    except ValueError:
+        raise SettingsError(setting, f"{raw!r} is not a boolean", f"Use {ACCEPTED}.") from None
 
 
-def _choice(setting: Setting, raw: str, choices: Sequence[str]) -> str:
-    if raw not in choices:
-        raise SettingsError(setting, f"{raw!r} is not allowed", f"Use one of {', '.join(choices)}.")
-    return raw
+def _choice(*choices: str, upper: bool = False) -> Callable[[Setting, str], str]:
+    def parse(setting: Setting, raw: str) -> str:
+        value = raw.upper() if upper else raw
+        if value not in choices:
+            raise SettingsError(
+                setting, f"{value!r} is not allowed", f"Use one of {', '.join(choices)}."
+            )
+        return value
+
+    return parse
 
 
 def _namespaces(setting: Setting, raw: str) -> tuple[str, ...]:
@@ -350,23 +294,21 @@ def _namespaces(setting: Setting, raw: str) -> tuple[str, ...]:
         )  # fmt: skip
     if raw == "*":
         return ()
-    names = tuple(n.strip() for n in raw.split(",") if n.strip())
-    for name in names:
-        if not _DNS_LABEL.fullmatch(name):
-            raise SettingsError(
-                setting, f"{name!r} is not a namespace name",
-                "Namespaces are lower-case DNS labels, separated by commas (or * for all).",
-            )  # fmt: skip
-    return names
+    fix = "Namespaces are lower-case DNS labels, separated by commas (or * for all)."
+    names = (n.strip() for n in raw.split(",") if n.strip())
+    return tuple(_matching(setting, n, _DNS_LABEL, "a namespace name", fix) for n in names)
 
 
-def _name(setting: Setting, raw: str, allow_empty: bool = True) -> str:
-    if (raw or not allow_empty) and not _DNS_SUBDOMAIN.fullmatch(raw):
-        raise SettingsError(
-            setting, f"{raw!r} is not a valid object name",
-            "Use a lower-case DNS name (letters, digits, '-' and '.').",
-        )  # fmt: skip
-    return raw
+def _required_name(setting: Setting, raw: str) -> str:
+    return _matching(
+        setting, raw, _DNS_SUBDOMAIN, "a valid object name",
+        "Use a lower-case DNS name (letters, digits, '-' and '.').",
+    )  # fmt: skip
+
+
+def _name(setting: Setting, raw: str) -> str:
+    """An object name, or empty (each such setting says what empty means)."""
+    return _required_name(setting, raw) if raw else raw
 
 
 def _url(setting: Setting, raw: str) -> str:
@@ -376,42 +318,175 @@ def _url(setting: Setting, raw: str) -> str:
     return raw
 
 
-def _parsers() -> dict[str, Callable[[Setting, str], Any]]:
-    return {
-        "namespaces": _namespaces,
-        "workspace_image": _image,
-        "authproxy_image": _image,
-        "image_pull_policy": lambda s, r: _choice(s, r, ("Always", "IfNotPresent", "Never")),
-        "workspace_resources": _resources,
-        "authproxy_resources": _resources,
-        "storage_class": _name,
-        "storage_size": lambda s, r: _quantity(s, r, "size"),
-        "llm_providers": _providers,
-        "llm_default_model": lambda s, r: r.strip(),
-        "egress_allowlist": _egress,
-        "ca_bundle_configmap": _name,
-        "ca_bundle_key": lambda s, r: r or "ca.crt",
-        "pip_index_url": _url,
-        "pip_trusted_host": lambda s, r: r.strip(),
-        "npm_registry": _url,
-        "hub_namespace": _name,
-        "hub_selector": _labels,
-        "proxy_selector": _labels,
-        "hub_api_port": lambda s, r: int(_number(s, r, 1, 65535, True)),
-        "dns_namespace": lambda s, r: _name(s, r, allow_empty=False),
-        "dns_selector": _labels,
-        "resync_seconds": lambda s, r: _number(s, r, 1, 86400, False),
-        "stuck_after_seconds": lambda s, r: _number(s, r, 1, 86400, False),
-        "workers": lambda s, r: int(_number(s, r, 1, 256, True)),
-        "metrics_host": lambda s, r: r.strip() or "0.0.0.0",
-        "metrics_port": lambda s, r: int(_number(s, r, 0, 65535, True)),
-        "leader_election": _bool,
-        "leader_election_namespace": _name,
-        "leader_election_name": lambda s, r: _name(s, r, allow_empty=False),
-        "lease_seconds": lambda s, r: _number(s, r, 3, 3600, False),
-        "identity": lambda s, r: r.strip(),
-        "log_level": lambda s, r: _choice(s, r.upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
-    }
+# ------------------------------------------------------------------ the settings
+
+_HUB = "app.kubernetes.io/name=devplane,app.kubernetes.io/component=hub"
+_PROXY = "app.kubernetes.io/name=devplane,app.kubernetes.io/component=proxy"
+_WORKSPACE_RESOURCES = (
+    '{"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}'
+)
+_AUTHPROXY_RESOURCES = (
+    '{"requests": {"cpu": "20m", "memory": "96Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}'
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated operator settings; each field is the one declaration of its setting."""
+
+    # --- what to watch and what the workspace pod runs
+    namespaces: tuple[str, ...] = _setting(
+        _namespaces, "Namespaces to watch, comma-separated, or `*` for all namespaces (required)."
+    )
+    workspace_image: str = _setting(
+        _image,
+        "Default workspace image (a Workspace may override it).",
+        default="devplane/workspace:0.1.0",
+    )
+    authproxy_image: str = _setting(
+        _image, "Image of the auth proxy container (the hub image).", default="devplane/hub:0.1.0"
+    )
+    image_pull_policy: str = _setting(
+        _choice("Always", "IfNotPresent", "Never"),
+        "`imagePullPolicy` of both containers: `Always`, `IfNotPresent` or `Never`.",
+        default="IfNotPresent",
+    )
+    workspace_resources: dict[str, dict[str, str]] = _setting(
+        _resources,
+        "Default requests and limits of the workspace container, as JSON; CPU and memory "
+        "limits are required.",
+        default=_WORKSPACE_RESOURCES,
+    )
+    authproxy_resources: dict[str, dict[str, str]] = _setting(
+        _resources,
+        "Requests and limits of the auth proxy container, as JSON (same rules).",
+        default=_AUTHPROXY_RESOURCES,
+    )
+    # --- home volumes
+    storage_class: str = _setting(
+        _name, "StorageClass of new home volumes; empty means the cluster default."
+    )
+    storage_size: str = _setting(
+        _size, "Size of a new home volume when the Workspace does not say.", default="10Gi"
+    )
+    # --- AI, egress and mirrors: what a workspace may reach
+    llm_providers: tuple[dict[str, Any], ...] = _setting(
+        _providers,
+        "JSON list of LLM providers, the same shape as `spec.ai.providers` (`name`, "
+        "`baseURL`, `models`, optional `apiKeySecretRef`), used when a Workspace has no "
+        "`spec.ai`.",
+        default="[]",
+    )
+    llm_default_model: str = _setting(
+        _text, "Default model of those providers (one of them must offer it)."
+    )
+    egress_allowlist: tuple[EgressRule, ...] = _setting(
+        _egress,
+        "Extra egress destinations (package mirror, git server, external LLM), "
+        "comma-separated `CIDR[:port[/TCP|UDP|SCTP]]`, e.g. `10.1.0.0/16:443,10.2.3.4/32:3128`.",
+    )
+    ca_bundle_configmap: str = _setting(
+        _name,
+        "ConfigMap (in each workspace namespace) with a PEM CA bundle to trust; mounted at "
+        "`/etc/devplane/ca/ca.crt` and named by `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, "
+        "`NODE_EXTRA_CA_CERTS` and `PIP_CERT`.",
+    )
+    ca_bundle_key: str = _setting(
+        _text_or_default, "Key of the CA bundle in that ConfigMap.", default="ca.crt"
+    )
+    pip_index_url: str = _setting(
+        _url, "`PIP_INDEX_URL` of workspaces (an internal package mirror)."
+    )
+    pip_trusted_host: str = _setting(_text, "`PIP_TRUSTED_HOST` of workspaces.")
+    npm_registry: str = _setting(
+        _url, "`npm_config_registry` of workspaces (an internal npm mirror)."
+    )
+    # --- who may reach a workspace (its NetworkPolicy)
+    hub_namespace: str = _setting(
+        _name, "Namespace of the hub and proxy pods; empty means the workspace's own."
+    )
+    hub_selector: dict[str, str] = _setting(
+        _labels,
+        "Labels (`k=v,...`) of the hub pods: they may reach workspaces and be reached.",
+        default=_HUB,
+    )
+    proxy_selector: dict[str, str] = _setting(
+        _labels,
+        "Labels (`k=v,...`) of the configurable-http-proxy pods allowed to reach workspaces.",
+        default=_PROXY,
+    )
+    hub_api_port: int = _setting(
+        _Whole(1, 65535), "Port of the hub API that workspaces may reach.", default="8081"
+    )
+    dns_namespace: str = _setting(
+        _required_name, "Namespace of the cluster DNS pods.", default="kube-system"
+    )
+    dns_selector: dict[str, str] = _setting(
+        _labels, "Labels (`k=v,...`) of the cluster DNS pods.", default="k8s-app=kube-dns"
+    )
+    # --- the control loop
+    resync_seconds: float = _setting(
+        _Number(1, 86400), "Seconds between resyncs of every Workspace.", default="300"
+    )
+    stuck_after_seconds: float = _setting(
+        _Number(1, 86400),
+        "Seconds a home volume may stay unbound before it is reported as `VolumePending`.",
+        default="120",
+    )
+    workers: int = _setting(_Whole(1, 256), "Concurrent reconciles.", default="8")
+    # --- metrics and health
+    metrics_host: str = _setting(
+        _text_or_default,
+        "Address of the `/metrics`, `/healthz` and `/readyz` endpoint.",
+        default="0.0.0.0",
+    )
+    metrics_port: int = _setting(
+        _Whole(0, 65535), "Port of that endpoint; `0` disables it.", default="8080"
+    )
+    # --- leader election
+    leader_election: bool = _setting(
+        _bool,
+        "Lease-based leader election; keep it on when running 2 or more replicas.",
+        default="true",
+    )
+    leader_election_namespace: str = _setting(
+        _name,
+        "Namespace of the Lease; empty means `$POD_NAMESPACE`, else the first watched "
+        "namespace (so it is required with `*`).",
+    )
+    leader_election_name: str = _setting(
+        _required_name, "Name of the Lease.", default="devplane-operator"
+    )
+    lease_seconds: float = _setting(
+        _Number(3, 3600), "Lease duration: a dead leader is replaced within it.", default="15"
+    )
+    identity: str = _setting(
+        _text,
+        "This replica's name in the Lease and in Events; empty means `$POD_NAME`, else the "
+        "host name and pid.",
+    )
+    # --- logging
+    log_level: str = _setting(
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+        "`DEBUG`, `INFO`, `WARNING` or `ERROR`.",
+        default="INFO",
+    )
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+SETTINGS: tuple[Setting, ...] = tuple(Setting(f.name, **f.metadata) for f in fields(Settings))
+_BY_ATTR = {s.attr: s for s in SETTINGS}
+
+
+# ------------------------------------------------------------------ what is derived from them
+
+
+def _flag_help(setting: Setting) -> str:
+    text = f"{setting.description} [env {setting.env}; default {setting.default!r}]"
+    return text.replace("`", "").replace("%", "%%")  # argparse formats % itself
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -424,7 +499,7 @@ def argument_parser() -> argparse.ArgumentParser:
             f"--{setting.flag}",
             dest=setting.attr,
             default=None,
-            help=f"{setting.help} [env {setting.env}; default {setting.default!r}]",
+            help=_flag_help(setting),
         )
     return parser
 
@@ -435,12 +510,11 @@ def load_settings(
     """Read, parse and cross-check every setting; raise SettingsError on the first bad one."""
     environ = os.environ if environ is None else environ
     args = argument_parser().parse_args(list(argv or []))
-    parsers = _parsers()
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         flag_value = getattr(args, setting.attr)
         raw = flag_value if flag_value is not None else environ.get(setting.env, setting.default)
-        values[setting.attr] = parsers[setting.attr](setting, raw)
+        values[setting.attr] = setting.parse(setting, raw)
 
     if values["llm_default_model"] and values["llm_providers"]:
         model = values["llm_default_model"]
@@ -463,3 +537,39 @@ def load_settings(
             "Set it (or POD_NAMESPACE) when watching all namespaces, or disable leader election.",
         )  # fmt: skip
     return Settings(**values)
+
+
+DOCS_TABLE_START = (
+    "<!-- settings table: `python -m devplane_operator.settings docs/operator.md` -->"
+)
+DOCS_TABLE_END = "<!-- end of settings table -->"
+
+
+def docs_table() -> str:
+    """The Markdown table of every setting, as docs/operator.md shows it."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| env var | flag | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else '`""`'
+        rows.append(f"| `{s.env}` | `--{s.flag}` | {cell(default)} | {cell(s.description)} |")
+    return "\n".join(rows)
+
+
+def with_docs_table(document: str) -> str:
+    """``document`` with the text between the table's two markers replaced by docs_table()."""
+    head, start, rest = document.partition(DOCS_TABLE_START)
+    _, end, tail = rest.partition(DOCS_TABLE_END)
+    if not (start and end):
+        raise ValueError(f"the document lacks the lines {DOCS_TABLE_START} and {DOCS_TABLE_END}")
+    return f"{head}{start}\n{docs_table()}\n{end}{tail}"
+
+
+if __name__ == "__main__":  # rewrite the table in the given Markdown file, or print it
+    if len(sys.argv) > 1:
+        path = Path(sys.argv[1])
+        path.write_text(with_docs_table(path.read_text()))
+    else:
+        print(docs_table())

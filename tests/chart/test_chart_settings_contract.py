@@ -166,3 +166,12 @@ def test_culler_can_be_turned_off(render, tmp_path, monkeypatch) -> None:
     docs = render("airgapped", "--set", "culler.enabled=false")
     c, _ = _load_hub_config(_hub_env(docs, tmp_path), monkeypatch)
     assert not [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
+
+
+def test_hub_config_leaves_unset_spawner_settings_to_the_spawner(monkeypatch) -> None:
+    """What the environment does not set keeps the traitlet default in spawner.py (one place)."""
+    login = {"DEVPLANE_OIDC_ISSUER": "https://sso.example.internal", "DEVPLANE_OIDC_CLIENT_ID": "x"}
+    c, _ = _load_hub_config(login, monkeypatch)
+    assert set(c.DevPlaneSpawner) == {"profile_list", "ai_providers"}
+    c, _ = _load_hub_config({**login, "DEVPLANE_START_TIMEOUT": "120"}, monkeypatch)
+    assert c.DevPlaneSpawner.start_timeout == 120

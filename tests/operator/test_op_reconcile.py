@@ -14,12 +14,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
 import pytest
 from devplane_operator.cache import Cache
 from devplane_operator.compare import normalize
 from devplane_operator.kube import KubeError
-from devplane_operator.reconcile import INDEPENDENT_KINDS, Controller
+from devplane_operator.reconcile import (
+    INDEPENDENT_KINDS,
+    Controller,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
 
@@ -189,23 +193,23 @@ async def test_a_second_reconcile_writes_nothing():
     ("failures", "raised", "cause"),
     [
         # one failure: the same outcome as when the children were written one at a time
-        ({"NetworkPolicy": FORBIDDEN}, kopf.PermanentError, FORBIDDEN),
-        ({"ConfigMap": UNAVAILABLE}, kopf.TemporaryError, UNAVAILABLE),
-        ({"Service": EXISTS}, kopf.TemporaryError, None),
+        ({"NetworkPolicy": FORBIDDEN}, PermanentFailure, FORBIDDEN),
+        ({"ConfigMap": UNAVAILABLE}, TemporaryFailure, UNAVAILABLE),
+        ({"Service": EXISTS}, TemporaryFailure, None),
         # several: a permanent refusal wins wherever it is in the child order
         (
             {"PersistentVolumeClaim": UNAVAILABLE, "NetworkPolicy": FORBIDDEN},
-            kopf.PermanentError,
+            PermanentFailure,
             FORBIDDEN,
         ),
-        ({"ConfigMap": EXISTS, "Service": INVALID}, kopf.PermanentError, INVALID),
+        ({"ConfigMap": EXISTS, "Service": INVALID}, PermanentFailure, INVALID),
         (
             {"PersistentVolumeClaim": INVALID, "NetworkPolicy": FORBIDDEN},
-            kopf.PermanentError,
+            PermanentFailure,
             INVALID,
         ),
         # only temporary ones: retried; the first in child order is reported
-        ({"Service": THROTTLED, "ConfigMap": UNAVAILABLE}, kopf.TemporaryError, UNAVAILABLE),
+        ({"Service": THROTTLED, "ConfigMap": UNAVAILABLE}, TemporaryFailure, UNAVAILABLE),
     ],
 )
 async def test_a_failed_child_write_decides_the_outcome_and_the_retry_finishes_the_rest(

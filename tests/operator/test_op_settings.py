@@ -5,9 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from devplane_operator.settings import SETTINGS, EgressRule, SettingsError, load_settings
+from devplane_operator.settings import (
+    SETTINGS,
+    EgressRule,
+    SettingsError,
+    argument_parser,
+    load_settings,
+    with_docs_table,
+)
+
+OPERATOR_DOCS = Path(__file__).resolve().parents[2] / "docs" / "operator.md"
 
 GOOD = {"DEVPLANE_NAMESPACES": "team-a,team-b"}
 
@@ -30,6 +40,23 @@ def test_every_setting_has_an_env_var_and_a_flag():
     assert len({s.env for s in SETTINGS}) == len(SETTINGS)
     assert all(s.env.startswith("DEVPLANE_") for s in SETTINGS)
     assert len({s.flag for s in SETTINGS}) == len(SETTINGS)
+
+
+def test_the_docs_table_is_generated_from_the_declarations():
+    docs = OPERATOR_DOCS.read_text()
+    assert with_docs_table(docs) == docs, (
+        "docs/operator.md's settings table is stale: run "
+        "`python -m devplane_operator.settings docs/operator.md`"
+    )
+
+
+def test_help_lists_every_setting_with_its_env_var():
+    text = " ".join(argument_parser().format_help().split())
+    for s in SETTINGS:
+        assert f"--{s.flag}" in text and f"[env {s.env}; default" in text
+    # A number's range comes from its parser; Markdown is left out.
+    assert "Concurrent reconciles. From 1 to 256. [env DEVPLANE_WORKERS; default '8']" in text
+    assert "`" not in text
 
 
 BAD = {

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from devplane_api.v1alpha1 import AUTHPROXY_MODULE
 from devplane_authproxy.app import make_hub_auth
 from devplane_authproxy.auth import is_allowed
 from devplane_authproxy.handlers import same_origin
@@ -77,6 +82,19 @@ def test_settings_from_env_and_admin_switches():
     assert ProxySettings.from_env(pod_says_no).allow_admin_access is False
     with pytest.raises(ValueError, match="JUPYTERHUB_USER"):
         ProxySettings.from_env({})
+
+
+def test_a_typo_in_a_boolean_stops_the_proxy_with_the_variable_named():
+    env = {**BASE_ENV, "DEVPLANE_ALLOW_ADMIN_ACCESS": "ture"}
+    with pytest.raises(ValueError, match="DEVPLANE_ALLOW_ADMIN_ACCESS='ture' is not a boolean"):
+        ProxySettings.from_env(env)
+    proc = subprocess.run(
+        [sys.executable, "-m", AUTHPROXY_MODULE], env={**os.environ, **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("devplane-authproxy: DEVPLANE_ALLOW_ADMIN_ACCESS='ture'")
+    assert "use true or false" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_token_is_not_in_the_settings_repr():
