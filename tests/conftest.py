@@ -1,5 +1,8 @@
 """Fixtures shared by every test: the local Kubernetes control plane and namespaces on it.
 
+Thin wrappers over the development harness (hack/devplane_dev), which the demo and the
+benchmarks use the same way.
+
 The control plane is real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 kwok), built from the pins in versions.env by hack/build-binaries.sh. A test that needs it
 and cannot get it fails with the reason; nothing here ever skips.
@@ -10,31 +13,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from devplane_dev import devcluster
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVCLUSTER = ROOT / "hack" / "devcluster.py"
-
-
-def _run_devcluster(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(DEVCLUSTER), *args], capture_output=True, text=True, cwd=ROOT
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"the local control plane could not be started (hack/devcluster.py {' '.join(args)}):\n"
-            f"{proc.stderr[-4000:]}",
-            pytrace=False,
-        )
-    return proc.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +33,10 @@ def kubeconfig() -> Path:
     Reuses a cluster started with `make devcluster`; otherwise starts one (and leaves it
     running for the next session, so a warm `make test` does not pay the start-up again).
     """
-    path = Path(_run_devcluster("up"))
+    try:
+        path = devcluster.run_cli("up")
+    except devcluster.DevclusterError as err:
+        pytest.fail(f"the local control plane could not be started: {err}", pytrace=False)
     os.environ["KUBECONFIG"] = str(path)
     return path
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.procs import wait_for
+from devplane_dev.poll import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -300,11 +300,11 @@ def test_crd_cel_rule_rejects_a_bad_object(kubectl, namespace):
 
     # Discovery can lag Established by a moment.
     wait_for(
+        "a valid Widget to be accepted",
         lambda: (
             kubectl("apply", "-f", "-", stdin=widget("good", 1, 2), check=False).returncode == 0
         ),
         timeout=60,
-        what="a valid Widget to be accepted",
     )
     bad = kubectl("apply", "-f", "-", stdin=widget("bad", 5, 2), check=False)
     assert bad.returncode != 0

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_support import ROOT, RunnerProcess, workspace_like_pod
-from localrunner.podspec import (
+from devplane_dev.localrunner.podspec import (
     PodSpecError,
     References,
     Toolchain,
@@ -21,7 +20,9 @@ from localrunner.podspec import (
     plan_pod,
     rewrite_paths,
 )
-from localrunner.supervisor import is_alive
+from devplane_dev.localrunner.supervisor import is_alive
+from devplane_dev.paths import ROOT
+from e2e_support import RunnerProcess, workspace_like_pod
 
 TOOLS = Toolchain(repo=ROOT, python=Path("/venv/bin/python"), tool_dir=Path("/tools"))
 
@@ -203,8 +204,8 @@ def test_runner_runs_workspace_pods_and_stops_them(
 
         # A runner that is killed outright cannot stop its pods; the next one (same state
         # directory) stops those orphans first, so its own proxy can bind the pod IP again.
-        os.kill(old.proc.pid, signal.SIGKILL)
-        old.proc.wait()
+        os.kill(old.process.pid, signal.SIGKILL)
+        old.process.proc.wait()
         orphans = old.leftovers()
         assert orphans, "expected bob's processes to outlive a SIGKILLed runner"
         runner = RunnerProcess(kubeconfig, [namespace], tmp_path / "runner")

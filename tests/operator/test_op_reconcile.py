@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 import pytest
-from devplane_operator import KIND
+from devplane_dev.workspaces import EXAMPLE_PROVIDERS_JSON, workspace_manifest
 from devplane_operator.cache import Cache
 from devplane_operator.compare import normalize
 from devplane_operator.kube import KubeError
@@ -24,15 +24,13 @@ from devplane_operator.reconcile import INDEPENDENT_KINDS, Controller
 from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
 
-from devplane_api import naming
+from devplane_api.v1alpha1 import KIND
 
 Obj = dict[str, Any]
 NAMESPACE = "ws"
 SETTINGS_ENV = {
     "DEVPLANE_NAMESPACES": NAMESPACE,
-    "DEVPLANE_LLM_PROVIDERS": json.dumps(
-        [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["qwen"]}]
-    ),
+    "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON,
 }
 FORBIDDEN = KubeError(403, "Forbidden", "networkpolicies is forbidden")
 INVALID = KubeError(422, "Invalid", "spec.capacity: Invalid value")
@@ -131,19 +129,8 @@ class FakeKube:
 
 
 def _workspace(**spec: Any) -> Obj:
-    name = naming.workspace_name("alice", "")
-    return {
-        "apiVersion": "devplane.io/v1alpha1",
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "uid": "ws-uid",
-            "generation": 1,
-            "resourceVersion": "1",
-        },
-        "spec": {"owner": "alice", "serverName": "", "hubSecretRef": {"name": "hub-secret"}} | spec,
-    }
+    metadata = {"namespace": NAMESPACE, "uid": "ws-uid", "generation": 1, "resourceVersion": "1"}
+    return workspace_manifest("alice", "", metadata, **spec)
 
 
 def _controller(**spec: Any) -> tuple[Controller, FakeKube, tuple[str, str]]:

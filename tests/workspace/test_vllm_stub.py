@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from support.procs import ManagedProcess, free_port, short_tempdir_path, wait_for
+from devplane_dev.poll import wait_for
+from devplane_dev.procs import ManagedProcess, free_port, short_tempdir_path
 
 KEY = "stub-key"
 MODEL = "qwen-coder"
@@ -38,7 +39,7 @@ def stub() -> Iterator[str]:
             return False
 
     try:
-        wait_for(healthy, 20, "the vLLM stand-in")
+        wait_for("the vLLM stand-in", healthy, 20)
         yield url
     finally:
         proc.stop()

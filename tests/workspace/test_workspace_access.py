@@ -11,7 +11,7 @@ import re
 
 import pytest
 import requests
-from support.ttyd_client import TtydSession
+from devplane_dev.ttyd_client import TtydSession
 from websockets.exceptions import InvalidStatus
 
 

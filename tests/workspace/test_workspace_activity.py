@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support.hub import iso_to_epoch
-from support.ttyd_client import TtydSession
+from devplane_dev.localhub import iso_to_epoch
+from devplane_dev.ttyd_client import TtydSession
 
 from devplane_authproxy.activity import is_user_input
 

@@ -1,4 +1,4 @@
-"""The test suite's process helper leaves nothing behind (tests/support/procs.py)."""
+"""The harness's process wrapper leaves nothing behind (devplane_dev.procs.ManagedProcess)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import os
 import sys
 import time
 
-from support.procs import ManagedProcess, process_state, wait_for
+from devplane_dev.poll import wait_for
+from devplane_dev.procs import ManagedProcess, process_state
 
 # A leader that starts a child in a session of its own (as JupyterHub starts its managed
 # services), and the child ignores SIGINT and SIGTERM.
@@ -27,7 +28,7 @@ def _alive(pid: int) -> bool:
 
 def test_stop_also_ends_a_child_that_left_the_process_group(tmp_path):
     proc = ManagedProcess([sys.executable, "-c", LEADER], tmp_path / "leader.log")
-    child = int(wait_for(lambda: proc.log().strip(), 10, "the child's pid"))
+    child = int(wait_for("the child's pid", lambda: proc.log().strip(), 10))
     assert _alive(child) and os.getpgid(child) != os.getpgid(proc.pid)
 
     proc.stop(grace=1)

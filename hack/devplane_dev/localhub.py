@@ -1,4 +1,6 @@
-"""A real JupyterHub on loopback for tests, with logins through its real login form.
+"""A JupyterHub whose users' servers are DevPlane auth proxies run as local processes.
+
+For the auth proxy's tests and the terminal benchmark: no cluster, no OIDC provider.
 
     hub = LocalHub(tmp_path, users={"alice": False, "admin": True},
                    upstream_template=f"unix:{tmp_path}/{{username}}/run/ttyd.sock")
@@ -11,7 +13,7 @@
 
 The hub uses DummyAuthenticator with one shared password (``LocalHub.PASSWORD``), sqlite in
 the work dir, configurable-http-proxy from node_modules on a random port, and the
-``support.local_spawner.AuthProxySpawner`` so a user's server is the DevPlane auth proxy.
+``devplane_dev.local_spawner.AuthProxySpawner`` so a user's server is the DevPlane auth proxy.
 ``last_activity_interval = 0``: the hub does not derive activity from proxy traffic, so only
 what the auth proxy reports counts (the same setting the real hub config must use).
 """
@@ -20,17 +22,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
-from html.parser import HTMLParser
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
-from .procs import NODE_BIN, ManagedProcess, free_port, wait_for
-
-SUPPORT_DIR = Path(__file__).resolve().parent
+from .hub import run_jupyterhub
+from .login import Form, login
+from .paths import NODE_BIN
+from .poll import wait_for
+from .procs import ManagedProcess, base_env, free_port
 
 _CONFIG = """
 import sys
@@ -52,7 +55,7 @@ c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "{password}"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {admins!r}
-c.JupyterHub.spawner_class = "support.local_spawner.AuthProxySpawner"
+c.JupyterHub.spawner_class = "devplane_dev.local_spawner.AuthProxySpawner"
 c.Spawner.http_timeout = 30
 c.Spawner.start_timeout = 60
 c.Spawner.home_dir_template = "{workdir}/homes/{{username}}"
@@ -69,36 +72,6 @@ c.JupyterHub.load_roles = [
     }}
 ]
 """
-
-
-class _FormParser(HTMLParser):
-    """Collects the first <form>'s action and its input fields (for login/consent pages)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: list[tuple[str, str]] = []
-        self._in_form = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = a.get("action") or ""
-            self._in_form = True
-        elif tag == "input" and self._in_form and a.get("name"):
-            if a.get("type") in {"checkbox", "radio"} and "checked" not in a:
-                return
-            self.fields.append((a["name"], a.get("value") or ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._in_form = False
-
-
-def parse_form(html: str) -> _FormParser:
-    parser = _FormParser()
-    parser.feed(html)
-    return parser
 
 
 class LocalHub:
@@ -150,29 +123,10 @@ class LocalHub:
     # ---------------------------------------------------------------- lifecycle
 
     def start(self, timeout: float = 60) -> None:
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:{NODE_BIN}:/usr/local/bin:/usr/bin:/bin",
-            # The spawner class lives in tests/support; the hub imports it by name.
-            "PYTHONPATH": str(SUPPORT_DIR.parent),
-            "HOME": str(self.workdir),
-            "LANG": "C.UTF-8",
-        }
-        self.process = ManagedProcess(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.config_path)],
-            self.workdir / "jupyterhub.log",
-            env=env,
-            cwd=self.workdir,
+        env = base_env(HOME=str(self.workdir))
+        self.process = run_jupyterhub(
+            self.config_path, env, self.workdir, self.workdir / "hub.log", self.url, timeout
         )
-
-        def up() -> bool:
-            if not self.process.alive():
-                raise RuntimeError(f"jupyterhub exited:\n{self.process.log()[-4000:]}")
-            try:
-                return requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, timeout, "JupyterHub to answer /hub/api/", interval=0.3)
         for name in self.users:
             self.api("POST", f"/users/{name}", expect=(201, 409))
 
@@ -223,28 +177,21 @@ class LocalHub:
             server = (self.user_model(name).get("servers") or {}).get("")
             return bool(server and server.get("ready"))
 
-        wait_for(ready, timeout, f"{name}'s server to be ready", interval=0.3)
+        wait_for(f"{name}'s server to be ready", ready, timeout, interval=0.3)
 
     def stop_server(self, name: str, timeout: float = 30) -> None:
         self.api("DELETE", f"/users/{name}/server", expect=(202, 204))
         wait_for(
+            f"{name}'s server to stop",
             lambda: not (self.user_model(name).get("servers") or {}),
             timeout,
-            f"{name}'s server to stop",
         )
 
     # ---------------------------------------------------------------- browser-like use
 
     def login(self, name: str, password: str | None = None) -> requests.Session:
         """Log in through the hub's login form, as a browser would."""
-        session = requests.Session()
-        page = session.get(f"{self.url}/hub/login", timeout=30)
-        form = parse_form(page.text)
-        data = dict(form.fields)
-        data.update(username=name, password=password or self.PASSWORD)
-        response = session.post(
-            urljoin(page.url, form.action or "/hub/login"), data=data, timeout=30
-        )
+        session, response = login(self.url, name, password or self.PASSWORD, start="/hub/login")
         if "jupyterhub-session-id" not in session.cookies and not any(
             c.name.startswith("jupyterhub-hub-login") for c in session.cookies
         ):
@@ -261,12 +208,7 @@ class LocalHub:
         """
         response = session.get(f"{self.url}/user/{owner}/{path}", timeout=30)
         if confirm and "/hub/api/oauth2/authorize" in response.url and response.status_code == 200:
-            form = parse_form(response.text)
-            response = session.post(
-                urljoin(response.url, form.action or response.url),
-                data=form.fields,
-                timeout=30,
-            )
+            response = Form(response.text).submit(session, response)
         return response
 
     def cookie_header(self, session: requests.Session, path: str) -> str:
@@ -288,8 +230,6 @@ def iso_to_epoch(stamp: str | None) -> float:
     """Hub timestamps ("2026-01-01T00:00:00.123456Z") as epoch seconds; 0 for None."""
     if not stamp:
         return 0.0
-    from datetime import datetime
-
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
