@@ -340,6 +340,20 @@ def wait_for(what: str, check, timeout: float = START_TIMEOUT) -> None:
 # ------------------------------------------------------------------ up / down
 
 
+def control_loop_flags(short_name: str) -> list[str]:
+    """What the controller manager and the scheduler share: their kubeconfig for every
+    purpose, their own port on loopback, and no leader election (there is one of each)."""
+    kcfg = STATE / f"{short_name}.kubeconfig"
+    return [
+        f"--kubeconfig={kcfg}",
+        f"--authentication-kubeconfig={kcfg}",
+        f"--authorization-kubeconfig={kcfg}",
+        f"--bind-address={HOST}",
+        f"--secure-port={PORTS[short_name]}",
+        "--leader-elect=false",
+    ]
+
+
 def component_argv(name: str, bin_dir: Path) -> list[str]:
     """The command line of one component; every flag that matters is here."""
     pki = STATE / "pki"
@@ -384,15 +398,9 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
             "--v=0",
         ]
     if name == "kube-controller-manager":
-        kcfg = STATE / "controller-manager.kubeconfig"
         return [
             str(bin_dir / "kube-controller-manager"),
-            f"--kubeconfig={kcfg}",
-            f"--authentication-kubeconfig={kcfg}",
-            f"--authorization-kubeconfig={kcfg}",
-            f"--bind-address={HOST}",
-            f"--secure-port={PORTS['controller-manager']}",
-            "--leader-elect=false",
+            *control_loop_flags("controller-manager"),
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'ca.crt'}",
@@ -408,15 +416,9 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
             "--v=0",
         ]
     if name == "kube-scheduler":
-        kcfg = STATE / "scheduler.kubeconfig"
         return [
             str(bin_dir / "kube-scheduler"),
-            f"--kubeconfig={kcfg}",
-            f"--authentication-kubeconfig={kcfg}",
-            f"--authorization-kubeconfig={kcfg}",
-            f"--bind-address={HOST}",
-            f"--secure-port={PORTS['scheduler']}",
-            "--leader-elect=false",
+            *control_loop_flags("scheduler"),
             "--kube-api-qps=200",
             "--kube-api-burst=400",
             "--v=0",

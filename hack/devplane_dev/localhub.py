@@ -20,6 +20,7 @@ what the auth proxy reports counts (the same setting the real hub config must us
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from datetime import datetime
@@ -34,6 +35,8 @@ from .login import Form, login
 from .paths import NODE_BIN
 from .poll import wait_for
 from .procs import ManagedProcess, base_env, free_port
+from .proxy import routes
+from .ttyd_client import TtydSession
 
 _CONFIG = """
 import sys
@@ -155,13 +158,7 @@ class LocalHub:
 
     def proxy_routes(self) -> dict[str, Any]:
         """configurable-http-proxy's routing table (route -> {"target", ...})."""
-        response = requests.get(
-            f"{self.proxy_api_url}/api/routes",
-            headers={"Authorization": f"token {self.proxy_token}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json()
+        return routes(self.proxy_api_url, self.proxy_token)
 
     def user_model(self, name: str) -> dict[str, Any]:
         return self.api("GET", f"/users/{name}").json()
@@ -216,6 +213,16 @@ class LocalHub:
         return "; ".join(
             f"{c.name}={c.value}" for c in session.cookies if path.startswith(c.path or "/")
         )
+
+    async def open_terminal(self, session: requests.Session, owner: str) -> TtydSession:
+        """Load ``owner``'s page (the OAuth dance), then open its terminal WebSocket with
+        ``session``'s cookies, as the browser's page does.
+
+        Use as ``async with await hub.open_terminal(...) as term:``.
+        """
+        await asyncio.to_thread(self.open_server, session, owner)
+        cookie = self.cookie_header(session, f"/user/{owner}/ws")
+        return await TtydSession.open(self.ws_url(owner), cookie=cookie, origin=self.origin)
 
     def ws_url(self, owner: str, path: str = "ws") -> str:
         return f"ws://127.0.0.1:{self.port}/user/{owner}/{path}"

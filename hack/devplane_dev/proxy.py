@@ -13,6 +13,15 @@ from .paths import NODE_BIN
 from .procs import ManagedProcess, StartError, base_env, free_port
 
 
+def routes(api_url: str, token: str) -> dict[str, Any]:
+    """A configurable-http-proxy's routing table (route -> {"target", ...})."""
+    response = requests.get(
+        f"{api_url}/api/routes", headers={"Authorization": f"token {token}"}, timeout=10
+    )
+    response.raise_for_status()
+    return response.json()
+
+
 class ConfigurableHttpProxy:
     """The public entry point (``url``) and the REST API the hub programs routes through."""
 
@@ -59,14 +68,7 @@ class ConfigurableHttpProxy:
             raise
 
     def routes(self) -> dict[str, Any]:
-        """The routing table (route -> {"target", ...})."""
-        response = requests.get(
-            f"{self.api_url}/api/routes",
-            headers={"Authorization": f"token {self.token}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json()
+        return routes(self.api_url, self.token)
 
     def stop(self) -> None:
         self.process.stop()

@@ -60,7 +60,7 @@ def write_shell_wrapper(tool_dir: Path) -> None:
     wrapper = tool_dir / SHELL_WRAPPER
     wrapper.write_text(
         "#!/bin/bash\n"
-        "# Written by devplane_dev/localrunner/supervisor.py: the terminal's shell for local pods.\n"
+        "# Written by the local runner (supervisor.py): the terminal's shell for local pods.\n"
         'if [ "$#" -eq 0 ]; then exec /bin/bash --rcfile "$(dirname "$0")/bashrc" -i; fi\n'
         'exec /bin/bash "$@"\n'
     )
