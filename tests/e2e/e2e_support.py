@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from devplane_dev.localrunner.runs import RUN_MARKER_ENV
-from devplane_dev.localrunner.supervisor import is_alive, kill_marked, processes_with_marker
+from devplane_dev.localrunner.supervisor import (
+    is_alive,
+    kill_marked,
+    processes_with_marker,
+    published_pod,
+)
 from devplane_dev.paths import LOCAL_RUNNER
 from devplane_dev.procs import ManagedProcess
 
@@ -38,17 +42,8 @@ class RunnerProcess:
     def log(self) -> str:
         return self.process.log_tail(4000)
 
-    def pods(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.state_dir / "pods.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        for pod in self.pods().values():
-            if pod["namespace"] == namespace and pod["name"] == name:
-                return pod
-        return None
+        return published_pod(self.state_dir / "pods.json", namespace, name)
 
     def wait_pod(self, namespace: str, name: str, timeout: float = 30) -> dict[str, Any]:
         return self.process.wait_until(

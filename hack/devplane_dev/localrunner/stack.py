@@ -25,16 +25,17 @@ from pathlib import Path
 
 import requests
 
-from ..devcluster import DevclusterError, run_cli
+from .. import vllm_stub
+from ..devcluster import DevclusterError, binary_dir, run_cli
 from ..hub import Hub
 from ..oidc import ADMINS_GROUP, USERS_GROUP, OidcProvider, OidcUser
-from ..operator_process import OperatorProcess
-from ..paths import CRD_FILE, LOCAL_RUNNER, ROOT, VENV_BIN
-from ..procs import ManagedProcess, StartError, base_env, free_port, http_ok, port_open
+from ..operator_process import OperatorProcess, install_crd
+from ..paths import LOCAL_RUNNER, ROOT, VENV_BIN
+from ..procs import ManagedProcess, StartError, base_env, free_port, port_open
 from ..proxy import ConfigurableHttpProxy
 from .kube import Kube
 from .runs import RUN_MARKER_ENV, stop_run
-from .supervisor import kill_marked
+from .supervisor import kill_marked, published_pod
 
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -175,6 +176,7 @@ class DemoStack:
         self.run_id = uuid.uuid4().hex
         self.procs: list[ManagedProcess] = []
         self.oidc: OidcProvider | None = None
+        self.hub: Hub | None = None
         self.kubeconfig: Path | None = None
         self.kube: Kube | None = None
         # Shared by configurable-http-proxy and the hub; new each run (the proxy is too).
@@ -229,9 +231,7 @@ class DemoStack:
         except DevclusterError as err:
             raise StartError(f"the local control plane did not start: {err}") from None
         self.kube = Kube(self.kubeconfig)
-        if not CRD_FILE.exists():
-            raise StartError(f"{CRD_FILE} is missing: the Workspace CRD is needed")
-        self.kube.apply_crd(CRD_FILE)
+        install_crd([str(binary_dir() / "kubectl"), "--kubeconfig", str(self.kubeconfig)])
         self.kube.ensure_namespace(
             self.config.namespace, {**RESTRICTED, "app.kubernetes.io/part-of": "devplane-demo"}
         )
@@ -240,24 +240,15 @@ class DemoStack:
         cfg = self.config
         if cfg.llm_url:
             return
-        proc = self._spawn(
-            "vllm-stub",
-            [
-                str(VENV_BIN / "python"),
-                "-m",
-                "devplane_dev.vllm_stub",
-                "--host",
-                cfg.host,
-                "--port",
-                str(cfg.llm_port),
-                "--model",
-                STUB_MODEL,
-                "--api-key",
-                cfg.stub_api_key,
-            ],
+        stub = vllm_stub.launch(
+            self.logs / "vllm-stub.log",
+            cfg.llm_port,
+            STUB_MODEL,
+            cfg.stub_api_key,
+            cfg.host,
             self._env(),
         )
-        proc.wait_until("/health", http_ok(f"http://{cfg.host}:{cfg.llm_port}/health"), 30)
+        self.procs.append(stub)
 
     def _oidc(self) -> None:
         cfg = self.config
@@ -310,7 +301,8 @@ class DemoStack:
             },
             log_path=self.logs / "operator.log",
         ).start()
-        self.procs.append(operator.process)  # type: ignore[arg-type]
+        assert operator.process is not None
+        self.procs.append(operator.process)
         # /readyz: 200 once the operator leads (no election here) and watches the namespace.
         operator.wait_ready(60)
 
@@ -370,6 +362,7 @@ class DemoStack:
         hub.start(timeout=90)
         assert hub.process is not None
         self.procs.append(hub.process)
+        self.hub = hub
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -416,6 +409,7 @@ class DemoStack:
         cfg = self.config
         left = stop_run(self.procs, self._markers(self.run_id))
         self.procs.clear()
+        self.hub = self.oidc = None
         if self.kube is not None:
             if cfg.delete_namespace_on_stop:
                 self.kube.delete_namespace(cfg.namespace)
@@ -430,25 +424,12 @@ class DemoStack:
 
     def runner_pod(self, pod_name: str) -> dict | None:
         """The local runner's record of a running pod (PIDs, pod IP, mounts), or None."""
-        try:
-            pods = json.loads((self.runner_state / "pods.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return next(
-            (
-                p
-                for p in pods.values()
-                if p["name"] == pod_name and p["namespace"] == self.config.namespace
-            ),
-            None,
-        )
+        return published_pod(self.runner_state / "pods.json", self.config.namespace, pod_name)
 
     def dead_components(self) -> list[str]:
         return [p.name for p in self.procs if not p.alive()]
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the hub's REST API with the demo's admin-scoped API token."""
-        headers = {"Authorization": f"token {self.config.api_token}"}
-        return requests.request(
-            method, f"{self.config.url}/hub/api{path}", headers=headers, timeout=30, **kwargs
-        )
+        assert self.hub is not None, "the stack is not started"
+        return self.hub.api(method, path, **kwargs)
