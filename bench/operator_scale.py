@@ -25,7 +25,6 @@ import asyncio
 import functools
 import os
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +33,7 @@ from pathlib import Path
 from cluster_floor import run_floor
 from cpu_usage import CpuUsage
 from devplane_dev import devcluster
+from devplane_dev.kubectl import Kubectl
 from devplane_dev.operator_process import OperatorProcess, install_crd
 from devplane_dev.paths import ROOT
 from devplane_dev.poll import wait_for_async
@@ -45,13 +45,6 @@ from rawkube import call, condition_true, wait_until_ready
 from devplane_api.v1alpha1 import GROUP, PLURAL, VERSION
 
 WRITES = "devplane_operator_api_writes_total"
-
-
-def run(*argv: str) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -111,11 +104,10 @@ async def main() -> int:
     if floor is not None:
         print("baseline, same cluster, no operator (bench/cluster_floor.py):")
         print("\n".join(f"  {line}" for line in floor.lines()), flush=True)
-    bin_dir = Path(run(str(ROOT / "hack" / "build-binaries.sh")))
-    kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig]
-    install_crd(kubectl)
+    kubectl = Kubectl(devcluster.binary_dir(), Path(kubeconfig))
+    install_crd(kubectl.argv)
     namespace = f"bench-op-{uuid.uuid4().hex[:6]}"
-    run(*kubectl, "create", "namespace", namespace)
+    kubectl("create", "namespace", namespace)
 
     configuration = k8s.Configuration()
     await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
@@ -197,7 +189,7 @@ async def main() -> int:
     finally:
         op.stop()
         if not args.keep:
-            run(*kubectl, "delete", "namespace", namespace, "--timeout=900s")
+            kubectl("delete", "namespace", namespace, "--timeout=900s")
 
     ok = all_ready <= 60 and rss <= 200 and resync_writes == 0
     print("RESULT:", "all targets met" if ok else "some target missed")

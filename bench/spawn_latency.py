@@ -24,7 +24,6 @@ import argparse
 import json
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,8 +33,8 @@ from pathlib import Path
 
 from devplane_dev import devcluster
 from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.kubectl import TEST_NAMESPACE, Kubectl
 from devplane_dev.operator_process import OperatorProcess, install_crd
-from devplane_dev.paths import ROOT
 from devplane_dev.poll import wait_for
 from devplane_dev.proxy import ConfigurableHttpProxy
 from devplane_dev.responders import PodResponders
@@ -61,33 +60,8 @@ c.KubeSpawner.http_timeout = 30
 """
 
 
-def kubectl_argv() -> list[str]:
-    bin_dir = (
-        subprocess.run(
-            [str(ROOT / "hack" / "build-binaries.sh")], capture_output=True, text=True, check=True
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    return [str(Path(bin_dir) / "kubectl"), "--kubeconfig", str(kubeconfig())]
-
-
-def kubeconfig() -> Path:
-    return devcluster.run_cli("up")
-
-
-def make_namespace(kubectl: list[str], prefix: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    subprocess.run([*kubectl, "create", "namespace", name], check=True, capture_output=True)
-    subprocess.run(
-        [*kubectl, "label", "namespace", name, "devplane.io/test=true"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        [*kubectl, "wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return name
+def make_namespace(kubectl: Kubectl, prefix: str) -> str:
+    return kubectl.create_namespace(f"{prefix}-{uuid.uuid4().hex[:6]}", TEST_NAMESPACE)
 
 
 def spawn(hub: Hub, user: str, options: dict | None = None, timeout: float = 180) -> float:
@@ -134,9 +108,9 @@ def main() -> int:
     # SIGTERM (timeout, Ctrl-C in make) must still run the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
-    kc = kubeconfig()
-    kubectl = kubectl_argv()
-    install_crd(kubectl)
+    kc = devcluster.run_cli("up")
+    kubectl = Kubectl(devcluster.binary_dir(), kc)
+    install_crd(kubectl.argv)
     work = Path(tempfile.mkdtemp(prefix="devplane-bench-"))
     ns_dev = make_namespace(kubectl, "bench-dev")
     ns_ks = make_namespace(kubectl, "bench-ks")
@@ -241,8 +215,7 @@ def main() -> int:
             except Exception as e:  # keep cleaning up
                 print(f"clean-up: {e}", file=sys.stderr)
         for ns in (ns_dev, ns_ks):
-            subprocess.run([*kubectl, "delete", "namespace", ns, "--wait=false"],
-                           capture_output=True)  # fmt: skip
+            kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ and cannot get it fails with the reason; nothing here ever skips.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from devplane_dev import devcluster
+from devplane_dev.kubectl import RESTRICTED, TEST_NAMESPACE, Kubectl
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
@@ -53,25 +53,9 @@ def bin_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig: Path, bin_dir: Path):
-    """Run the pinned kubectl against the local control plane.
-
-    ``kubectl("get", "pods", "-n", ns)`` returns stdout; ``check=False`` returns the
-    CompletedProcess instead of failing on a non-zero exit; ``json_out=True`` parses -o json.
-    """
-
-    def run(*args: str, stdin: str | None = None, check: bool = True, json_out: bool = False):
-        argv = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), *args]
-        if json_out:
-            argv += ["-o", "json"]
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
-        if not check:
-            return proc
-        if proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-        return json.loads(proc.stdout) if json_out else proc.stdout
-
-    return run
+def kubectl(kubeconfig: Path, bin_dir: Path) -> Kubectl:
+    """The pinned kubectl against the local control plane (devplane_dev.kubectl.Kubectl)."""
+    return Kubectl(bin_dir, kubeconfig)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -85,12 +69,6 @@ async def api_client(kubeconfig: Path) -> AsyncIterator[k8s.ApiClient]:
         yield api
 
 
-def _namespace_manifest(name: str, labels: dict[str, str]) -> str:
-    return json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    )
-
-
 @pytest.fixture
 def make_namespace(kubectl) -> Iterator:
     """Factory for throw-away namespaces, deleted after the test.
@@ -102,19 +80,9 @@ def make_namespace(kubectl) -> Iterator:
 
     def make(prefix: str = "t", restricted: bool = False, labels: dict | None = None) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        all_labels = {"devplane.io/test": "true", **(labels or {})}
-        if restricted:
-            all_labels |= {
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": "latest",
-            }
-        kubectl("apply", "-f", "-", stdin=_namespace_manifest(name, all_labels))
         created.append(name)
-        kubectl(
-            "wait", "--for=create", "serviceaccount/default",
-            "-n", name, "--timeout=60s",
-        )  # fmt: skip
-        return name
+        all_labels = TEST_NAMESPACE | (RESTRICTED if restricted else {}) | (labels or {})
+        return kubectl.create_namespace(name, all_labels)
 
     yield make
     for name in created:

@@ -11,6 +11,7 @@ One module per job; each is the only place that does it:
                          until it is ready, stop it and everything it started; free ports;
 * ``devcluster``       — the local control plane (etcd, kube-apiserver, ..., kwok) and its
                          CLI, run as ``hack/devcluster.py`` (stdlib only; it says why);
+* ``kubectl``          — the pinned kubectl against a cluster; namespaces with their labels;
 * ``operator_process`` — the real operator as a subprocess; ``install_crd``;
 * ``oidc``             — the OIDC provider (hack/oidc/server.mjs) with its users and client;
 * ``proxy``            — configurable-http-proxy, started apart from the hub;

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from devplane_dev import devcluster
 from devplane_dev.poll import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ def test_binaries_report_real_versions(bin_dir):
 
 def test_everything_listens_on_loopback_only():
     """No socket of ours is bound to a non-loopback address."""
-    state = ROOT / ".devcluster"
+    state = devcluster.STATE  # DEVCLUSTER_DIR when set, as for the cluster under test
     pids = {p.stem: int(p.read_text()) for p in (state / "pids").glob("*.pid")}
     assert set(pids) == {
         "etcd",

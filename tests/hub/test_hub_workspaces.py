@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.kubectl import TEST_NAMESPACE
 from devplane_dev.operator_process import OperatorProcess, install_crd
 from devplane_dev.poll import wait_for
 from devplane_dev.proxy import ConfigurableHttpProxy
@@ -52,13 +53,11 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(kubeconfig, kubectl, bin_dir, tmp_path_factory) -> Iterator[Stack]:
+def stack(kubeconfig, kubectl, tmp_path_factory) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("hub-workspaces")
     namespace = f"hub-{uuid.uuid4().hex[:8]}"
-    install_crd([str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig)])
-    kubectl("create", "namespace", namespace)
-    kubectl("label", "namespace", namespace, "devplane.io/test=true")
-    kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace, "--timeout=60s")
+    install_crd(kubectl.argv)
+    kubectl.create_namespace(namespace, TEST_NAMESPACE)
     operator = OperatorProcess(kubeconfig, [namespace], log_path=workdir / "operator.log")
     responders = PodResponders(str(kubeconfig), namespace, start_delay=2.0)
     proxy = ConfigurableHttpProxy(workdir)

@@ -28,6 +28,7 @@ import requests
 from .. import vllm_stub
 from ..devcluster import DevclusterError, binary_dir, run_cli
 from ..hub import Hub
+from ..kubectl import RESTRICTED
 from ..oidc import ADMINS_GROUP, USERS_GROUP, OidcProvider, OidcUser
 from ..operator_process import OperatorProcess, install_crd
 from ..paths import LOCAL_RUNNER, ROOT, VENV_BIN
@@ -37,10 +38,6 @@ from .kube import Kube
 from .runs import RUN_MARKER_ENV, stop_run
 from .supervisor import kill_marked, published_pod
 
-RESTRICTED = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-}
 STUB_MODEL = "devplane-stub"
 OIDC_CLIENT_ID = "devplane-hub"
 # What the spawn form offers (and the REST API accepts as user_options {"profile": slug}).
