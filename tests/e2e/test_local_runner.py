@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from devplane_dev import devcluster
 from devplane_dev.localrunner.podspec import (
     PodSpecError,
     References,
@@ -188,7 +189,7 @@ def test_runner_runs_workspace_pods_and_stops_them(
             _wait_proxy(runner, pod, owner)
         # ... with its home on the directory of the PV kwok provisioned.
         home = Path(pods[0]["containers"]["workspace"]["env"]["HOME"])
-        assert home.is_dir() and ".devcluster/volumes/pvc-" in str(home)
+        assert home.is_dir() and str(home).startswith(f"{devcluster.STATE}/volumes/pvc-")
         (home / "keep.txt").write_text("survives")
 
         # Deleting a pod stops its processes (all of them) and keeps the other pod running.
