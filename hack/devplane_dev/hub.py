@@ -64,7 +64,47 @@ def run_jupyterhub(
     return process
 
 
-class Hub:
+class HubClient:
+    """What tests and benchmarks ask a running hub, through its REST API with an
+    admin-scoped token (``url`` and ``token`` are set by the subclass)."""
+
+    url: str
+    token: str
+
+    def api(
+        self, method: str, path: str, expect: tuple[int, ...] | None = None, **kw: Any
+    ) -> requests.Response:
+        """``/hub/api<path>``; with ``expect``, any other status fails the caller."""
+        response = requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=kw.pop("timeout", 60),
+            **kw,
+        )
+        if expect is not None and response.status_code not in expect:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response
+
+    def user_model(self, user: str) -> dict[str, Any]:
+        return self.api("GET", f"/users/{user}", expect=(200,)).json()
+
+    def server(self, user: str, name: str = "") -> dict[str, Any] | None:
+        """The hub's model of ``user``'s server ``name``; None when it has none."""
+        return (self.user_model(user).get("servers") or {}).get(name)
+
+    def wait_ready(self, user: str, timeout: float = 120) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            server = self.server(user)
+            return server if server and server.get("ready") else None
+
+        return wait_for(f"{user}'s server to be ready", ready, timeout, interval=0.2)
+
+    def wait_stopped(self, user: str, timeout: float = 120) -> None:
+        wait_for(f"{user}'s server to stop", lambda: self.server(user) is None, timeout, 0.2)
+
+
+class Hub(HubClient):
     """DevPlane's hub config behind ``proxy``; logins through ``oidc`` when given."""
 
     def __init__(
@@ -127,16 +167,6 @@ class Hub:
     def log(self) -> str:
         return self.process.log() if self.process else ""
 
-    def api(self, method: str, path: str, **kw: Any) -> requests.Response:
-        """The hub's REST API with the automation token (admin scopes)."""
-        return requests.request(
-            method,
-            f"{self.url}/hub/api{path}",
-            headers={"Authorization": f"token {self.token}"},
-            timeout=kw.pop("timeout", 60),
-            **kw,
-        )
-
     def progress_events(self, user: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
         """The hub's spawn progress event-stream for ``user``'s default server."""
         with requests.get(
@@ -171,24 +201,10 @@ class Hub:
         def pending_or_done() -> bool:
             if "response" in result:
                 return True
-            server = self.api("GET", f"/users/{user}").json().get("servers", {}).get("")
+            server = self.server(user)
             return bool(server and server.get("pending") == "spawn")
 
         wait_for(f"{user}'s spawn to be pending", pending_or_done, 30, interval=0.05)
         events = list(self.progress_events(user, timeout))
         thread.join(timeout)
         return result["response"], events
-
-    def wait_ready(self, user: str, timeout: float = 120) -> dict[str, Any]:
-        def ready() -> dict[str, Any] | None:
-            model = self.api("GET", f"/users/{user}").json()
-            server = model.get("servers", {}).get("")
-            return model if server and server.get("ready") else None
-
-        return wait_for(f"{user}'s server to be ready", ready, timeout, interval=0.2)
-
-    def wait_stopped(self, user: str, timeout: float = 120) -> None:
-        def stopped() -> bool:
-            return "" not in self.api("GET", f"/users/{user}").json().get("servers", {})
-
-        wait_for(f"{user}'s server to stop", stopped, timeout, interval=0.2)

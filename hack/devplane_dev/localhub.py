@@ -30,10 +30,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .hub import run_jupyterhub
+from .hub import HubClient, run_jupyterhub
 from .login import Form, login
 from .paths import NODE_BIN
-from .poll import wait_for
 from .procs import ManagedProcess, base_env, free_port
 from .proxy import routes
 from .ttyd_client import TtydSession
@@ -77,7 +76,7 @@ c.JupyterHub.load_roles = [
 """
 
 
-class LocalHub:
+class LocalHub(HubClient):
     PASSWORD = "devplane-test-password"
 
     def __init__(
@@ -97,7 +96,7 @@ class LocalHub:
         self.port = free_port()
         self.hub_port = free_port()
         self.proxy_api_port = free_port()
-        self.service_token = secrets.token_hex(16)
+        self.token = secrets.token_hex(16)  # the "devplane-tests" service's, admin-scoped
         # configurable-http-proxy's REST API token (GET {proxy_api_url}/api/routes).
         self.proxy_token = secrets.token_hex(16)
         self.proxy_api_url = f"http://127.0.0.1:{self.proxy_api_port}"
@@ -119,7 +118,7 @@ class LocalHub:
                 activity_file_template=activity_file_template,
                 env_by_user=env_by_user or {},
                 spawner_environment=spawner_environment or {},
-                service_token=self.service_token,
+                service_token=self.token,
             )
         )
 
@@ -144,45 +143,21 @@ class LocalHub:
 
     # ---------------------------------------------------------------- REST API
 
-    def api(self, method: str, path: str, expect: tuple[int, ...] = (200, 201, 202, 204), **kw):
-        response = requests.request(
-            method,
-            f"{self.url}/hub/api{path}",
-            headers={"Authorization": f"token {self.service_token}"},
-            timeout=30,
-            **kw,
-        )
-        if response.status_code not in expect:
-            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
-        return response
-
     def proxy_routes(self) -> dict[str, Any]:
         """configurable-http-proxy's routing table (route -> {"target", ...})."""
         return routes(self.proxy_api_url, self.proxy_token)
 
-    def user_model(self, name: str) -> dict[str, Any]:
-        return self.api("GET", f"/users/{name}").json()
-
     def server_activity(self, name: str, server: str = "") -> str | None:
         """The hub's last_activity for a user's server (ISO string) or None."""
-        return (self.user_model(name).get("servers") or {}).get(server, {}).get("last_activity")
+        return (self.server(name, server) or {}).get("last_activity")
 
     def start_server(self, name: str, timeout: float = 60) -> None:
         self.api("POST", f"/users/{name}/server", expect=(201, 202, 400))
-
-        def ready() -> bool:
-            server = (self.user_model(name).get("servers") or {}).get("")
-            return bool(server and server.get("ready"))
-
-        wait_for(f"{name}'s server to be ready", ready, timeout, interval=0.3)
+        self.wait_ready(name, timeout)
 
     def stop_server(self, name: str, timeout: float = 30) -> None:
         self.api("DELETE", f"/users/{name}/server", expect=(202, 204))
-        wait_for(
-            f"{name}'s server to stop",
-            lambda: not (self.user_model(name).get("servers") or {}),
-            timeout,
-        )
+        self.wait_stopped(name, timeout)
 
     # ---------------------------------------------------------------- browser-like use
 

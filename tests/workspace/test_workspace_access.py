@@ -127,9 +127,8 @@ async def test_admin_with_a_valid_token_is_refused_unless_the_workspace_allows_i
 
 async def test_a_token_in_the_url_is_never_accepted(deployment):
     hub = deployment.hub
-    token = hub.api(
-        "POST", "/users/alice/tokens", json={"scopes": ["access:servers!user=alice"]}
-    ).json()["token"]
+    scopes = {"scopes": ["access:servers!user=alice"]}
+    token = hub.api("POST", "/users/alice/tokens", expect=(200, 201), json=scopes).json()["token"]
     # The token is valid for alice's server, but only as a header/cookie, never in a URL.
     response = await asyncio.to_thread(
         requests.get, f"{hub.url}/user/alice/?token={token}", allow_redirects=False, timeout=10
