@@ -6,8 +6,9 @@ import os
 import sys
 import time
 
+import pytest
 from devplane_dev.poll import wait_for
-from devplane_dev.procs import ManagedProcess, process_state
+from devplane_dev.procs import ManagedProcess, StartError, process_state
 
 # A leader that starts a child in a session of its own (as JupyterHub starts its managed
 # services), and the child ignores SIGINT and SIGTERM.
@@ -37,3 +38,28 @@ def test_stop_also_ends_a_child_that_left_the_process_group(tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child), "the child in its own session outlived stop()"
+
+
+def test_log_is_this_runs_part_of_a_log_file_kept_across_restarts(tmp_path):
+    """The demo appends to its logs across restarts; an old run's "ready" line must not
+    count as this run's."""
+    log = tmp_path / "component.log"
+    ManagedProcess([sys.executable, "-c", "print('ready 1')"], log).proc.wait()
+    second = ManagedProcess([sys.executable, "-c", "print('ready 2')"], log)
+    second.proc.wait()
+    assert second.log() == "ready 2\n"
+    assert log.read_text() == "ready 1\nready 2\n"
+    second.stop()
+
+
+def test_waiting_on_a_process_that_exits_fails_at_once_and_quotes_its_log(tmp_path):
+    proc = ManagedProcess(
+        [sys.executable, "-c", "import sys; print('bad flag'); sys.exit(2)"],
+        tmp_path / "broken.log",
+        name="broken",
+    )
+    started = time.monotonic()
+    with pytest.raises(StartError, match=r"(?s)broken exited while waiting for its port.*bad flag"):
+        proc.wait_until("its port", lambda: False, timeout=30)
+    assert time.monotonic() - started < 10
+    proc.stop()
