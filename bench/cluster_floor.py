@@ -16,19 +16,16 @@ import argparse
 import asyncio
 import functools
 import os
-import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from cpu_usage import CpuUsage
+from devplane_dev import devcluster
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from rawkube import ApiError, call, condition_true, wait_until_ready
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def pvc(i: int) -> dict:
@@ -50,10 +47,7 @@ def pod(i: int) -> dict:
 
 
 def start_cluster() -> str:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "devcluster.py"), "up"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    return str(devcluster.run_cli("up"))
 
 
 @dataclass

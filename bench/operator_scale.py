@@ -11,7 +11,7 @@ number of bare PVC+pod pairs created straight through the API, no operator), run
 difference between the two is the operator's own cost; the floor is what this machine's
 control plane needs whatever the operator does. Both print where the CPU went.
 
-The operator runs as a real subprocess (devplane_operator.testing.OperatorProcess) with
+The operator runs as a real subprocess (devplane_dev.operator_process.OperatorProcess) with
 leader election on, as in production; Lease renewals are writes to its own Lease, not to any
 Workspace or child, and are reported separately. The namespace is deleted at the end.
 
@@ -25,34 +25,26 @@ import asyncio
 import functools
 import os
 import re
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from cluster_floor import run_floor
+from cpu_usage import CpuUsage
+from devplane_dev import devcluster
+from devplane_dev.kubectl import Kubectl
+from devplane_dev.operator_process import OperatorProcess, install_crd
+from devplane_dev.paths import ROOT
+from devplane_dev.poll import wait_for_async
+from devplane_dev.workspaces import workspace_manifest
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
+from rawkube import call, condition_true, wait_until_ready
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "operator"))
+from devplane_api.v1alpha1 import GROUP, PLURAL, VERSION
 
-from cluster_floor import run_floor  # noqa: E402
-from cpu_usage import CpuUsage  # noqa: E402
-from devplane_operator.testing import OperatorProcess, install_crd  # noqa: E402
-from rawkube import call, condition_true, wait_until_ready  # noqa: E402
-
-from devplane_api import naming  # noqa: E402
-
-GROUP, VERSION, PLURAL = "devplane.io", "v1alpha1", "workspaces"
 WRITES = "devplane_operator_api_writes_total"
-
-
-def run(*argv: str) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -60,16 +52,6 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def workspace(owner: str) -> dict:
-    name = naming.workspace_name(owner)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Workspace",
-        "metadata": {"name": name},
-        "spec": {"owner": owner, "hubSecretRef": {"name": naming.child_name(name, "hub")}},
-    }
 
 
 def writes_by_kind(op: OperatorProcess) -> dict[str, float]:
@@ -97,7 +79,7 @@ async def create_all(api: k8s.CustomObjectsApi, namespace: str, count: int) -> N
                 VERSION,
                 namespace,
                 PLURAL,
-                workspace(f"bench{i:04d}"),
+                workspace_manifest(f"bench{i:04d}"),
             )
 
     await asyncio.gather(*(create(i) for i in range(count)))
@@ -105,16 +87,6 @@ async def create_all(api: k8s.CustomObjectsApi, namespace: str, count: int) -> N
 
 def workspace_ready(ws: dict) -> bool:
     return condition_true(ws, "Ready")
-
-
-async def wait_for(what: str, check, limit: float, every: float = 0.5):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(every)
-    raise TimeoutError(f"timed out after {limit:.0f}s waiting for {what}")
 
 
 async def main() -> int:
@@ -127,16 +99,15 @@ async def main() -> int:
     )
     args = parser.parse_args()
 
-    kubeconfig = run(sys.executable, "hack/devcluster.py", "up")
+    kubeconfig = str(devcluster.run_cli("up"))
     floor = None if args.no_floor else await run_floor(kubeconfig, args.count)
     if floor is not None:
         print("baseline, same cluster, no operator (bench/cluster_floor.py):")
         print("\n".join(f"  {line}" for line in floor.lines()), flush=True)
-    bin_dir = Path(run(str(ROOT / "hack" / "build-binaries.sh")))
-    kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", kubeconfig]
-    install_crd(kubectl)
+    kubectl = Kubectl(devcluster.binary_dir(), Path(kubeconfig))
+    install_crd(kubectl.argv)
     namespace = f"bench-op-{uuid.uuid4().hex[:6]}"
-    run(*kubectl, "create", "namespace", namespace)
+    kubectl("create", "namespace", namespace)
 
     configuration = k8s.Configuration()
     await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
@@ -176,12 +147,16 @@ async def main() -> int:
 
             # One full resync of the unchanged set: wait for the next one to start and end.
             resyncs = op.metric("devplane_operator_resyncs_total")
-            await wait_for("a first resync", lambda: _resynced(op, resyncs), 3 * args.resync)
+            await wait_for_async(
+                "a first resync", lambda: _resynced(op, resyncs), 3 * args.resync, 0.5
+            )
             writes_before = writes_excluding_leases(op)
             leases_before = op.metric(WRITES, {"resource": "leases"})
             reconciles_before = op.metric("devplane_operator_reconciles_total")
             resyncs = op.metric("devplane_operator_resyncs_total")
-            await wait_for("one more resync", lambda: _resynced(op, resyncs), 3 * args.resync)
+            await wait_for_async(
+                "one more resync", lambda: _resynced(op, resyncs), 3 * args.resync, 0.5
+            )
             resync_writes = writes_excluding_leases(op) - writes_before
             resync_reconciles = op.metric("devplane_operator_reconciles_total") - reconciles_before
             lease_writes = op.metric(WRITES, {"resource": "leases"}) - leases_before
@@ -214,7 +189,7 @@ async def main() -> int:
     finally:
         op.stop()
         if not args.keep:
-            run(*kubectl, "delete", "namespace", namespace, "--timeout=900s")
+            kubectl("delete", "namespace", namespace, "--timeout=900s")
 
     ok = all_ready <= 60 and rss <= 200 and resync_writes == 0
     print("RESULT:", "all targets met" if ok else "some target missed")

@@ -13,9 +13,9 @@ ready, none failed.
 
 Both hubs run hub_config/jupyterhub_config.py; the baseline's only difference is a
 DEVPLANE_HUB_EXTRA_CONFIG that switches to KubeSpawner in its own namespace, with a per-user
-PVC (Zero to JupyterHub's default), since every DevPlane workspace has a home volume. Pods are kwok
-pods; a responder at each pod IP answers the hub's readiness check (tests/hub/hubharness.py
-explains why), for both spawners the same way.
+PVC (Zero to JupyterHub's default), since every DevPlane workspace has a home volume. Pods are
+kwok pods; a responder at each pod IP answers the hub's readiness check
+(hack/devplane_dev/responders.py explains why), for both spawners the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import argparse
 import json
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,20 +31,16 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "hub"))
+from devplane_dev import devcluster
+from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.kubectl import TEST_NAMESPACE, Kubectl
+from devplane_dev.operator_process import OperatorProcess, install_crd
+from devplane_dev.poll import wait_for
+from devplane_dev.proxy import ConfigurableHttpProxy
+from devplane_dev.responders import PodResponders
 
-from devplane_operator.testing import OperatorProcess, install_crd  # noqa: E402
-from hubharness import Hub, PodResponders, Proxy, wait_for  # noqa: E402
-
-# The hubs are driven by API token only; these endpoints are never contacted.
-NO_LOGIN = {
-    "DEVPLANE_OIDC_AUTHORIZE_URL": "http://127.0.0.1:9/auth",
-    "DEVPLANE_OIDC_TOKEN_URL": "http://127.0.0.1:9/token",
-    "DEVPLANE_OIDC_USERINFO_URL": "http://127.0.0.1:9/me",
-    "DEVPLANE_OIDC_CLIENT_ID": "unused",
-    "DEVPLANE_CULL_ENABLED": "false",
-}
+# The hubs are driven by API token only; nobody is idle for long enough to matter.
+HUB_ENV = {**NO_LOGIN, "DEVPLANE_CULL_ENABLED": "false"}
 
 KUBESPAWNER_CONFIG = """
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
@@ -65,37 +60,8 @@ c.KubeSpawner.http_timeout = 30
 """
 
 
-def kubectl_argv() -> list[str]:
-    bin_dir = (
-        subprocess.run(
-            [str(ROOT / "hack" / "build-binaries.sh")], capture_output=True, text=True, check=True
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    return [str(Path(bin_dir) / "kubectl"), "--kubeconfig", str(kubeconfig())]
-
-
-def kubeconfig() -> Path:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "devcluster.py"), "up"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return Path(out.strip().splitlines()[-1])
-
-
-def make_namespace(kubectl: list[str], prefix: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    subprocess.run([*kubectl, "create", "namespace", name], check=True, capture_output=True)
-    subprocess.run(
-        [*kubectl, "label", "namespace", name, "devplane.io/test=true"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        [*kubectl, "wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return name
+def make_namespace(kubectl: Kubectl, prefix: str) -> str:
+    return kubectl.create_namespace(f"{prefix}-{uuid.uuid4().hex[:6]}", TEST_NAMESPACE)
 
 
 def spawn(hub: Hub, user: str, options: dict | None = None, timeout: float = 180) -> float:
@@ -114,7 +80,7 @@ def spawn(hub: Hub, user: str, options: dict | None = None, timeout: float = 180
             raise RuntimeError(f"{user}'s spawn failed (see the hub log)")
         return bool(server.get("ready"))
 
-    wait_for(ready, timeout, f"{user}'s server", interval=0.05)
+    wait_for(f"{user}'s server", ready, timeout, interval=0.05)
     return time.perf_counter() - begun
 
 
@@ -142,15 +108,15 @@ def main() -> int:
     # SIGTERM (timeout, Ctrl-C in make) must still run the clean-up below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
-    kc = kubeconfig()
-    kubectl = kubectl_argv()
-    install_crd(kubectl)
+    kc = devcluster.run_cli("up")
+    kubectl = Kubectl(devcluster.binary_dir(), kc)
+    install_crd(kubectl.argv)
     work = Path(tempfile.mkdtemp(prefix="devplane-bench-"))
     ns_dev = make_namespace(kubectl, "bench-dev")
     ns_ks = make_namespace(kubectl, "bench-ks")
     extra = work / "kubespawner_config.py"
     extra.write_text(KUBESPAWNER_CONFIG.format(namespace=ns_ks))
-    env = {"KUBECONFIG": str(kc), **NO_LOGIN}
+    env = {"KUBECONFIG": str(kc), **HUB_ENV}
     stopper: list = []
     try:
         operator = OperatorProcess(kc, [ns_dev], log_path=work / "operator.log").start()
@@ -164,7 +130,7 @@ def main() -> int:
             ("kubespawner", ns_ks, {"DEVPLANE_HUB_EXTRA_CONFIG": str(extra)}),
         ):
             (work / name).mkdir()
-            proxy = Proxy(work / name)
+            proxy = ConfigurableHttpProxy(work / name)
             stopper.append(proxy.stop)
             hub = Hub(work / name, proxy, None, ns, [], extra_env=env | more)
             hub.start()
@@ -249,8 +215,7 @@ def main() -> int:
             except Exception as e:  # keep cleaning up
                 print(f"clean-up: {e}", file=sys.stderr)
         for ns in (ns_dev, ns_ks):
-            subprocess.run([*kubectl, "delete", "namespace", ns, "--wait=false"],
-                           capture_output=True)  # fmt: skip
+            kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 if __name__ == "__main__":

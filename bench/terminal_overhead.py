@@ -31,20 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.hub import LocalHub  # noqa: E402
-from support.procs import (  # noqa: E402
-    NODE_BIN,
-    TTYD_BINARY,
-    ManagedProcess,
-    free_port,
-    port_open,
-    wait_for,
-)
-from support.workspace import short_tempdir  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
+import requests
+from devplane_dev.localhub import LocalHub
+from devplane_dev.paths import TTYD_BINARY
+from devplane_dev.procs import ManagedProcess, free_port, port_open, short_tempdir
+from devplane_dev.proxy import ConfigurableHttpProxy
+from websockets.asyncio.client import connect
 
 BASE = "/ttyd"  # ttyd's --base-path, so chp can route to it without rewriting paths
 OWNER = "bench"
@@ -242,7 +234,7 @@ def main() -> int:
     procs: list[ManagedProcess] = []
     hub = None
     try:
-        ttyd_port, chp_port, chp_api_port = free_port(), free_port(), free_port()
+        ttyd_port = free_port()
         ttyd = ManagedProcess(
             [str(TTYD_BINARY), "-W", "-a", "-i", "lo", "-p", str(ttyd_port), "-b", BASE,
              *TTYD_COMMAND],
@@ -251,7 +243,7 @@ def main() -> int:
                  "HOME": str(work), "TERM": "xterm-256color"},
         )  # fmt: skip
         procs.append(ttyd)
-        wait_for(lambda: port_open(ttyd_port), 10, "ttyd")
+        ttyd.wait_until("its port", lambda: port_open(ttyd_port), 10)
 
         # A real hub only to spawn the auth proxy and hand out its OAuth cookie.
         hub = LocalHub(
@@ -270,29 +262,22 @@ def main() -> int:
         authproxy_target = hub.proxy_routes()[f"/user/{OWNER}"]["target"]
 
         # The measured chp: same binary and defaults as the hub's, two routes.
-        chp = ManagedProcess(
-            [str(NODE_BIN / "configurable-http-proxy"), "--ip", "127.0.0.1",
-             "--port", str(chp_port), "--api-ip", "127.0.0.1", "--api-port", str(chp_api_port),
-             "--log-level", "warn"],
-            work / "chp.log",
-            env={"PATH": f"{Path(shutil.which('node') or '/usr/bin/node').parent}:/usr/bin:/bin",
-                 "CONFIGPROXY_AUTH_TOKEN": "bench"},
-        )  # fmt: skip
-        procs.append(chp)
-        wait_for(lambda: port_open(chp_api_port), 15, "configurable-http-proxy")
-        import requests
-
+        chp = ConfigurableHttpProxy(work)
+        procs.append(chp.process)
         for route, target in ((BASE, f"http://127.0.0.1:{ttyd_port}"),
                               (f"/user/{OWNER}", authproxy_target)):  # fmt: skip
             requests.post(
-                f"http://127.0.0.1:{chp_api_port}/api/routes{route}",
+                f"{chp.api_url}/api/routes{route}",
                 json={"target": target},
-                headers={"Authorization": "token bench"},
+                headers={"Authorization": f"token {chp.token}"},
                 timeout=10,
             ).raise_for_status()
 
-        paths = Paths(ttyd_port, chp_port, cookie)
-        pids = {"chp": chp.pid, "authproxy": listener_pid(int(authproxy_target.rsplit(":", 1)[1]))}
+        paths = Paths(ttyd_port, chp.port, cookie)
+        pids = {
+            "chp": chp.process.pid,
+            "authproxy": listener_pid(int(authproxy_target.rsplit(":", 1)[1])),
+        }
         results = asyncio.run(measure(paths, args.keys, args.rounds, pids))
         ok = report(results, args.bulk_mib)
         return 0 if ok else 1

@@ -3,8 +3,8 @@
 
 Brings up the local Kubernetes control plane, the operator, the vLLM stand-in, the OIDC
 provider with demo users, configurable-http-proxy and JupyterHub, and the local runner that
-starts workspace pods as local processes (hack/localrunner/stack.py has the details). Prints
-the URL and the demo credentials; Ctrl-C (or SIGTERM) stops everything it started.
+starts workspace pods as local processes (devplane_dev/localrunner/stack.py has the details).
+Prints the URL and the demo credentials; Ctrl-C (or SIGTERM) stops everything it started.
 
 Settings (environment variables, all optional):
   DEVPLANE_DEMO_PORT            public port of the hub (default 8000)
@@ -24,12 +24,9 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from localrunner.procs import StartError
-from localrunner.stack import DemoConfig, DemoStack
+from devplane_dev.localrunner.stack import DemoConfig, DemoStack
+from devplane_dev.procs import StartError
 
 
 def banner(stack: DemoStack) -> str:

@@ -5,9 +5,10 @@
 
 kwok marks pods Running and gives them an IP in 127.20.0.0/16, but runs nothing. This runner
 watches Pods labelled `app.kubernetes.io/managed-by: devplane` and starts each one's containers
-as local processes bound to the pod's IP, with the pod's environment and mounts (see
-hack/localrunner/podspec.py for how images, volumes and the network are emulated). It stops a
-pod's processes when the pod goes away or is replaced, and all of them on SIGINT/SIGTERM.
+as local processes bound to the pod's IP, with the pod's environment and mounts
+(devplane_dev/localrunner/podspec.py says how images, volumes and the network are emulated).
+It stops a pod's processes when the pod goes away or is replaced, and all of them on SIGINT
+or SIGTERM.
 
 Logs: <state-dir>/logs/<namespace>/<pod>-<uid>/<container>.log; the running pods, their PIDs,
 mounts and log files: <state-dir>/pods.json.
@@ -23,14 +24,11 @@ import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from localrunner.podspec import Toolchain
-from localrunner.procs import RUN_MARKER_ENV
-from localrunner.supervisor import make_tool_dir, stop_stale, write_state
-from localrunner.watcher import Runner, make_api
-
-ROOT = Path(__file__).resolve().parent.parent
+from devplane_dev.localrunner.podspec import Toolchain
+from devplane_dev.localrunner.runs import RUN_MARKER_ENV
+from devplane_dev.localrunner.supervisor import make_tool_dir, stop_stale, write_state
+from devplane_dev.localrunner.watcher import Runner, make_api
+from devplane_dev.paths import ROOT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,5 +1,8 @@
 """Fixtures shared by every test: the local Kubernetes control plane and namespaces on it.
 
+Thin wrappers over the development harness (hack/devplane_dev), which the demo and the
+benchmarks use the same way.
+
 The control plane is real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 kwok), built from the pins in versions.env by hack/build-binaries.sh. A test that needs it
 and cannot get it fails with the reason; nothing here ever skips.
@@ -7,34 +10,20 @@ and cannot get it fails with the reason; nothing here ever skips.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from devplane_dev import devcluster
+from devplane_dev.kubectl import RESTRICTED, TEST_NAMESPACE, Kubectl
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVCLUSTER = ROOT / "hack" / "devcluster.py"
-
-
-def _run_devcluster(*args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(DEVCLUSTER), *args], capture_output=True, text=True, cwd=ROOT
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"the local control plane could not be started (hack/devcluster.py {' '.join(args)}):\n"
-            f"{proc.stderr[-4000:]}",
-            pytrace=False,
-        )
-    return proc.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +33,10 @@ def kubeconfig() -> Path:
     Reuses a cluster started with `make devcluster`; otherwise starts one (and leaves it
     running for the next session, so a warm `make test` does not pay the start-up again).
     """
-    path = Path(_run_devcluster("up"))
+    try:
+        path = devcluster.run_cli("up")
+    except devcluster.DevclusterError as err:
+        pytest.fail(f"the local control plane could not be started: {err}", pytrace=False)
     os.environ["KUBECONFIG"] = str(path)
     return path
 
@@ -61,25 +53,9 @@ def bin_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kubectl(kubeconfig: Path, bin_dir: Path):
-    """Run the pinned kubectl against the local control plane.
-
-    ``kubectl("get", "pods", "-n", ns)`` returns stdout; ``check=False`` returns the
-    CompletedProcess instead of failing on a non-zero exit; ``json_out=True`` parses -o json.
-    """
-
-    def run(*args: str, stdin: str | None = None, check: bool = True, json_out: bool = False):
-        argv = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), *args]
-        if json_out:
-            argv += ["-o", "json"]
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True)
-        if not check:
-            return proc
-        if proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-        return json.loads(proc.stdout) if json_out else proc.stdout
-
-    return run
+def kubectl(kubeconfig: Path, bin_dir: Path) -> Kubectl:
+    """The pinned kubectl against the local control plane (devplane_dev.kubectl.Kubectl)."""
+    return Kubectl(bin_dir, kubeconfig)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -93,12 +69,6 @@ async def api_client(kubeconfig: Path) -> AsyncIterator[k8s.ApiClient]:
         yield api
 
 
-def _namespace_manifest(name: str, labels: dict[str, str]) -> str:
-    return json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-    )
-
-
 @pytest.fixture
 def make_namespace(kubectl) -> Iterator:
     """Factory for throw-away namespaces, deleted after the test.
@@ -110,19 +80,9 @@ def make_namespace(kubectl) -> Iterator:
 
     def make(prefix: str = "t", restricted: bool = False, labels: dict | None = None) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        all_labels = {"devplane.io/test": "true", **(labels or {})}
-        if restricted:
-            all_labels |= {
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": "latest",
-            }
-        kubectl("apply", "-f", "-", stdin=_namespace_manifest(name, all_labels))
         created.append(name)
-        kubectl(
-            "wait", "--for=create", "serviceaccount/default",
-            "-n", name, "--timeout=60s",
-        )  # fmt: skip
-        return name
+        all_labels = TEST_NAMESPACE | (RESTRICTED if restricted else {}) | (labels or {})
+        return kubectl.create_namespace(name, all_labels)
 
     yield make
     for name in created:

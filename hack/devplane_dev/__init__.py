@@ -2,4 +2,28 @@
 the system on one machine. Installed from the checkout (``pip install -e hack/``), never
 shipped: the product's wheel holds only devplane_api, devplane_spawner, devplane_authproxy
 and devplane_operator.
+
+One module per job; each is the only place that does it:
+
+* ``paths``            — where things are in the checkout (node_modules, hub config, CRD, ttyd);
+* ``poll``             — ``wait_for``: poll until something holds (stdlib only);
+* ``procs``            — ``ManagedProcess``: run a process in its own group, log it, wait
+                         until it is ready, stop it and everything it started; free ports;
+* ``devcluster``       — the local control plane (etcd, kube-apiserver, ..., kwok) and its
+                         CLI, run as ``hack/devcluster.py`` (stdlib only; it says why);
+* ``kubectl``          — the pinned kubectl against a cluster; namespaces with their labels;
+* ``operator_process`` — the real operator as a subprocess; ``install_crd``;
+* ``oidc``             — the OIDC provider (hack/oidc/server.mjs) with its users and client;
+* ``proxy``            — configurable-http-proxy, started apart from the hub;
+* ``hub``              — JupyterHub: ``run_jupyterhub``, and ``Hub`` (hub_config via env vars);
+* ``login``            — log in through the real login form (the provider's or the hub's);
+* ``localhub``         — a hub whose users' servers are local auth proxies (no cluster);
+* ``local_spawner``    — the spawner ``localhub`` uses;
+* ``local_workspace``  — the workspace container run as local processes;
+* ``ttyd_client``      — a ttyd-protocol WebSocket client (what xterm.js does);
+* ``responders``       — answer the hub's readiness check at kwok pods' IPs;
+* ``workspaces``       — Workspace manifests and the example LLM provider;
+* ``vllm_stub``        — an OpenAI-compatible stand-in for vLLM;
+* ``localrunner``      — plays the kubelet for workspace pods, and ``DemoStack``: the whole
+                         system, started with the launchers above (the demo and tests/e2e).
 """

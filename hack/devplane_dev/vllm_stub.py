@@ -19,7 +19,8 @@ Answers are deterministic so tests can assert them:
 ``GET /_stub/requests`` lists what was asked (model, whether the key matched, stream, tools
 offered) so a test can check what really reached the "LLM".
 
-Run: ``python -m devplane_dev.vllm_stub --port 8000 --api-key K --model M``.
+Run: ``python -m devplane_dev.vllm_stub --port 8000 --api-key K --model M``, or
+``launch()`` it as a harness process (the demo and the tests do).
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
+
+from .procs import ManagedProcess, StartError, http_ok
 
 ANSWER_PHRASE = "DEVPLANE-STUB-ANSWER"
 _TOOL_REQUEST = re.compile(r"TOOL:(?P<name>[\w.-]+)\s+(?P<args>\{.*\})", re.DOTALL)
@@ -267,6 +272,27 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     asyncio.run(_serve(args.host, args.port, args.model, args.api_key))
+
+
+def launch(
+    log_path: Path,
+    port: int,
+    model: str,
+    api_key: str,
+    host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> ManagedProcess:
+    """Start the stand-in as a ManagedProcess and wait until /health answers."""
+    argv = [sys.executable, "-m", "devplane_dev.vllm_stub"]
+    argv += ["--host", host, "--port", str(port), "--model", model, "--api-key", api_key]
+    process = ManagedProcess(argv, log_path, env=env, name="vllm-stub")
+    try:
+        process.wait_until("/health", http_ok(f"http://{host}:{port}/health"), timeout)
+    except StartError:
+        process.stop()
+        raise
+    return process
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from chart_helpers import ROOT, Release
-from devplane_operator.testing import OperatorProcess
+from devplane_dev.operator_process import OperatorProcess
 
 from devplane_api.v1alpha1 import GROUP, PLURAL
 

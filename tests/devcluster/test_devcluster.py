@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.procs import wait_for
+from devplane_dev import devcluster
+from devplane_dev.poll import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ def test_binaries_report_real_versions(bin_dir):
 
 def test_everything_listens_on_loopback_only():
     """No socket of ours is bound to a non-loopback address."""
-    state = ROOT / ".devcluster"
+    state = devcluster.STATE  # DEVCLUSTER_DIR when set, as for the cluster under test
     pids = {p.stem: int(p.read_text()) for p in (state / "pids").glob("*.pid")}
     assert set(pids) == {
         "etcd",
@@ -300,11 +301,11 @@ def test_crd_cel_rule_rejects_a_bad_object(kubectl, namespace):
 
     # Discovery can lag Established by a moment.
     wait_for(
+        "a valid Widget to be accepted",
         lambda: (
             kubectl("apply", "-f", "-", stdin=widget("good", 1, 2), check=False).returncode == 0
         ),
         timeout=60,
-        what="a valid Widget to be accepted",
     )
     bad = kubectl("apply", "-f", "-", stdin=widget("bad", 5, 2), check=False)
     assert bad.returncode != 0

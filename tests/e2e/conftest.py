@@ -3,22 +3,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import shutil
+from collections.abc import Iterator
 
-ROOT = Path(__file__).resolve().parents[2]
-# hack/ is not a package: make `localrunner` importable and this directory's helpers too.
-sys.path.insert(0, str(ROOT / "hack"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import shutil  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-from e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Shots  # noqa: E402
-from localrunner.procs import StartError  # noqa: E402
-from localrunner.stack import DemoConfig, DemoStack  # noqa: E402
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+import pytest
+from devplane_dev.localrunner.stack import DemoConfig, DemoStack
+from devplane_dev.procs import StartError
+from e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Shots
+from playwright.sync_api import Browser, Page, sync_playwright
 
 START_BUDGET = 240  # seconds for the whole stack (a cold control plane included)
 

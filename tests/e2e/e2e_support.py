@@ -1,8 +1,8 @@
-"""Helpers to run hack/local_runner.py from pytest and to describe a workspace-shaped pod."""
+"""The local runner as a subprocess for its tests, and a workspace-shaped pod to give it."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,13 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.procs import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "hack"))
-
-from localrunner.procs import RUN_MARKER_ENV  # noqa: E402
-from localrunner.supervisor import is_alive, kill_marked, processes_with_marker  # noqa: E402
+from devplane_dev.localrunner.runs import RUN_MARKER_ENV
+from devplane_dev.localrunner.supervisor import (
+    is_alive,
+    kill_marked,
+    processes_with_marker,
+    published_pod,
+)
+from devplane_dev.paths import LOCAL_RUNNER
+from devplane_dev.procs import ManagedProcess
 
 
 class RunnerProcess:
@@ -26,66 +28,42 @@ class RunnerProcess:
     def __init__(self, kubeconfig: Path, namespaces: list[str], state_dir: Path) -> None:
         self.state_dir = state_dir
         self.marker = f"pytest-{os.getpid()}-{time.monotonic_ns()}"
-        argv = [
-            sys.executable,
-            str(ROOT / "hack" / "local_runner.py"),
-            "--kubeconfig",
-            str(kubeconfig),
-        ]
+        argv = [sys.executable, str(LOCAL_RUNNER), "--kubeconfig", str(kubeconfig)]
         for ns in namespaces:
             argv += ["--namespace", ns]
         argv += ["--state-dir", str(state_dir)]
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = state_dir / "runner.log"
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, RUN_MARKER_ENV: self.marker},
-                start_new_session=True,
-            )
+        self.process = ManagedProcess(
+            argv,
+            state_dir / "runner.log",
+            env={**os.environ, RUN_MARKER_ENV: self.marker},
+            name="local-runner",
+        )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def pods(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.state_dir / "pods.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+        return self.process.log_tail(4000)
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        for pod in self.pods().values():
-            if pod["namespace"] == namespace and pod["name"] == name:
-                return pod
-        return None
+        return published_pod(self.state_dir / "pods.json", namespace, name)
 
     def wait_pod(self, namespace: str, name: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the local runner exited:\n{self.log()}"
-            pod = self.pod(namespace, name)
-            if pod:
-                return pod
-            time.sleep(0.2)
-        raise AssertionError(f"runner did not start pod {namespace}/{name}:\n{self.log()}")
+        return self.process.wait_until(
+            f"pod {namespace}/{name} to start", lambda: self.pod(namespace, name), timeout
+        )
 
     def leftovers(self) -> list[int]:
         return processes_with_marker(RUN_MARKER_ENV, self.marker)
 
     def stop(self) -> list[int]:
         """Stop the runner; returns PIDs of the run still alive afterwards (should be none)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        # SIGTERM only, and count before ManagedProcess.stop() would kill what is left: the
+        # runner itself must stop every process of its pods.
+        self.process.signal_group(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.proc.wait(20)
         time.sleep(0.2)
         survivors = [p for p in self.leftovers() if is_alive(p)]
         # Report them, but never leave them running for the next test (or person).
+        self.process.stop()
         kill_marked(RUN_MARKER_ENV, self.marker)
         return survivors
 
@@ -168,7 +146,3 @@ def workspace_like_pod(
             ],
         },
     }
-
-
-def wait_until(what: str, check, timeout: float = 60, interval: float = 0.5):
-    return wait_for(check, timeout=timeout, what=what, interval=interval)

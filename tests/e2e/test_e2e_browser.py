@@ -11,6 +11,9 @@ import secrets
 from pathlib import Path
 
 import pytest
+from devplane_dev.localrunner.stack import DemoStack
+from devplane_dev.localrunner.supervisor import is_alive
+from devplane_dev.poll import wait_for as wait_until
 from e2e_browser import (
     Shots,
     sign_in,
@@ -19,9 +22,6 @@ from e2e_browser import (
     wait_for_terminal,
     wait_for_text,
 )
-from e2e_support import wait_until
-from localrunner.stack import DemoStack
-from localrunner.supervisor import is_alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_support import ROOT, wait_until
-from localrunner.kube import Kube
-from localrunner.procs import RUN_MARKER_ENV, free_port, port_in_use
-from localrunner.supervisor import is_alive, kill_marked, processes_with_marker
+from devplane_dev.localrunner.kube import Kube
+from devplane_dev.localrunner.runs import RUN_MARKER_ENV
+from devplane_dev.localrunner.supervisor import is_alive, kill_marked, processes_with_marker
+from devplane_dev.paths import ROOT
+from devplane_dev.poll import wait_for
+from devplane_dev.procs import free_port, port_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -33,7 +35,7 @@ def _start_demo(env: dict[str, str], out_path: Path) -> tuple[subprocess.Popen, 
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a terminal's foreground job
         )
-    wait_until(
+    wait_for(
         "the demo's banner",
         lambda: demo.poll() is not None or "Press Ctrl-C" in out_path.read_text(),
         timeout=240,
@@ -63,7 +65,7 @@ def test_demo_starts_prints_credentials_and_stops_cleanly_on_ctrl_c(
         killed, _ = _start_demo(env, tmp_path / "killed.out")
         killed.kill()
         killed.wait()
-        assert port_in_use("127.0.0.1", ports["PORT"])
+        assert port_open(ports["PORT"])
 
         # The next demo stops them first, then comes up on the same ports.
         demo, banner = _start_demo(env, tmp_path / "demo.out")
@@ -86,7 +88,7 @@ def test_demo_starts_prints_credentials_and_stops_cleanly_on_ctrl_c(
         hub_api = f"http://127.0.0.1:{ports['HUB_API_PORT']}/hub/api"
         time.sleep(0.5)
         survivors = [p for p in processes_with_marker("JUPYTERHUB_API_URL", hub_api) if is_alive(p)]
-        open_ports = [p for p in ports.values() if port_in_use("127.0.0.1", p)]
+        open_ports = [p for p in ports.values() if port_open(p)]
         # Whatever failed above, nothing of either run may outlive the test.
         run_record = tmp_path / "state" / "run.json"
         if run_record.exists():

@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from e2e_support import ROOT, wait_until
-from localrunner.stack import DemoStack
+from devplane_dev.localrunner.stack import DemoStack
+from devplane_dev.paths import ROOT
+from devplane_dev.poll import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 EXAMPLE = ROOT / "examples" / "rest_workspace.py"
@@ -34,11 +35,11 @@ def test_rest_example_creates_starts_and_stops_a_workspace(demo: DemoStack) -> N
     assert f"is ready: {demo.config.url}/user/dana/" in out
     assert "workspace of dana: stopped" in out
     # The profile reached the Workspace, and stopping kept it (and its home) as Stopped.
-    workspace = wait_until(
+    workspace = wait_for(
         "dana's Workspace", lambda: demo.kube.workspace(demo.config.namespace, "dana")
     )
     assert workspace["spec"]["resources"]["limits"]["cpu"] == "4"
-    wait_until("dana's Workspace to be Stopped", lambda: demo.workspace_phase("dana") == "Stopped")
+    wait_for("dana's Workspace to be Stopped", lambda: demo.workspace_phase("dana") == "Stopped")
 
 
 def test_rest_example_reports_an_unknown_profile(demo: DemoStack) -> None:

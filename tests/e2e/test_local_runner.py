@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_support import ROOT, RunnerProcess, workspace_like_pod
-from localrunner.podspec import (
+from devplane_dev import devcluster
+from devplane_dev.localrunner.podspec import (
     PodSpecError,
     References,
     Toolchain,
@@ -21,7 +21,9 @@ from localrunner.podspec import (
     plan_pod,
     rewrite_paths,
 )
-from localrunner.supervisor import is_alive
+from devplane_dev.localrunner.supervisor import is_alive
+from devplane_dev.paths import ROOT
+from e2e_support import RunnerProcess, workspace_like_pod
 
 from devplane_api.v1alpha1 import PROXY_PORT
 
@@ -189,7 +191,7 @@ def test_runner_runs_workspace_pods_and_stops_them(
             _wait_proxy(runner, pod, owner)
         # ... with its home on the directory of the PV kwok provisioned.
         home = Path(pods[0]["containers"]["workspace"]["env"]["HOME"])
-        assert home.is_dir() and ".devcluster/volumes/pvc-" in str(home)
+        assert home.is_dir() and str(home).startswith(f"{devcluster.STATE}/volumes/pvc-")
         (home / "keep.txt").write_text("survives")
 
         # Deleting a pod stops its processes (all of them) and keeps the other pod running.
@@ -205,8 +207,8 @@ def test_runner_runs_workspace_pods_and_stops_them(
 
         # A runner that is killed outright cannot stop its pods; the next one (same state
         # directory) stops those orphans first, so its own proxy can bind the pod IP again.
-        os.kill(old.proc.pid, signal.SIGKILL)
-        old.proc.wait()
+        os.kill(old.process.pid, signal.SIGKILL)
+        old.process.proc.wait()
         orphans = old.leftovers()
         assert orphans, "expected bob's processes to outlive a SIGKILLed runner"
         runner = RunnerProcess(kubeconfig, [namespace], tmp_path / "runner")

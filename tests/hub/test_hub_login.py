@@ -7,12 +7,13 @@ of the endpoints from the issuer at start-up.
 
 from __future__ import annotations
 
-from hubharness import USERS, login
+from devplane_dev.login import login
+from hub_testdata import USERS
 
 
 def test_member_of_the_allowed_group_logs_in_and_sees_the_profiles(login_stack):
     hub, _ = login_stack
-    session, page = login(hub.url, "alice", USERS["alice"][0])
+    session, page = login(hub.url, "alice", USERS["alice"].password)
     assert page.status_code == 200, page.text[:2000]
     # After the callback the hub sends a user without a server to the spawn page, which shows
     # the profile form instead of starting anything.
@@ -35,7 +36,7 @@ def test_wrong_password_is_refused_by_the_provider(login_stack):
 
 def test_user_outside_the_allowed_groups_is_refused(login_stack):
     hub, _ = login_stack
-    session, page = login(hub.url, "mallory", USERS["mallory"][0])
+    session, page = login(hub.url, "mallory", USERS["mallory"].password)
     assert page.status_code == 403, (page.status_code, page.url)
     assert hub.api("GET", "/users/mallory").status_code == 404  # never became a hub user
     # And no session: the hub still sends the browser to the login page.
@@ -45,7 +46,7 @@ def test_user_outside_the_allowed_groups_is_refused(login_stack):
 
 def test_member_of_the_admin_group_is_an_admin(login_stack):
     hub, _ = login_stack
-    session, page = login(hub.url, "root", USERS["root"][0])
+    session, page = login(hub.url, "root", USERS["root"].password)
     assert page.status_code == 200, page.text[:2000]
     model = hub.api("GET", "/users/root").json()
     assert model["admin"] is True

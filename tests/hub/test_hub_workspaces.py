@@ -15,21 +15,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from devplane_operator.testing import OperatorProcess, install_crd
-from hubharness import PROFILES, Hub, PodResponders, Proxy, wait_for
+from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.kubectl import TEST_NAMESPACE
+from devplane_dev.operator_process import OperatorProcess, install_crd
+from devplane_dev.poll import wait_for
+from devplane_dev.proxy import ConfigurableHttpProxy
+from devplane_dev.responders import PodResponders
+from hub_testdata import PROFILES
 
 from devplane_api import naming
 
 pytestmark = pytest.mark.cluster
-
-# These tests drive the hub with an API token only: the OIDC endpoints are given explicitly
-# (no discovery) and never contacted.
-NO_LOGIN = {
-    "DEVPLANE_OIDC_AUTHORIZE_URL": "http://127.0.0.1:9/auth",
-    "DEVPLANE_OIDC_TOKEN_URL": "http://127.0.0.1:9/token",
-    "DEVPLANE_OIDC_USERINFO_URL": "http://127.0.0.1:9/me",
-    "DEVPLANE_OIDC_CLIENT_ID": "unused",
-}
 
 
 class Stack:
@@ -57,16 +53,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(kubeconfig, kubectl, bin_dir, tmp_path_factory) -> Iterator[Stack]:
+def stack(kubeconfig, kubectl, tmp_path_factory) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("hub-workspaces")
     namespace = f"hub-{uuid.uuid4().hex[:8]}"
-    install_crd([str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig)])
-    kubectl("create", "namespace", namespace)
-    kubectl("label", "namespace", namespace, "devplane.io/test=true")
-    kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace, "--timeout=60s")
+    install_crd(kubectl.argv)
+    kubectl.create_namespace(namespace, TEST_NAMESPACE)
     operator = OperatorProcess(kubeconfig, [namespace], log_path=workdir / "operator.log")
     responders = PodResponders(str(kubeconfig), namespace, start_delay=2.0)
-    proxy = Proxy(workdir)
+    proxy = ConfigurableHttpProxy(workdir)
     hub = Hub(
         workdir, proxy, None, namespace, PROFILES,
         extra_env={"KUBECONFIG": str(kubeconfig), **NO_LOGIN},
@@ -138,7 +132,7 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
     assert hub.api("DELETE", f"/users/{user}/server").status_code in (202, 204)
     hub.wait_stopped(user)
     assert hub.api("DELETE", f"/users/{user}").status_code == 204
-    wait_for(lambda: stack.get("workspace", ws_name) is None, 30, "the Workspace to be deleted")
+    wait_for("the Workspace to be deleted", lambda: stack.get("workspace", ws_name) is None, 30)
     assert stack.get("pvc", naming.pvc_name(user))["metadata"]["uid"] == pvc_uid
 
 
@@ -205,7 +199,7 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_cause(stack):
 def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path):
     """The culler runs as configured in production (a hub service with only its own role)
     and really stops a server nobody uses: the role has every scope it needs."""
-    proxy = Proxy(tmp_path)
+    proxy = ConfigurableHttpProxy(tmp_path)
     hub = Hub(
         tmp_path, proxy, None, stack.namespace, PROFILES,
         extra_env={
@@ -226,7 +220,7 @@ def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path
         # The hub logs a request when it has answered it, a moment after the server is
         # already seen stopped: wait for the line rather than expect it at once.
         culled = f"DELETE /hub/api/users/{user}/server (idle-culler@"
-        wait_for(lambda: culled in hub.log(), 10, "the idle culler's DELETE in the hub log")
+        wait_for("the idle culler's DELETE in the hub log", lambda: culled in hub.log(), 10)
         ws = stack.get("workspace", naming.workspace_name(user))
         assert ws["spec"]["started"] is False
     finally:

@@ -1,12 +1,7 @@
 """Fixtures for the operator tests: the CRD installed, the real operator as a subprocess.
 
-Other suites that need a running operator can copy the two-line pattern of ``run_operator``:
-
-    from devplane_operator.testing import OperatorProcess, install_crd
-    op = OperatorProcess(kubeconfig, [namespace], log_path=tmp_path / "operator.log").start()
-    op.wait_ready(); ...; op.stop()
-
-(the helper lives in the package so it imports the same way from any test directory).
+Thin wrappers over the harness's devplane_dev.operator_process, which other suites, the demo
+and the benchmarks use directly.
 """
 
 from __future__ import annotations
@@ -15,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from devplane_operator.testing import OperatorProcess, install_crd
+from devplane_dev.operator_process import OperatorProcess, install_crd
 
 
 @pytest.fixture(scope="session")

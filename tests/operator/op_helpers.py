@@ -4,29 +4,12 @@ pytest puts this directory on sys.path and test modules import it by name)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
-from support.procs import wait_for as poll
+from devplane_dev.poll import wait_for
+from devplane_dev.workspaces import workspace_manifest as workspace
 
-from devplane_api import naming
-
-
-def workspace(owner: str, server: str = "", **spec: Any) -> dict[str, Any]:
-    """A Workspace manifest named as the spawner would name it."""
-    return {
-        "apiVersion": "devplane.io/v1alpha1",
-        "kind": "Workspace",
-        "metadata": {"name": naming.workspace_name(owner, server)},
-        "spec": {
-            "owner": owner,
-            "serverName": server,
-            "hubSecretRef": {
-                "name": naming.child_name(naming.workspace_name(owner, server), "hub")
-            },
-            **spec,
-        },
-    }
+__all__ = ["apply", "condition", "get", "wait_for", "wait_ready", "workspace"]
 
 
 def apply(kubectl, namespace: str, *manifests: dict[str, Any]) -> None:
@@ -48,11 +31,6 @@ def condition(ws: dict[str, Any] | None, type_: str) -> dict[str, Any]:
         if cond["type"] == type_:
             return cond
     return {}
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, every: float = 0.5) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` on timeout."""
-    return poll(check, timeout=timeout, what=what, interval=every)
 
 
 def wait_ready(kubectl, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:

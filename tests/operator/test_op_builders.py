@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from devplane_dev.workspaces import EXAMPLE_PROVIDER, EXAMPLE_PROVIDERS_JSON, workspace_manifest
 from devplane_operator.builders import (
     SPEC_HASH_ANNOTATION,
     build_children,
@@ -22,14 +23,8 @@ from devplane_operator.model import SpecError, parse_workspace
 from devplane_operator.settings import load_settings
 
 from devplane_api import naming
-from devplane_api.v1alpha1 import API_VERSION
 
-BASE_ENV = {
-    "DEVPLANE_NAMESPACES": "ws",
-    "DEVPLANE_LLM_PROVIDERS": json.dumps(
-        [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["qwen"]}]
-    ),
-}
+BASE_ENV = {"DEVPLANE_NAMESPACES": "ws", "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON}
 
 
 def settings(**env: str):
@@ -37,18 +32,9 @@ def settings(**env: str):
 
 
 def workspace_body(owner: str = "alice", server: str = "", **spec) -> dict:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Workspace",
-        "metadata": {
-            "name": naming.workspace_name(owner, server),
-            "namespace": "ws",
-            "uid": "1234-uid",
-            "generation": 3,
-        },
-        "spec": {"owner": owner, "serverName": server, "hubSecretRef": {"name": "hub-secret"}}
-        | spec,
-    }
+    metadata = {"namespace": "ws", "uid": "1234-uid", "generation": 3}
+    spec = {"hubSecretRef": {"name": "hub-secret"}} | spec
+    return workspace_manifest(owner, server, metadata, **spec)
 
 
 def ws(owner: str = "alice", server: str = "", env: dict | None = None, **spec):
@@ -253,7 +239,7 @@ def test_configmap_holds_the_opencode_config():
     config = json.loads(cm["data"]["opencode.json"])
     assert config["model"] == "vllm/qwen"
     assert config["autoupdate"] is False
-    assert config["provider"]["vllm"]["options"]["baseURL"] == "http://vllm.llm.svc:8000/v1"
+    assert config["provider"]["vllm"]["options"]["baseURL"] == EXAMPLE_PROVIDER["baseURL"]
 
 
 def test_networkpolicy_default_deny_with_explicit_flows():

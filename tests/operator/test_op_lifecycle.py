@@ -312,7 +312,7 @@ def test_pod_is_admitted_where_restricted_is_enforced(kubectl, make_namespace, r
 
 
 def test_the_sample_applies_cleanly_and_runs(kubectl, ws_namespace):
-    from devplane_operator.testing import ROOT
+    from devplane_dev.paths import ROOT
 
     ns, _ = ws_namespace
     kubectl("apply", "-n", ns, "-f", str(ROOT / "config" / "samples" / "workspace.yaml"))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from devplane_dev.workspaces import EXAMPLE_PROVIDERS_JSON, workspace_manifest
 from devplane_operator.cache import Cache
 from devplane_operator.compare import normalize
 from devplane_operator.kube import KubeError
@@ -27,16 +28,13 @@ from devplane_operator.reconcile import (
 from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
 
-from devplane_api import naming
-from devplane_api.v1alpha1 import API_VERSION, KIND
+from devplane_api.v1alpha1 import KIND
 
 Obj = dict[str, Any]
 NAMESPACE = "ws"
 SETTINGS_ENV = {
     "DEVPLANE_NAMESPACES": NAMESPACE,
-    "DEVPLANE_LLM_PROVIDERS": json.dumps(
-        [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["qwen"]}]
-    ),
+    "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON,
 }
 FORBIDDEN = KubeError(403, "Forbidden", "networkpolicies is forbidden")
 INVALID = KubeError(422, "Invalid", "spec.capacity: Invalid value")
@@ -135,19 +133,8 @@ class FakeKube:
 
 
 def _workspace(**spec: Any) -> Obj:
-    name = naming.workspace_name("alice", "")
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "uid": "ws-uid",
-            "generation": 1,
-            "resourceVersion": "1",
-        },
-        "spec": {"owner": "alice", "serverName": "", "hubSecretRef": {"name": "hub-secret"}} | spec,
-    }
+    metadata = {"namespace": NAMESPACE, "uid": "ws-uid", "generation": 1, "resourceVersion": "1"}
+    return workspace_manifest("alice", "", metadata, **spec)
 
 
 def _controller(**spec: Any) -> tuple[Controller, FakeKube, tuple[str, str]]:

@@ -35,7 +35,7 @@ def test_killed_mid_reconcile_converges_without_duplicates_or_lost_volumes(
         "the operator to have created a few pods",
         lambda: len(listing(kubectl, ns, "pods")) >= 3,
         timeout=120,
-        every=0.1,
+        interval=0.1,
     )
     op.kill()
     pvcs_before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in listing(kubectl, ns, "pvc")}
@@ -73,11 +73,11 @@ def test_resync_of_unchanged_workspaces_writes_nothing(kubectl, make_namespace, 
 
     # Let one resync pass after everything is Ready, then measure across two more.
     start = resyncs()
-    wait_for("a resync", lambda: resyncs() > start, 30, every=0.2)
+    wait_for("a resync", lambda: resyncs() > start, 30, interval=0.2)
     writes = op.metric(WRITES)
     reconciles = op.metric("devplane_operator_reconciles_total", {"result": "ok"})
     start = resyncs()
-    wait_for("two more resyncs", lambda: resyncs() >= start + 2, 30, every=0.2)
+    wait_for("two more resyncs", lambda: resyncs() >= start + 2, 30, interval=0.2)
     assert op.metric("devplane_operator_reconciles_total", {"result": "ok"}) >= reconciles + 10
     assert op.metric(WRITES) == writes, op.metrics_text()
     assert writes > 0  # the counter does count: creating 5 workspaces took writes

@@ -12,9 +12,8 @@ import json
 import uuid
 
 import pytest
+from devplane_dev.workspaces import EXAMPLE_PROVIDER as PROVIDER
 from op_helpers import apply, workspace
-
-PROVIDER = {"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["qwen"]}
 
 
 def _without(path: str):

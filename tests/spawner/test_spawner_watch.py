@@ -13,7 +13,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from devplane_operator.testing import install_crd
+from devplane_dev.operator_process import install_crd
 from jupyterhub import orm
 from jupyterhub.objects import Hub
 from kubernetes_asyncio import client as k8s

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from support.hub import LocalHub
-from support.workspace import LocalWorkspace, short_tempdir
+from devplane_dev.local_workspace import LocalWorkspace
+from devplane_dev.localhub import LocalHub
+from devplane_dev.procs import short_tempdir
 
 # alice: plain owner; carol: a workspace that lets hub admins in; dave: activity tests.
 # bob: another plain user; admin: a hub admin (the hub grants admins access to servers).

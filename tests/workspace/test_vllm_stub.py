@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 
 import pytest
 import requests
-from support.procs import ManagedProcess, free_port, short_tempdir_path, wait_for
+from devplane_dev.procs import free_port, short_tempdir_path
+from devplane_dev.vllm_stub import launch
 
 KEY = "stub-key"
 MODEL = "qwen-coder"
@@ -24,22 +24,9 @@ BASH_TOOL = {
 @pytest.fixture(scope="module")
 def stub() -> Iterator[str]:
     port = free_port()
-    proc = ManagedProcess(
-        [sys.executable, "-m", "devplane_dev.vllm_stub", "--port", str(port),
-         "--api-key", KEY, "--model", MODEL],
-        short_tempdir_path("stub.log"),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{url}/health", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
+    proc = launch(short_tempdir_path("stub.log"), port, MODEL, KEY)
     try:
-        wait_for(healthy, 20, "the vLLM stand-in")
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
 

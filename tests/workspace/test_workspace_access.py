@@ -11,7 +11,7 @@ import re
 
 import pytest
 import requests
-from support.ttyd_client import TtydSession
+from devplane_dev.ttyd_client import TtydSession
 from websockets.exceptions import InvalidStatus
 
 
@@ -72,36 +72,24 @@ def test_ttyd_token_fetch_from_the_page_does_not_loop_through_login(deployment):
 async def test_owner_types_a_command_and_reads_its_output(deployment):
     hub = deployment.hub
     alice = hub.login("alice")
-    hub.open_server(alice, "alice")
-    cookie = hub.cookie_header(alice, "/user/alice/ws")
-    term = await TtydSession.open(hub.ws_url("alice"), cookie=cookie, origin=hub.origin)
-    try:
+    async with await hub.open_terminal(alice, "alice") as term:
         # The shell computes 42, so a match is output, not the echo of what we typed.
-        await term.type("echo owner-$((6*7))-ok\r")
-        await term.read_until(r"owner-42-ok")
-    finally:
-        await term.close()
+        await term.run("echo owner-$((6*7))-ok", r"owner-42-ok")
 
 
 async def test_reconnect_lands_in_the_same_tmux_session(deployment):
     hub = deployment.hub
     alice = hub.login("alice")
-    hub.open_server(alice, "alice")
-    cookie = hub.cookie_header(alice, "/user/alice/ws")
-    first = await TtydSession.open(hub.ws_url("alice"), cookie=cookie, origin=hub.origin)
-    await first.type("export DP_MARK=mark-$((100+23)); echo scrollback-$((7*6))\r")
-    await first.read_until(r"scrollback-42")
-    await first.close()
+    async with await hub.open_terminal(alice, "alice") as first:
+        await first.run(
+            "export DP_MARK=mark-$((100+23)); echo scrollback-$((7*6))", r"scrollback-42"
+        )
 
-    second = await TtydSession.open(hub.ws_url("alice"), cookie=cookie, origin=hub.origin)
-    try:
+    async with await hub.open_terminal(alice, "alice") as second:
         # Reattaching redraws the screen: the earlier output is there without typing.
         await second.read_until(r"scrollback-42")
         # And it is the same shell: the variable set before the reconnect is still set.
-        await second.type('echo "again-$DP_MARK"\r')
-        await second.read_until(r"again-mark-123")
-    finally:
-        await second.close()
+        await second.run('echo "again-$DP_MARK"', r"again-mark-123")
     sessions = deployment.workspaces["alice"].tmux("list-sessions", "-F", "#{session_name}")
     assert sessions.split() == ["main"]
 
@@ -133,21 +121,14 @@ async def test_admin_with_a_valid_token_is_refused_unless_the_workspace_allows_i
 
     # carol's workspace follows the hub's admin_access (JUPYTERHUB_ADMIN_ACCESS=1).
     assert hub.open_server(admin, "carol").status_code == 200
-    term = await TtydSession.open(
-        hub.ws_url("carol"), cookie=hub.cookie_header(admin, "/user/carol/ws"), origin=hub.origin
-    )
-    try:
-        await term.type("echo admin-$((40+2))\r")
-        await term.read_until(r"admin-42")
-    finally:
-        await term.close()
+    async with await hub.open_terminal(admin, "carol") as term:
+        await term.run("echo admin-$((40+2))", r"admin-42")
 
 
 async def test_a_token_in_the_url_is_never_accepted(deployment):
     hub = deployment.hub
-    token = hub.api(
-        "POST", "/users/alice/tokens", json={"scopes": ["access:servers!user=alice"]}
-    ).json()["token"]
+    scopes = {"scopes": ["access:servers!user=alice"]}
+    token = hub.api("POST", "/users/alice/tokens", expect=(200, 201), json=scopes).json()["token"]
     # The token is valid for alice's server, but only as a header/cookie, never in a URL.
     response = await asyncio.to_thread(
         requests.get, f"{hub.url}/user/alice/?token={token}", allow_redirects=False, timeout=10

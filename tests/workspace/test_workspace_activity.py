@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support.hub import iso_to_epoch
-from support.ttyd_client import TtydSession
+from devplane_dev.localhub import iso_to_epoch
+from devplane_dev.ttyd_client import TtydSession
 
 from devplane_authproxy.activity import is_user_input
 
@@ -53,10 +53,7 @@ async def _wait_for_activity_after(hub, since: float, wait: float = 8.0) -> floa
 async def _open_tab(deployment, ping: float | None = None) -> TtydSession:
     hub = deployment.hub
     dave = await asyncio.to_thread(hub.login, "dave")
-    await asyncio.to_thread(hub.open_server, dave, "dave")
-    term = await TtydSession.open(
-        hub.ws_url("dave"), cookie=hub.cookie_header(dave, "/user/dave/ws"), origin=hub.origin
-    )
+    term = await hub.open_terminal(dave, "dave")
     if ping:
         # A tab whose client keeps the connection alive with WebSocket pings.
         async def keepalive() -> None:

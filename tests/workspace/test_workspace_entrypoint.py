@@ -12,8 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.procs import ManagedProcess, wait_for
-from support.workspace import ENTRYPOINT, LocalWorkspace, short_tempdir
+from devplane_dev.local_workspace import ENTRYPOINT, LocalWorkspace
+from devplane_dev.poll import wait_for
+from devplane_dev.procs import ManagedProcess, short_tempdir
 from websockets.asyncio.client import unix_connect
 
 
@@ -52,7 +53,7 @@ def test_ttyd_listens_only_on_the_group_writable_unix_socket(workspace):
 def test_watcher_writes_latest_pane_activity(workspace):
     workspace.tmux("new-session", "-d", "-s", "main")
     workspace.tmux("send-keys", "-t", "main", "echo busy", "Enter")
-    stamp = wait_for(workspace.pane_activity, 10, "the activity file")
+    stamp = wait_for("the activity file", workspace.pane_activity, 10)
     assert abs(stamp - time.time()) < 10
 
 
@@ -64,7 +65,7 @@ def test_sigterm_stops_ttyd_watcher_and_tmux(workspace):
     os.kill(pid, signal.SIGTERM)  # only the entrypoint, as the kubelet would
     assert workspace.process.proc.wait(10) == 0
     for child in children:
-        wait_for(lambda c=child: not os.path.exists(f"/proc/{c}"), 5, f"child {child} to exit")
+        wait_for(f"child {child} to exit", lambda c=child: not os.path.exists(f"/proc/{c}"), 5)
     assert not _tmux_running(workspace)
 
 
@@ -92,7 +93,7 @@ async def test_works_on_a_read_only_root_filesystem():
         cwd=ws.home,
     )
     try:
-        wait_for(ws.socket.is_socket, 20, "ttyd's socket")
+        wait_for("ttyd's socket", ws.socket.is_socket, 20)
         async with unix_connect(str(ws.socket), "ws://localhost/ws", subprotocols=["tty"]) as tty:
             await tty.send(json.dumps({"AuthToken": "", "columns": 100, "rows": 30}).encode())
             # Prove the root really is read-only in there, and that the shell still works.

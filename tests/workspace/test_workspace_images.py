@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 import pytest
-from support.procs import ROOT, VENV_BIN
+from devplane_dev.paths import ROOT, VENV_BIN
 
 IMAGES = ROOT / "images"
 DOCKERFILES = sorted(IMAGES.glob("*/Dockerfile"))

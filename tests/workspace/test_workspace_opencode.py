@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from devplane_dev.local_workspace import LocalWorkspace
+from devplane_dev.procs import short_tempdir
 from devplane_operator.opencode_config import build_opencode_config
-from support.workspace import LocalWorkspace, short_tempdir
 
 STUB_PORT = 8000  # inside the private namespace every port is free
 API_KEY = "sk-devplane-test-key"

@@ -60,7 +60,7 @@ def write_shell_wrapper(tool_dir: Path) -> None:
     wrapper = tool_dir / SHELL_WRAPPER
     wrapper.write_text(
         "#!/bin/bash\n"
-        "# Written by hack/localrunner/supervisor.py: the terminal's shell for local pods.\n"
+        "# Written by the local runner (supervisor.py): the terminal's shell for local pods.\n"
         'if [ "$#" -eq 0 ]; then exec /bin/bash --rcfile "$(dirname "$0")/bashrc" -i; fi\n'
         'exec /bin/bash "$@"\n'
     )
@@ -262,4 +262,23 @@ def write_state(path: Path, pods: dict[str, RunningPod]) -> None:
     tmp.replace(path)
 
 
-__all__ = ["RunningPod", "Toolchain", "kill_marked", "make_tool_dir", "stop_stale", "write_state"]
+def published_pod(path: Path, namespace: str, name: str) -> dict | None:
+    """A running pod as ``write_state`` published it (PIDs, pod IP, mounts), or None."""
+    try:
+        pods = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None  # not written yet
+    return next(
+        (p for p in pods.values() if p["namespace"] == namespace and p["name"] == name), None
+    )
+
+
+__all__ = [
+    "RunningPod",
+    "Toolchain",
+    "kill_marked",
+    "make_tool_dir",
+    "published_pod",
+    "stop_stale",
+    "write_state",
+]

@@ -1,4 +1,4 @@
-"""devplane_operator.testing.free_port: ports for servers that tests and the demo start.
+"""devplane_dev.procs.free_port: ports for servers that tests and the demo start.
 
 The ports must stay out of the kernel's ephemeral range, which it also gives to outgoing
 connections: CI once failed when the demo's hub port, picked by the kernel, was taken by a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from devplane_operator.testing import _ephemeral_range, free_port
+from devplane_dev.procs import _ephemeral_range, free_port
 
 
 def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range():

@@ -3,7 +3,8 @@
 The hub runs it as a local process with the environment it gives any single-user server
 (``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_CLIENT_ID``, ``JUPYTERHUB_SERVICE_PREFIX``, ...),
 as the current unix user (stock LocalProcessSpawner would switch to a unix user per hub user).
-The ttyd it fronts is started separately (``support.workspace``) at a per-user socket path.
+The ttyd it fronts is started separately (``devplane_dev.local_workspace``) at a per-user
+socket path.
 """
 
 from __future__ import annotations

@@ -45,6 +45,11 @@ class TtydSession:
     async def type(self, text: str) -> None:
         await self.ws.send(b"0" + text.encode())
 
+    async def run(self, command: str, expect: str) -> bytes:
+        """Type ``command`` and Enter, then read until ``expect`` (a regex) shows."""
+        await self.type(command + "\r")
+        return await self.read_until(expect)
+
     async def resize(self, cols: int, rows: int) -> None:
         await self.ws.send(b"1" + json.dumps({"columns": cols, "rows": rows}).encode())
 
@@ -80,3 +85,9 @@ class TtydSession:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    async def __aenter__(self) -> TtydSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,7 +1,7 @@
 """The whole DevPlane system on one machine: what `make demo` runs and tests/e2e tests.
 
 DemoStack.start() brings up, in order:
-  1. the local control plane (hack/devcluster.py up), the Workspace CRD and the workspace
+  1. the local control plane (devplane_dev.devcluster), the Workspace CRD and the workspace
      namespace (Pod Security `restricted` enforced, as in production);
   2. the vLLM stand-in (unless a real OpenAI-compatible endpoint is configured);
   3. the OIDC provider (hack/oidc) with the demo users;
@@ -10,6 +10,7 @@ DemoStack.start() brings up, in order:
 DemoStack.stop() stops all of it, in reverse, and checks that no process of the run is left.
 
 Every process listens on 127.0.0.1 (workspace proxies on their pod IPs in 127.20.0.0/16).
+Each component is started by the harness's launcher for it, the same the tests use.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,20 +25,19 @@ from pathlib import Path
 
 import requests
 
+from .. import vllm_stub
+from ..devcluster import DevclusterError, binary_dir, run_cli
+from ..hub import Hub
+from ..kubectl import RESTRICTED
+from ..oidc import ADMINS_GROUP, USERS_GROUP, OidcProvider, OidcUser
+from ..operator_process import OperatorProcess, install_crd
+from ..paths import LOCAL_RUNNER, ROOT, VENV_BIN
+from ..procs import ManagedProcess, StartError, base_env, free_port, port_open
+from ..proxy import ConfigurableHttpProxy
 from .kube import Kube
-from .procs import RUN_MARKER_ENV, Proc, StartError, free_port, http_ok, port_in_use, stop_run
-from .supervisor import kill_marked
+from .runs import RUN_MARKER_ENV, stop_run
+from .supervisor import kill_marked, published_pod
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.prefix) / "bin"
-NODE_BIN = ROOT / "node_modules" / ".bin"
-CRD_FILE = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
-RESTRICTED = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-}
-USERS_GROUP = "devplane-users"
-ADMINS_GROUP = "devplane-admins"
 STUB_MODEL = "devplane-stub"
 OIDC_CLIENT_ID = "devplane-hub"
 # What the spawn form offers (and the REST API accepts as user_options {"profile": slug}).
@@ -72,6 +70,11 @@ class DemoUser:
     password: str
     admin: bool = False
 
+    def oidc_user(self) -> OidcUser:
+        return OidcUser(
+            self.username, self.password, (USERS_GROUP, *([ADMINS_GROUP] if self.admin else []))
+        )
+
 
 DEMO_USERS = (
     DemoUser("alice", "alice-demo"),
@@ -92,8 +95,6 @@ class DemoConfig:
     hub_api_port: int = 8081
     oidc_port: int = 9000
     llm_port: int = 9100  # the vLLM stand-in
-    # The operator's /metrics, /healthz, /readyz; any free port (nobody else needs it).
-    operator_metrics_port: int = field(default_factory=free_port)
     # A real OpenAI-compatible endpoint instead of the stand-in (all three or none).
     llm_url: str = ""
     llm_api_key: str = ""
@@ -158,10 +159,6 @@ class DemoConfig:
         return f"http://{self.host}:{self.hub_port}"
 
     @property
-    def issuer(self) -> str:
-        return f"http://{self.host}:{self.oidc_port}"
-
-    @property
     def llm_base_url(self) -> str:
         return self.llm_url or f"http://{self.host}:{self.llm_port}/v1"
 
@@ -174,7 +171,9 @@ class DemoStack:
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
         self.run_id = uuid.uuid4().hex
-        self.procs: list[Proc] = []
+        self.procs: list[ManagedProcess] = []
+        self.oidc: OidcProvider | None = None
+        self.hub: Hub | None = None
         self.kubeconfig: Path | None = None
         self.kube: Kube | None = None
         # Shared by configurable-http-proxy and the hub; new each run (the proxy is too).
@@ -193,21 +192,13 @@ class DemoStack:
         return self.config.state_dir / "runner"
 
     def _env(self, **extra: str) -> dict[str, str]:
-        env = {
-            "PATH": f"{VENV_BIN}:{NODE_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": os.environ.get("HOME", "/root"),
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            RUN_MARKER_ENV: self.run_id,
-        }
+        env = base_env(PYTHONUNBUFFERED="1", **{RUN_MARKER_ENV: self.run_id})
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
-        env.update(extra)
-        return env
+        return env | extra
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> Proc:
-        proc = Proc(name, argv, env, self.logs / f"{name}.log", cwd=cwd)
-        proc.start()
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        proc = ManagedProcess(argv, self.logs / f"{name}.log", env=env, cwd=ROOT, name=name)
         self.procs.append(proc)
         return proc
 
@@ -221,7 +212,7 @@ class DemoStack:
         }
         if not cfg.llm_url:
             wanted["vLLM stand-in (DEVPLANE_DEMO_LLM_PORT)"] = cfg.llm_port
-        busy = [f"{what}: {port}" for what, port in wanted.items() if port_in_use(cfg.host, port)]
+        busy = [f"{what}: {port}" for what, port in wanted.items() if port_open(port, cfg.host)]
         if busy:
             raise StartError(
                 "ports already in use (another `make demo`?): "
@@ -232,19 +223,12 @@ class DemoStack:
     # ------------------------------------------------------------------ steps
 
     def _control_plane(self) -> None:
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "hack" / "devcluster.py"), "up"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise StartError("the local control plane did not start (messages above)")
-        self.kubeconfig = Path(proc.stdout.strip().splitlines()[-1])
+        try:
+            self.kubeconfig = run_cli("up", progress=True)
+        except DevclusterError as err:
+            raise StartError(f"the local control plane did not start: {err}") from None
         self.kube = Kube(self.kubeconfig)
-        if not CRD_FILE.exists():
-            raise StartError(f"{CRD_FILE} is missing: the Workspace CRD is needed")
-        self.kube.apply_crd(CRD_FILE)
+        install_crd([str(binary_dir() / "kubectl"), "--kubeconfig", str(self.kubeconfig)])
         self.kube.ensure_namespace(
             self.config.namespace, {**RESTRICTED, "app.kubernetes.io/part-of": "devplane-demo"}
         )
@@ -253,55 +237,30 @@ class DemoStack:
         cfg = self.config
         if cfg.llm_url:
             return
-        proc = self._spawn(
-            "vllm-stub",
-            [
-                str(VENV_BIN / "python"),
-                "-m",
-                "devplane_dev.vllm_stub",
-                "--host",
-                cfg.host,
-                "--port",
-                str(cfg.llm_port),
-                "--model",
-                STUB_MODEL,
-                "--api-key",
-                cfg.stub_api_key,
-            ],
+        stub = vllm_stub.launch(
+            self.logs / "vllm-stub.log",
+            cfg.llm_port,
+            STUB_MODEL,
+            cfg.stub_api_key,
+            cfg.host,
             self._env(),
         )
-        proc.wait_until("/health", http_ok(f"http://{cfg.host}:{cfg.llm_port}/health"), 30)
+        self.procs.append(stub)
 
     def _oidc(self) -> None:
         cfg = self.config
-        oidc_config = {
-            "host": cfg.host,
-            "port": cfg.oidc_port,
-            "requirePkce": True,
-            "clients": [
-                {
-                    "client_id": OIDC_CLIENT_ID,
-                    "client_secret": cfg.oidc_client_secret,
-                    "redirect_uris": [f"{cfg.url}/hub/oauth_callback"],
-                }
-            ],
-            "users": [
-                {
-                    "username": u.username,
-                    "password": u.password,
-                    "email": f"{u.username}@demo.devplane.invalid",
-                    "groups": [USERS_GROUP, *([ADMINS_GROUP] if u.admin else [])],
-                }
-                for u in cfg.users
-            ],
-        }
-        path = cfg.state_dir / "oidc.json"
-        path.write_text(json.dumps(oidc_config, indent=2))
-        path.chmod(0o600)
-        proc = self._spawn(
-            "oidc", ["node", str(ROOT / "hack" / "oidc" / "server.mjs"), str(path)], self._env()
+        self.oidc = OidcProvider(
+            cfg.state_dir,
+            f"{cfg.url}/hub/oauth_callback",
+            [u.oidc_user() for u in cfg.users],
+            port=cfg.oidc_port,
+            host=cfg.host,
+            client_id=OIDC_CLIENT_ID,
+            client_secret=cfg.oidc_client_secret,
+            env=self._env(),
+            log_dir=self.logs,
         )
-        proc.wait_for_log("ready ", 30)
+        self.procs.append(self.oidc.process)
 
     def _llm_providers(self) -> list[dict]:
         cfg = self.config
@@ -324,22 +283,25 @@ class DemoStack:
 
     def _operator(self) -> None:
         cfg = self.config
-        env = self._env(
-            DEVPLANE_NAMESPACES=cfg.namespace,
-            # Not pulled by anyone: the local runner maps it to images/workspace.
-            DEVPLANE_WORKSPACE_IMAGE="devplane/workspace:demo",
-            DEVPLANE_AUTHPROXY_IMAGE="devplane/hub:demo",
-            DEVPLANE_LLM_PROVIDERS=json.dumps(self._llm_providers()),
-            DEVPLANE_LLM_DEFAULT_MODEL=cfg.model,
-            DEVPLANE_LEADER_ELECTION="false",
-            DEVPLANE_METRICS_HOST=cfg.host,
-            DEVPLANE_METRICS_PORT=str(cfg.operator_metrics_port),
-            DEVPLANE_RESYNC_SECONDS="60",
-        )
-        proc = self._spawn("operator", [str(VENV_BIN / "python"), "-m", "devplane_operator"], env)
+        assert self.kubeconfig is not None
+        operator = OperatorProcess(
+            self.kubeconfig,
+            [cfg.namespace],
+            env={
+                # Not pulled by anyone: the local runner maps it to images/workspace.
+                "DEVPLANE_WORKSPACE_IMAGE": "devplane/workspace:demo",
+                "DEVPLANE_AUTHPROXY_IMAGE": "devplane/hub:demo",
+                "DEVPLANE_LLM_PROVIDERS": json.dumps(self._llm_providers()),
+                "DEVPLANE_LLM_DEFAULT_MODEL": cfg.model,
+                "DEVPLANE_RESYNC_SECONDS": "60",
+                RUN_MARKER_ENV: self.run_id,
+            },
+            log_path=self.logs / "operator.log",
+        ).start()
+        assert operator.process is not None
+        self.procs.append(operator.process)
         # /readyz: 200 once the operator leads (no election here) and watches the namespace.
-        readyz = f"http://{cfg.host}:{cfg.operator_metrics_port}/readyz"
-        proc.wait_until("its /readyz", http_ok(readyz), 60)
+        operator.wait_ready(60)
 
     def _runner(self) -> None:
         cfg = self.config
@@ -348,7 +310,7 @@ class DemoStack:
             "local-runner",
             [
                 str(VENV_BIN / "python"),
-                str(ROOT / "hack" / "local_runner.py"),
+                str(LOCAL_RUNNER),
                 "--kubeconfig",
                 str(self.kubeconfig),
                 "--namespace",
@@ -360,69 +322,44 @@ class DemoStack:
         )
         proc.wait_for_log("watching pods", 30)
 
-    def hub_env(self) -> dict[str, str]:
-        """The environment hub_config/jupyterhub_config.py reads (docs/hub-config.md)."""
-        cfg = self.config
-        hub_url = f"http://{cfg.host}:{cfg.hub_api_port}"
-        assert self.kubeconfig is not None
-        return {
-            "DEVPLANE_PUBLIC_URL": cfg.url,
-            "DEVPLANE_HUB_BIND_URL": hub_url,
-            # Workspace auth proxies are local processes: they reach the hub on loopback.
-            "DEVPLANE_HUB_CONNECT_URL": hub_url,
-            "DEVPLANE_PROXY_API_URL": f"http://{cfg.host}:{cfg.proxy_api_port}",
-            "DEVPLANE_PROXY_AUTH_TOKEN": self.proxy_token,
-            "DEVPLANE_HUB_DATA_DIR": str(cfg.state_dir / "hub"),
-            "DEVPLANE_OIDC_ISSUER": cfg.issuer,
-            "DEVPLANE_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
-            "DEVPLANE_OIDC_CLIENT_SECRET": cfg.oidc_client_secret,
-            "DEVPLANE_OIDC_CALLBACK_URL": f"{cfg.url}/hub/oauth_callback",
-            "DEVPLANE_OIDC_LOGIN_SERVICE": "DevPlane demo login",
-            "DEVPLANE_OIDC_ALLOWED_GROUPS": USERS_GROUP,
-            "DEVPLANE_OIDC_ADMIN_GROUPS": ADMINS_GROUP,
-            "DEVPLANE_NAMESPACE": cfg.namespace,
-            "DEVPLANE_KUBECONFIG": str(self.kubeconfig),
-            # kwok's pod IPs are local addresses; Service DNS names do not resolve here.
-            "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
-            "DEVPLANE_PROFILES": json.dumps(DEMO_PROFILES),
-            "DEVPLANE_AUTOMATION_TOKEN": cfg.api_token,
-        }
-
     def _hub(self) -> None:
         cfg = self.config
-        chp = self._spawn(
-            "proxy",
-            [
-                str(NODE_BIN / "configurable-http-proxy"),
-                "--ip",
-                cfg.host,
-                "--port",
-                str(cfg.hub_port),
-                "--api-ip",
-                cfg.host,
-                "--api-port",
-                str(cfg.proxy_api_port),
-                "--default-target",
-                f"http://{cfg.host}:{cfg.hub_api_port}",
-                "--error-target",
-                f"http://{cfg.host}:{cfg.hub_api_port}/hub/error",
-            ],
-            self._env(CONFIGPROXY_AUTH_TOKEN=self.proxy_token),
+        hub_api = f"http://{cfg.host}:{cfg.hub_api_port}"
+        proxy = ConfigurableHttpProxy(
+            self.logs,
+            port=cfg.hub_port,
+            api_port=cfg.proxy_api_port,
+            host=cfg.host,
+            token=self.proxy_token,
+            default_target=hub_api,
+            log_level="info",
+            env=self._env(),
         )
-        chp.wait_for_log("Proxying", 30)
-        hub_dir = cfg.state_dir / "hub"
-        hub_dir.mkdir(parents=True, exist_ok=True)  # DEVPLANE_HUB_DATA_DIR: db, cookie secret
-        hub = self._spawn(
-            "hub",
-            [
-                str(VENV_BIN / "jupyterhub"),
-                "-f",
-                str(ROOT / "hub_config" / "jupyterhub_config.py"),
-            ],
-            self._env(**self.hub_env()),
-            cwd=hub_dir,
+        self.procs.append(proxy.process)
+        assert self.kubeconfig is not None
+        hub = Hub(
+            cfg.state_dir / "hub",
+            proxy,
+            self.oidc,
+            cfg.namespace,
+            DEMO_PROFILES,
+            extra_env={
+                # Workspace auth proxies are local processes: they reach the hub on loopback.
+                "DEVPLANE_HUB_CONNECT_URL": hub_api,
+                "DEVPLANE_OIDC_LOGIN_SERVICE": "DevPlane demo login",
+                "DEVPLANE_KUBECONFIG": str(self.kubeconfig),
+            },
+            hub_port=cfg.hub_api_port,
+            token=cfg.api_token,
+            timeouts={},
+            env=self._env(),
+            log_dir=self.logs,
+            host=cfg.host,
         )
-        hub.wait_until("the hub API", http_ok(f"{cfg.url}/hub/api"), 90)
+        hub.start(timeout=90)
+        assert hub.process is not None
+        self.procs.append(hub.process)
+        self.hub = hub
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -469,6 +406,7 @@ class DemoStack:
         cfg = self.config
         left = stop_run(self.procs, self._markers(self.run_id))
         self.procs.clear()
+        self.hub = self.oidc = None
         if self.kube is not None:
             if cfg.delete_namespace_on_stop:
                 self.kube.delete_namespace(cfg.namespace)
@@ -483,25 +421,12 @@ class DemoStack:
 
     def runner_pod(self, pod_name: str) -> dict | None:
         """The local runner's record of a running pod (PIDs, pod IP, mounts), or None."""
-        try:
-            pods = json.loads((self.runner_state / "pods.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return next(
-            (
-                p
-                for p in pods.values()
-                if p["name"] == pod_name and p["namespace"] == self.config.namespace
-            ),
-            None,
-        )
+        return published_pod(self.runner_state / "pods.json", self.config.namespace, pod_name)
 
     def dead_components(self) -> list[str]:
         return [p.name for p in self.procs if not p.alive()]
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the hub's REST API with the demo's admin-scoped API token."""
-        headers = {"Authorization": f"token {self.config.api_token}"}
-        return requests.request(
-            method, f"{self.config.url}/hub/api{path}", headers=headers, timeout=30, **kwargs
-        )
+        assert self.hub is not None, "the stack is not started"
+        return self.hub.api(method, path, **kwargs)

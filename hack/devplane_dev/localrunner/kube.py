@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ import requests
 import yaml
 
 from devplane_api.v1alpha1 import API_VERSION, PLURAL
+
+from ..poll import wait_for
 
 FIELD_MANAGER = "devplane-demo"
 
@@ -76,29 +76,7 @@ class Kube:
         if resp.status_code not in (200, 202, 404):
             raise RuntimeError(f"delete {path} failed: {resp.status_code} {resp.text[:500]}")
 
-    def wait_for(
-        self, what: str, check: Callable[[], bool], timeout: float = 60.0, interval: float = 0.3
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(interval)
-        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
     # --------------------------------------------------------- DevPlane-specific helpers
-
-    def apply_crd(self, crd_file: Path) -> None:
-        crd = yaml.safe_load(crd_file.read_text())
-        name = crd["metadata"]["name"]
-        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
-        self.apply(path, crd)
-
-        def established() -> bool:
-            conditions = ((self.get(path) or {}).get("status") or {}).get("conditions") or []
-            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-        self.wait_for(f"CRD {name} to be established", established)
 
     def ensure_namespace(self, name: str, labels: dict[str, str]) -> None:
         self.apply(
@@ -106,9 +84,10 @@ class Kube:
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
         )
         # Pod admission needs the default ServiceAccount, created asynchronously.
-        self.wait_for(
+        wait_for(
             f"namespace {name}'s default ServiceAccount",
             lambda: self.get(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
+            60,
         )
 
     def delete_namespace(self, name: str) -> None:

@@ -1,4 +1,6 @@
-"""A real JupyterHub on loopback for tests, with logins through its real login form.
+"""A JupyterHub whose users' servers are DevPlane auth proxies run as local processes.
+
+For the auth proxy's tests and the terminal benchmark: no cluster, no OIDC provider.
 
     hub = LocalHub(tmp_path, users={"alice": False, "admin": True},
                    upstream_template=f"unix:{tmp_path}/{{username}}/run/ttyd.sock")
@@ -11,26 +13,29 @@
 
 The hub uses DummyAuthenticator with one shared password (``LocalHub.PASSWORD``), sqlite in
 the work dir, configurable-http-proxy from node_modules on a random port, and the
-``support.local_spawner.AuthProxySpawner`` so a user's server is the DevPlane auth proxy.
+``devplane_dev.local_spawner.AuthProxySpawner`` so a user's server is the DevPlane auth proxy.
 ``last_activity_interval = 0``: the hub does not derive activity from proxy traffic, so only
 what the auth proxy reports counts (the same setting the real hub config must use).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
-import sys
-from html.parser import HTMLParser
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
-from .procs import NODE_BIN, ManagedProcess, free_port, wait_for
-
-SUPPORT_DIR = Path(__file__).resolve().parent
+from .hub import HubClient, run_jupyterhub
+from .login import Form, login
+from .paths import NODE_BIN
+from .procs import ManagedProcess, base_env, free_port
+from .proxy import routes
+from .ttyd_client import TtydSession
 
 _CONFIG = """
 import sys
@@ -52,7 +57,7 @@ c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "{password}"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {admins!r}
-c.JupyterHub.spawner_class = "support.local_spawner.AuthProxySpawner"
+c.JupyterHub.spawner_class = "devplane_dev.local_spawner.AuthProxySpawner"
 c.Spawner.http_timeout = 30
 c.Spawner.start_timeout = 60
 c.Spawner.home_dir_template = "{workdir}/homes/{{username}}"
@@ -71,37 +76,7 @@ c.JupyterHub.load_roles = [
 """
 
 
-class _FormParser(HTMLParser):
-    """Collects the first <form>'s action and its input fields (for login/consent pages)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: list[tuple[str, str]] = []
-        self._in_form = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = a.get("action") or ""
-            self._in_form = True
-        elif tag == "input" and self._in_form and a.get("name"):
-            if a.get("type") in {"checkbox", "radio"} and "checked" not in a:
-                return
-            self.fields.append((a["name"], a.get("value") or ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._in_form = False
-
-
-def parse_form(html: str) -> _FormParser:
-    parser = _FormParser()
-    parser.feed(html)
-    return parser
-
-
-class LocalHub:
+class LocalHub(HubClient):
     PASSWORD = "devplane-test-password"
 
     def __init__(
@@ -121,7 +96,7 @@ class LocalHub:
         self.port = free_port()
         self.hub_port = free_port()
         self.proxy_api_port = free_port()
-        self.service_token = secrets.token_hex(16)
+        self.token = secrets.token_hex(16)  # the "devplane-tests" service's, admin-scoped
         # configurable-http-proxy's REST API token (GET {proxy_api_url}/api/routes).
         self.proxy_token = secrets.token_hex(16)
         self.proxy_api_url = f"http://127.0.0.1:{self.proxy_api_port}"
@@ -143,36 +118,17 @@ class LocalHub:
                 activity_file_template=activity_file_template,
                 env_by_user=env_by_user or {},
                 spawner_environment=spawner_environment or {},
-                service_token=self.service_token,
+                service_token=self.token,
             )
         )
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self, timeout: float = 60) -> None:
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:{NODE_BIN}:/usr/local/bin:/usr/bin:/bin",
-            # The spawner class lives in tests/support; the hub imports it by name.
-            "PYTHONPATH": str(SUPPORT_DIR.parent),
-            "HOME": str(self.workdir),
-            "LANG": "C.UTF-8",
-        }
-        self.process = ManagedProcess(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.config_path)],
-            self.workdir / "jupyterhub.log",
-            env=env,
-            cwd=self.workdir,
+        env = base_env(HOME=str(self.workdir))
+        self.process = run_jupyterhub(
+            self.config_path, env, self.workdir, self.workdir / "hub.log", self.url, timeout
         )
-
-        def up() -> bool:
-            if not self.process.alive():
-                raise RuntimeError(f"jupyterhub exited:\n{self.process.log()[-4000:]}")
-            try:
-                return requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, timeout, "JupyterHub to answer /hub/api/", interval=0.3)
         for name in self.users:
             self.api("POST", f"/users/{name}", expect=(201, 409))
 
@@ -187,64 +143,27 @@ class LocalHub:
 
     # ---------------------------------------------------------------- REST API
 
-    def api(self, method: str, path: str, expect: tuple[int, ...] = (200, 201, 202, 204), **kw):
-        response = requests.request(
-            method,
-            f"{self.url}/hub/api{path}",
-            headers={"Authorization": f"token {self.service_token}"},
-            timeout=30,
-            **kw,
-        )
-        if response.status_code not in expect:
-            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
-        return response
-
     def proxy_routes(self) -> dict[str, Any]:
         """configurable-http-proxy's routing table (route -> {"target", ...})."""
-        response = requests.get(
-            f"{self.proxy_api_url}/api/routes",
-            headers={"Authorization": f"token {self.proxy_token}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def user_model(self, name: str) -> dict[str, Any]:
-        return self.api("GET", f"/users/{name}").json()
+        return routes(self.proxy_api_url, self.proxy_token)
 
     def server_activity(self, name: str, server: str = "") -> str | None:
         """The hub's last_activity for a user's server (ISO string) or None."""
-        return (self.user_model(name).get("servers") or {}).get(server, {}).get("last_activity")
+        return (self.server(name, server) or {}).get("last_activity")
 
     def start_server(self, name: str, timeout: float = 60) -> None:
         self.api("POST", f"/users/{name}/server", expect=(201, 202, 400))
-
-        def ready() -> bool:
-            server = (self.user_model(name).get("servers") or {}).get("")
-            return bool(server and server.get("ready"))
-
-        wait_for(ready, timeout, f"{name}'s server to be ready", interval=0.3)
+        self.wait_ready(name, timeout)
 
     def stop_server(self, name: str, timeout: float = 30) -> None:
         self.api("DELETE", f"/users/{name}/server", expect=(202, 204))
-        wait_for(
-            lambda: not (self.user_model(name).get("servers") or {}),
-            timeout,
-            f"{name}'s server to stop",
-        )
+        self.wait_stopped(name, timeout)
 
     # ---------------------------------------------------------------- browser-like use
 
     def login(self, name: str, password: str | None = None) -> requests.Session:
         """Log in through the hub's login form, as a browser would."""
-        session = requests.Session()
-        page = session.get(f"{self.url}/hub/login", timeout=30)
-        form = parse_form(page.text)
-        data = dict(form.fields)
-        data.update(username=name, password=password or self.PASSWORD)
-        response = session.post(
-            urljoin(page.url, form.action or "/hub/login"), data=data, timeout=30
-        )
+        session, response = login(self.url, name, password or self.PASSWORD, start="/hub/login")
         if "jupyterhub-session-id" not in session.cookies and not any(
             c.name.startswith("jupyterhub-hub-login") for c in session.cookies
         ):
@@ -261,12 +180,7 @@ class LocalHub:
         """
         response = session.get(f"{self.url}/user/{owner}/{path}", timeout=30)
         if confirm and "/hub/api/oauth2/authorize" in response.url and response.status_code == 200:
-            form = parse_form(response.text)
-            response = session.post(
-                urljoin(response.url, form.action or response.url),
-                data=form.fields,
-                timeout=30,
-            )
+            response = Form(response.text).submit(session, response)
         return response
 
     def cookie_header(self, session: requests.Session, path: str) -> str:
@@ -274,6 +188,16 @@ class LocalHub:
         return "; ".join(
             f"{c.name}={c.value}" for c in session.cookies if path.startswith(c.path or "/")
         )
+
+    async def open_terminal(self, session: requests.Session, owner: str) -> TtydSession:
+        """Load ``owner``'s page (the OAuth dance), then open its terminal WebSocket with
+        ``session``'s cookies, as the browser's page does.
+
+        Use as ``async with await hub.open_terminal(...) as term:``.
+        """
+        await asyncio.to_thread(self.open_server, session, owner)
+        cookie = self.cookie_header(session, f"/user/{owner}/ws")
+        return await TtydSession.open(self.ws_url(owner), cookie=cookie, origin=self.origin)
 
     def ws_url(self, owner: str, path: str = "ws") -> str:
         return f"ws://127.0.0.1:{self.port}/user/{owner}/{path}"
@@ -288,8 +212,6 @@ def iso_to_epoch(stamp: str | None) -> float:
     """Hub timestamps ("2026-01-01T00:00:00.123456Z") as epoch seconds; 0 for None."""
     if not stamp:
         return 0.0
-    from datetime import datetime
-
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 

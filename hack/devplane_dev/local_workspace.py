@@ -9,19 +9,15 @@ variables the pod sets, so ``images/workspace/devplane-workspace`` runs unchange
 from __future__ import annotations
 
 import json
-import tempfile
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from .procs import NODE_BIN, ROOT, TTYD_BINARY, ManagedProcess, wait_for
+from .paths import NODE_BIN, ROOT, TTYD_BINARY
+from .procs import ManagedProcess
 
 ENTRYPOINT = ROOT / "images" / "workspace" / "devplane-workspace"
 OPENCODE_BINARY = NODE_BIN / "opencode"
-
-
-def short_tempdir(prefix: str = "dp-") -> Path:
-    """A short temp dir: unix socket paths (ttyd's, tmux's) must stay under 108 bytes."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
 class LocalWorkspace:
@@ -80,18 +76,10 @@ class LocalWorkspace:
         self.process = ManagedProcess(
             [str(ENTRYPOINT)], self.root / "workspace.log", env=self.env(), cwd=self.home
         )
-
-        def ready() -> bool:
-            if not self.process.alive():
-                raise RuntimeError(f"workspace entrypoint exited:\n{self.process.log()}")
-            return self.socket.is_socket()
-
-        wait_for(ready, timeout, f"ttyd's socket {self.socket}")
+        self.process.wait_until(f"ttyd's socket {self.socket}", self.socket.is_socket, timeout)
 
     def tmux(self, *args: str) -> str:
         """Run a tmux command against this workspace's tmux server (as the user would)."""
-        import subprocess
-
         return subprocess.run(
             ["tmux", *args], env=self.env(), capture_output=True, text=True, check=True
         ).stdout
@@ -102,8 +90,6 @@ class LocalWorkspace:
             self.process = None
         # The tmux server daemonizes into its own session, out of the process group that
         # stop() signals; the entrypoint kills it on SIGTERM, this covers a SIGKILLed one.
-        import subprocess
-
         subprocess.run(["tmux", "kill-server"], env=self.env(), capture_output=True)
 
     def pane_activity(self) -> float:

@@ -1,0 +1,210 @@
+"""JupyterHub launched the one way: ``jupyterhub -f <config>`` from the venv, until its API answers.
+
+``run_jupyterhub`` is that launcher (``localhub`` uses it with its own config). ``Hub`` is
+DevPlane's hub, ``hub_config/jupyterhub_config.py`` configured through environment variables
+only, behind a configurable-http-proxy started apart from it (``proxy``), as the chart runs
+it; the tests, the spawn benchmark and the demo all start it through ``Hub``. ``restart()``
+keeps its database and the proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .oidc import OidcProvider
+from .paths import HUB_CONFIG
+from .poll import wait_for
+from .procs import ManagedProcess, StartError, base_env, free_port, http_ok
+from .proxy import ConfigurableHttpProxy
+
+# Tests: the culler runs as in production, with a timeout no test reaches; spawns may be slow
+# on a busy machine. The demo keeps hub_config's own defaults.
+TEST_TIMEOUTS = {
+    "DEVPLANE_CULL_TIMEOUT": "86400",
+    "DEVPLANE_START_TIMEOUT": "120",
+    "DEVPLANE_HTTP_TIMEOUT": "30",
+}
+
+# For a hub driven by its API token only: the OIDC endpoints are given explicitly (no
+# discovery, so no provider is needed) and never contacted.
+NO_LOGIN = {
+    "DEVPLANE_OIDC_AUTHORIZE_URL": "http://127.0.0.1:9/auth",
+    "DEVPLANE_OIDC_TOKEN_URL": "http://127.0.0.1:9/token",
+    "DEVPLANE_OIDC_USERINFO_URL": "http://127.0.0.1:9/me",
+    "DEVPLANE_OIDC_CLIENT_ID": "unused",
+}
+
+
+def run_jupyterhub(
+    config: Path, env: Mapping[str, str], workdir: Path, log_path: Path, url: str, timeout: float
+) -> ManagedProcess:
+    """Start JupyterHub with ``config``; return once ``url``/hub/api/ answers 200."""
+    debug = ["--debug"] if os.environ.get("DEVPLANE_TEST_HUB_DEBUG") else []
+    process = ManagedProcess(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config), *debug],
+        log_path,
+        env=dict(env),
+        cwd=workdir,
+        name="hub",
+    )
+    try:
+        process.wait_until("its API to answer", http_ok(f"{url}/hub/api/"), timeout)
+    except StartError:
+        process.stop(grace=20)
+        raise
+    return process
+
+
+class HubClient:
+    """What tests and benchmarks ask a running hub, through its REST API with an
+    admin-scoped token (``url`` and ``token`` are set by the subclass)."""
+
+    url: str
+    token: str
+
+    def api(
+        self, method: str, path: str, expect: tuple[int, ...] | None = None, **kw: Any
+    ) -> requests.Response:
+        """``/hub/api<path>``; with ``expect``, any other status fails the caller."""
+        response = requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            headers={"Authorization": f"token {self.token}"},
+            timeout=kw.pop("timeout", 60),
+            **kw,
+        )
+        if expect is not None and response.status_code not in expect:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response
+
+    def user_model(self, user: str) -> dict[str, Any]:
+        return self.api("GET", f"/users/{user}", expect=(200,)).json()
+
+    def server(self, user: str, name: str = "") -> dict[str, Any] | None:
+        """The hub's model of ``user``'s server ``name``; None when it has none."""
+        return (self.user_model(user).get("servers") or {}).get(name)
+
+    def wait_ready(self, user: str, timeout: float = 120) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            server = self.server(user)
+            return server if server and server.get("ready") else None
+
+        return wait_for(f"{user}'s server to be ready", ready, timeout, interval=0.2)
+
+    def wait_stopped(self, user: str, timeout: float = 120) -> None:
+        wait_for(f"{user}'s server to stop", lambda: self.server(user) is None, timeout, 0.2)
+
+
+class Hub(HubClient):
+    """DevPlane's hub config behind ``proxy``; logins through ``oidc`` when given."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        proxy: ConfigurableHttpProxy,
+        oidc: OidcProvider | None,
+        namespace: str,
+        profiles: list[dict[str, Any]],
+        extra_env: Mapping[str, str] | None = None,
+        hub_port: int | None = None,
+        *,
+        token: str | None = None,
+        timeouts: Mapping[str, str] = TEST_TIMEOUTS,
+        env: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.workdir = workdir
+        self.log_path = (log_dir or workdir) / "hub.log"
+        self.proxy = proxy
+        self.url = proxy.url
+        self.hub_port = hub_port or free_port()
+        self.bind_url = f"http://{host}:{self.hub_port}"
+        self.token = token or secrets.token_hex(16)
+        self.process: ManagedProcess | None = None
+        self.env = {
+            **(env or base_env()),
+            "DEVPLANE_PUBLIC_URL": proxy.url,
+            "DEVPLANE_HUB_BIND_URL": self.bind_url,
+            "DEVPLANE_PROXY_API_URL": proxy.api_url,
+            "DEVPLANE_PROXY_AUTH_TOKEN": proxy.token,
+            "DEVPLANE_HUB_DATA_DIR": str(workdir),
+            "DEVPLANE_NAMESPACE": namespace,
+            # kwok's pod IPs are local addresses; Service DNS names do not resolve here.
+            "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
+            "DEVPLANE_PROFILES": json.dumps(profiles),
+            "DEVPLANE_AUTOMATION_TOKEN": self.token,
+            **timeouts,
+            **(oidc.hub_env() if oidc is not None else {}),
+            **(extra_env or {}),
+        }
+
+    def start(self, timeout: float = 60) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)  # the database, the cookie secret
+        self.process = run_jupyterhub(
+            HUB_CONFIG, self.env, self.workdir, self.log_path, self.url, timeout
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            # SIGTERM: the hub stops its services; the grace covers a slow culler.
+            self.process.stop(grace=20)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.process.log() if self.process else ""
+
+    def progress_events(self, user: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
+        """The hub's spawn progress event-stream for ``user``'s default server."""
+        with requests.get(
+            f"{self.url}/hub/api/users/{user}/server/progress",
+            headers={"Authorization": f"token {self.token}"},
+            stream=True,
+            timeout=timeout,
+        ) as response:
+            response.raise_for_status()
+            for line in response.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    yield json.loads(line[len("data:") :])
+
+    def start_and_follow(
+        self, user: str, options: dict[str, Any] | None, timeout: float = 120
+    ) -> tuple[requests.Response, list[dict[str, Any]]]:
+        """Start ``user``'s server and follow the progress stream while the request runs.
+
+        The POST blocks for up to the hub's slow_spawn_timeout (10 s), so it runs in a thread
+        while this attaches to the event-stream as soon as the server is pending.
+        """
+        result: dict[str, requests.Response] = {}
+
+        def post() -> None:
+            result["response"] = self.api(
+                "POST", f"/users/{user}/server", json={"user_options": options}
+            )
+
+        thread = threading.Thread(target=post)
+        thread.start()
+
+        def pending_or_done() -> bool:
+            if "response" in result:
+                return True
+            server = self.server(user)
+            return bool(server and server.get("pending") == "spawn")
+
+        wait_for(f"{user}'s spawn to be pending", pending_or_done, 30, interval=0.05)
+        events = list(self.progress_events(user, timeout))
+        thread.join(timeout)
+        return result["response"], events

