@@ -39,6 +39,8 @@ from devplane_dev.poll import wait_for
 from devplane_dev.proxy import ConfigurableHttpProxy
 from devplane_dev.responders import PodResponders
 
+from devplane_api.v1alpha1 import PROXY_PORT
+
 # The hubs are driven by API token only; nobody is idle for long enough to matter.
 HUB_ENV = {**NO_LOGIN, "DEVPLANE_CULL_ENABLED": "false"}
 
@@ -46,7 +48,7 @@ KUBESPAWNER_CONFIG = """
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = {namespace!r}
 c.KubeSpawner.image = "devplane/workspace:0.1.0"
-c.KubeSpawner.port = 8888
+c.KubeSpawner.port = {port}
 # Per-user home volume, as Zero to JupyterHub's default "dynamic" storage sets it up, so both
 # spawners pay for a volume: DevPlane's operator always gives a workspace one.
 c.KubeSpawner.storage_pvc_ensure = True
@@ -115,7 +117,7 @@ def main() -> int:
     ns_dev = make_namespace(kubectl, "bench-dev")
     ns_ks = make_namespace(kubectl, "bench-ks")
     extra = work / "kubespawner_config.py"
-    extra.write_text(KUBESPAWNER_CONFIG.format(namespace=ns_ks))
+    extra.write_text(KUBESPAWNER_CONFIG.format(namespace=ns_ks, port=PROXY_PORT))
     env = {"KUBECONFIG": str(kc), **HUB_ENV}
     stopper: list = []
     try:

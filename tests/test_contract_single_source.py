@@ -34,10 +34,6 @@ standard library; the spawner, the operator and the auth proxy import devplane_a
 each other; no product package imports the development harness (devplane_dev) or tests; and
 devplane_spawner is imported only by hub_config/, the harness, and the tests of the spawner
 and its hub settings.
-
-KNOWN lists the violations in files that other work is rewriting right now (issue 10: the
-harness consolidation, the operator's settings and the spawner's progress). It may only
-shrink: a listed violation that is gone fails the test until its line is deleted.
 """
 
 from __future__ import annotations
@@ -57,20 +53,6 @@ from devplane_api import naming, v1alpha1
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".git", ".venv", "node_modules", ".devcluster", ".pytest_cache", ".ruff_cache"}
 PRODUCT = ("devplane_api/", "devplane_spawner/", "devplane_authproxy/", "operator/", "hub_config/")
-
-# (file, fact) pairs that other branches of issue 10 are fixing; see the module docstring.
-KNOWN: set[tuple[str, str]] = {
-    # the harness consolidation (issue 10, "One harness for tests, the demo and the benchmarks")
-    ("bench/operator_scale.py", "group"),
-    ("bench/operator_scale.py", "plural"),
-    ("bench/spawn_latency.py", "proxy port"),
-    ("tests/e2e/e2e_support.py", "authproxy module"),
-    ("tests/e2e/e2e_support.py", "label key"),
-    ("tests/e2e/e2e_support.py", "managed-by label"),
-    ("tests/e2e/e2e_support.py", "proxy port"),
-    ("tests/hub/hubharness.py", "proxy port"),
-    ("tests/operator/op_helpers.py", "api version"),
-}
 
 PHASE_NAMES = frozenset(v1alpha1.PHASES)
 STUCK_NAMES = frozenset(v1alpha1.STUCK_REASONS)
@@ -247,17 +229,10 @@ def _listing(pairs: dict[tuple[str, str], list[int]]) -> str:
 
 def test_each_fact_of_the_contract_is_defined_only_in_devplane_api():
     found = _scan()
-    new = {key: lines for key, lines in found.items() if key not in KNOWN}
-    assert not new, (
+    assert not found, (
         "the Workspace contract is spelled out instead of imported from devplane_api "
-        f"(see this test's docstring for the rule):\n{_listing(new)}"
+        f"(see this test's docstring for the rule):\n{_listing(found)}"
     )
-
-
-def test_the_known_violations_are_still_there():
-    found = _scan()
-    fixed = sorted(KNOWN - found.keys())
-    assert not fixed, f"fixed (or moved): delete these from KNOWN: {fixed}"
 
 
 def test_the_scan_sees_a_copy_of_each_fact():

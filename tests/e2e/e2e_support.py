@@ -21,6 +21,15 @@ from devplane_dev.localrunner.supervisor import (
 from devplane_dev.paths import LOCAL_RUNNER
 from devplane_dev.procs import ManagedProcess
 
+from devplane_api.v1alpha1 import (
+    AUTHPROXY_MODULE,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    OWNER_LABEL,
+    PROXY_PORT,
+    PROXY_PORT_NAME,
+)
+
 
 class RunnerProcess:
     """hack/local_runner.py as a subprocess, with its pods.json readable."""
@@ -85,7 +94,7 @@ def workspace_like_pod(
         "kind": "Pod",
         "metadata": {
             "name": name,
-            "labels": {"app.kubernetes.io/managed-by": "devplane", "devplane.io/owner": owner},
+            "labels": {MANAGED_BY: MANAGED_BY_VALUE, OWNER_LABEL: owner},
         },
         "spec": {
             "automountServiceAccountToken": False,
@@ -120,17 +129,17 @@ def workspace_like_pod(
                 {
                     "name": "authproxy",
                     "image": "devplane/hub:test",
-                    "command": ["python3", "-m", "devplane_authproxy"],
+                    "command": ["python3", "-m", AUTHPROXY_MODULE],
                     "securityContext": {**security, "runAsUser": 1001, "runAsGroup": 1001},
                     "resources": limits,
                     "envFrom": [{"secretRef": {"name": hub_secret}}],
                     "env": [
                         {"name": "DEVPLANE_PROXY_IP", "value": "0.0.0.0"},
-                        {"name": "DEVPLANE_PROXY_PORT", "value": "8888"},
+                        {"name": "DEVPLANE_PROXY_PORT", "value": str(PROXY_PORT)},
                         {"name": "DEVPLANE_UPSTREAM", "value": "unix:/run/devplane/ttyd.sock"},
                         {"name": "DEVPLANE_ACTIVITY_FILE", "value": "/run/devplane/activity"},
                     ],
-                    "ports": [{"name": "http", "containerPort": 8888}],
+                    "ports": [{"name": PROXY_PORT_NAME, "containerPort": PROXY_PORT}],
                     "volumeMounts": [
                         {"name": "run", "mountPath": "/run/devplane"},
                         {"name": "proxy-tmp", "mountPath": "/tmp"},
