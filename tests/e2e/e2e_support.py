@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -172,3 +173,19 @@ def workspace_like_pod(
 
 def wait_until(what: str, check, timeout: float = 60, interval: float = 0.5):
     return wait_for(check, timeout=timeout, what=what, interval=interval)
+
+
+@contextlib.contextmanager
+def runner_held(demo):
+    """The demo's local runner paused for the block: new pods still run in the cluster (kwok
+    says so, and the Workspace becomes Ready), but none of their processes start, so nothing
+    answers at their address and the hub keeps a spawn pending (its check that the server
+    answers, for up to the spawner's http_timeout). A test can then follow a spawn's progress
+    while it certainly is pending, however fast this machine starts a workspace."""
+    runner = next(p for p in demo.procs if p.name == "local-runner")
+    assert runner.alive(), f"the local runner is not running:\n{runner.log_tail()}"
+    os.kill(runner.popen.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(runner.popen.pid, signal.SIGCONT)

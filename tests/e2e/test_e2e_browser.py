@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 from e2e_browser import (
     Shots,
+    record_progress,
+    request_start,
     sign_in,
-    start_from_spawn_page,
     type_line,
+    wait_for_progress,
+    wait_for_server_page,
     wait_for_terminal,
     wait_for_text,
 )
-from e2e_support import wait_until
+from e2e_support import runner_held, wait_until
 from localrunner.stack import DemoStack
 from localrunner.supervisor import is_alive
+from support.progress import START_LINES, ProgressStream, check_lines_in_order, check_start_progress
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -32,11 +36,26 @@ def _user(demo: DemoStack, name: str):
 
 def test_user_signs_in_and_works_in_the_terminal(demo: DemoStack, new_page, shots: Shots) -> None:
     alice = _user(demo, "alice")
+    hub_url = demo.config.url
     page = new_page()
-    sign_in(page, demo.config.url, alice.username, alice.password, shots)
-    progress = start_from_spawn_page(page, demo.config.url, alice.username, shots)
-    assert progress, "the spawn progress page never showed a progress message"
+    record_progress(page)
+    sign_in(page, hub_url, alice.username, alice.password, shots)
 
+    # What the progress stream delivers, followed while the spawn certainly is pending: with
+    # the local runner held, alice's Workspace becomes Ready but her server cannot answer yet,
+    # so the hub waits, however fast this machine is. Both her page and an API client get
+    # DevPlane's lines; then the spawn is let go and the stream ends with the ready event.
+    with runner_held(demo):
+        request_start(page, hub_url, alice.username, shots)
+        stream = ProgressStream(hub_url, alice.username, demo.config.api_token)
+        stream.wait_for_message(START_LINES[-1], timeout=45)
+        on_page = wait_for_progress(page, START_LINES[-1])
+        shots(page, "spawn-pending")
+    check_start_progress(stream.result(timeout=90), f"/user/{alice.username}/")
+    check_lines_in_order([e.get("message", "") for e in on_page])
+
+    # What she sees: the hub takes her page on to her terminal.
+    wait_for_server_page(page, hub_url, alice.username)
     wait_for_terminal(page)
     shots(page, "terminal")
     type_line(page, "echo hello")
