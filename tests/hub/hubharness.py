@@ -16,13 +16,14 @@ group and stopped with it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
 import secrets
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from support.procs import ManagedProcess, free_port, wait_for  # noqa: E402
+from support.progress import ProgressStream  # noqa: E402
 
 NODE_BIN = ROOT / "node_modules" / ".bin"
 HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
@@ -246,27 +248,12 @@ class Hub:
             **kw,
         )
 
-    def progress_events(self, user: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
-        """The hub's spawn progress event-stream for ``user``'s default server."""
-        with requests.get(
-            f"{self.url}/hub/api/users/{user}/server/progress",
-            headers={"Authorization": f"token {self.token}"},
-            stream=True,
-            timeout=timeout,
-        ) as response:
-            response.raise_for_status()
-            for line in response.iter_lines(decode_unicode=True):
-                if line and line.startswith("data:"):
-                    yield json.loads(line[len("data:") :])
-
-    def start_and_follow(
-        self, user: str, options: dict[str, Any] | None, timeout: float = 120
-    ) -> tuple[requests.Response, list[dict[str, Any]]]:
-        """Start ``user``'s server and follow the progress stream while the request runs.
-
-        The POST blocks for up to the hub's slow_spawn_timeout (10 s), so it runs in a thread
-        while this attaches to the event-stream as soon as the server is pending.
-        """
+    def start_in_background(
+        self, user: str, options: dict[str, Any] | None
+    ) -> Callable[[float], requests.Response]:
+        """POST the start in a thread (the hub answers after at most its slow_spawn_timeout,
+        10 s) and return once the spawn is pending or answered; call the result to get the
+        hub's response."""
         result: dict[str, requests.Response] = {}
 
         def post() -> None:
@@ -274,7 +261,7 @@ class Hub:
                 "POST", f"/users/{user}/server", json={"user_options": options}
             )
 
-        thread = threading.Thread(target=post)
+        thread = threading.Thread(target=post, daemon=True)
         thread.start()
 
         def pending_or_done() -> bool:
@@ -284,9 +271,31 @@ class Hub:
             return bool(server and server.get("pending") == "spawn")
 
         wait_for(pending_or_done, 30, f"{user}'s spawn to be pending", interval=0.05)
-        events = list(self.progress_events(user, timeout))
-        thread.join(timeout)
-        return result["response"], events
+
+        def response(timeout: float = 120) -> requests.Response:
+            thread.join(timeout)
+            assert "response" in result, f"the start of {user} got no answer within {timeout}s"
+            return result["response"]
+
+        return response
+
+    def follow_progress(self, user: str, timeout: float = 120) -> ProgressStream:
+        """The hub's spawn progress event-stream for ``user``'s default server, followed."""
+        return ProgressStream(self.url, user, self.token, timeout)
+
+    def start_and_follow(
+        self, user: str, options: dict[str, Any] | None, timeout: float = 120
+    ) -> tuple[requests.Response, list[dict[str, Any]]]:
+        """Start ``user``'s server and follow the progress stream to its end.
+
+        Only for a start whose stream says the same whenever it is opened: one that fails
+        (the hub reports a failed spawn to a late subscriber too). A start that succeeds may
+        be over before the stream opens; hold its pod's server (PodResponders.held) to see
+        DevPlane's lines.
+        """
+        response = self.start_in_background(user, options)
+        events = self.follow_progress(user, timeout).result(timeout)
+        return response(timeout), events
 
     def wait_ready(self, user: str, timeout: float = 120) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
@@ -353,10 +362,11 @@ class PodResponders:
 
     PORT = 8888
 
-    def __init__(self, kubeconfig: str, namespace: str, start_delay: float = 0.0) -> None:
-        # Like a real auth proxy that needs a moment after the pod starts; lets a test see
-        # the spawn while it is still pending.
-        self.start_delay = start_delay
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        # Cleared by held(): new pods' servers wait, as an auth proxy still starting would.
+        # Only touched in the responders' loop (see _in_loop).
+        self._open = asyncio.Event()
+        self._open.set()
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.hits: dict[str, list[str]] = {}  # pod IP -> request paths
@@ -382,7 +392,7 @@ class PodResponders:
         if ip in self._servers:
             return
         self._servers[ip] = None  # type: ignore[assignment]  # claimed; listening soon
-        await asyncio.sleep(self.start_delay)
+        await self._open.wait()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
@@ -428,6 +438,28 @@ class PodResponders:
                 except Exception as e:  # a dropped watch on a busy API server: watch again
                     self.errors.append(f"pod watch: {e!r}")
                     await asyncio.sleep(0.5)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """While the block runs, a pod at an address not served before gets no answer yet, so
+        the hub keeps its spawn pending (its check that the server answers, for up to its
+        http_timeout): a test can follow the spawn's progress while it certainly is pending."""
+        self._in_loop(self._open.clear)
+        try:
+            yield
+        finally:
+            self._in_loop(self._open.set)
+
+    def _in_loop(self, action: Callable[[], None]) -> None:
+        """Run ``action`` in the responders' loop; return once it has run."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            action()
+            done.set_result(None)
+
+        self._loop.call_soon_threadsafe(run)
+        done.result(timeout=10)
 
     def stop(self) -> None:
         if self._task is not None:

@@ -17,6 +17,7 @@ import pytest
 import requests
 from devplane_operator.testing import OperatorProcess, install_crd
 from hubharness import PROFILES, Hub, PodResponders, Proxy, wait_for
+from support.progress import START_LINES, check_start_progress
 
 from devplane_spawner import naming
 
@@ -65,7 +66,7 @@ def stack(kubeconfig, kubectl, bin_dir, tmp_path_factory) -> Iterator[Stack]:
     kubectl("label", "namespace", namespace, "devplane.io/test=true")
     kubectl("wait", "--for=create", "serviceaccount/default", "-n", namespace, "--timeout=60s")
     operator = OperatorProcess(kubeconfig, [namespace], log_path=workdir / "operator.log")
-    responders = PodResponders(str(kubeconfig), namespace, start_delay=2.0)
+    responders = PodResponders(str(kubeconfig), namespace)
     proxy = Proxy(workdir)
     hub = Hub(
         workdir, proxy, None, namespace, PROFILES,
@@ -90,17 +91,16 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
     ws_name = naming.workspace_name(user)
     stack.create_user(user)
 
-    started = time.monotonic()
-    response, events = hub.start_and_follow(user, {"profile": "large"})
-    assert response.status_code in (201, 202), response.text
-    assert events[-1].get("ready") is True, events
-    messages = [e["message"] for e in events]
-    # Lines derived from the Workspace's conditions (some may be skipped if a step is quick).
-    assert "Your workspace has been requested" in messages, messages
-    assert any(m in messages for m in ("Your workspace is running", "Starting your workspace")), (
-        messages
-    )
-    print(f"ready after {time.monotonic() - started:.2f}s: {messages}")
+    # The pod's server held from answering, so the spawn is pending while the stream is
+    # followed, however quick the start: the stream says all of DevPlane's lines, then ready.
+    with stack.responders.held():
+        response = hub.start_in_background(user, {"profile": "large"})
+        stream = hub.follow_progress(user)
+        stream.wait_for_message(START_LINES[-1], timeout=25)  # within the hub's http_timeout
+    events = stream.result(timeout=60)
+    reply = response(60)
+    assert reply.status_code in (201, 202), reply.text
+    check_start_progress(events, f"/user/{user}/")
 
     ws = stack.get("workspace", ws_name)
     assert ws["spec"]["started"] is True
