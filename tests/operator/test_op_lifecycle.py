@@ -28,6 +28,18 @@ def owned_by(obj: dict, ws: dict) -> bool:
     return any(r["uid"] == ws["metadata"]["uid"] and r.get("controller") for r in refs)
 
 
+def workspace_event_reasons(kubectl, ns: str, name: str, type_: str | None = None) -> set[str]:
+    """The reasons of the Events posted about Workspace ``name`` (of one type, if given)."""
+    events = kubectl("get", "events", "-n", ns, json_out=True)
+    return {
+        e["reason"]
+        for e in events["items"]
+        if e["involvedObject"].get("kind") == "Workspace"
+        and e["involvedObject"].get("name") == name
+        and (type_ is None or e["type"] == type_)
+    }
+
+
 def test_workspace_runs_with_every_child(kubectl, ws_namespace):
     ns, _ = ws_namespace
     apply(kubectl, ns, workspace("alice"))
@@ -59,13 +71,9 @@ def test_workspace_runs_with_every_child(kubectl, ws_namespace):
     # No finalizer: deleting a Workspace never waits for the operator.
     assert not ws["metadata"].get("finalizers")
 
-    events = kubectl("get", "events", "-n", ns, "-o", "json", json_out=False)
-    reasons = {
-        e["reason"]
-        for e in json.loads(events)["items"]
-        if e["involvedObject"].get("kind") == "Workspace"
-    }
-    assert "Running" in reasons, reasons
+    # The operator posts the Event after the status write that made it Running: wait for it.
+    wait_for("the Workspace's Running Event", lambda: "Running" in workspace_event_reasons(
+        kubectl, ns, "alice"))  # fmt: skip
 
     table = kubectl("get", "ws", "-n", ns)
     header, row = table.splitlines()[:2]
@@ -249,11 +257,9 @@ def test_image_pull_failure_is_reported_with_its_cause(kubectl, ws_namespace):
     assert "registry.invalid/ws:1" in ws["status"]["message"]
     assert "cannot be pulled" in ws["status"]["message"]
     assert ws["status"]["phase"] == "Starting"
-    warnings = json.loads(kubectl("get", "events", "-n", ns, "-o", "json"))["items"]
-    assert any(
-        e["type"] == "Warning" and e["reason"] == "ImagePullFailed" and
-        e["involvedObject"]["name"] == "hank" for e in warnings
-    )  # fmt: skip
+    # The Warning is posted after the status write that made the Workspace stuck: wait for it.
+    wait_for("a Warning Event ImagePullFailed", lambda: "ImagePullFailed" in (
+        workspace_event_reasons(kubectl, ns, "hank", type_="Warning")))  # fmt: skip
 
     # Fixing the image recovers: the spec hash changes, the pod is replaced.
     kubectl("patch", "ws", "hank", "-n", ns, "--type=merge", "-p", '{"spec":{"image":"ok/ws:1"}}')
