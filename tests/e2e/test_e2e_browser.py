@@ -151,7 +151,13 @@ def test_admin_stops_a_workspace_from_the_admin_panel(
     )
     row.get_by_role("button", name="Start Server").wait_for(timeout=30_000)
     shots(page, "bob-stopped")
-    assert demo.api("GET", f"/users/{bob_running}").json()["servers"] == {}
+    # The panel flips its button when the hub answers the stop, which it may do (202) before
+    # it has forgotten the server: wait for the hub's own record.
+    wait_until(
+        "the hub to list no server for bob",
+        lambda: demo.api("GET", f"/users/{bob_running}").json()["servers"] == {},
+        timeout=60,
+    )
     # The pod is gone, and with it every process the runner had started for it.
     wait_until("the runner to stop bob's pod", lambda: demo.runner_pod(f"ws-{bob_running}") is None)
     pids = [c["pid"] for c in before["containers"].values()]
