@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from .oidc import OidcProvider
 from .paths import HUB_CONFIG
 from .poll import wait_for
 from .procs import ManagedProcess, StartError, base_env, free_port, http_ok
+from .progress import ProgressStream
 from .proxy import ConfigurableHttpProxy
 
 # Tests: the culler runs as in production, with a timeout no test reaches; spawns may be slow
@@ -167,27 +168,12 @@ class Hub(HubClient):
     def log(self) -> str:
         return self.process.log() if self.process else ""
 
-    def progress_events(self, user: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
-        """The hub's spawn progress event-stream for ``user``'s default server."""
-        with requests.get(
-            f"{self.url}/hub/api/users/{user}/server/progress",
-            headers={"Authorization": f"token {self.token}"},
-            stream=True,
-            timeout=timeout,
-        ) as response:
-            response.raise_for_status()
-            for line in response.iter_lines(decode_unicode=True):
-                if line and line.startswith("data:"):
-                    yield json.loads(line[len("data:") :])
-
-    def start_and_follow(
-        self, user: str, options: dict[str, Any] | None, timeout: float = 120
-    ) -> tuple[requests.Response, list[dict[str, Any]]]:
-        """Start ``user``'s server and follow the progress stream while the request runs.
-
-        The POST blocks for up to the hub's slow_spawn_timeout (10 s), so it runs in a thread
-        while this attaches to the event-stream as soon as the server is pending.
-        """
+    def start_in_background(
+        self, user: str, options: dict[str, Any] | None
+    ) -> Callable[[float], requests.Response]:
+        """POST the start in a thread (the hub answers after at most its slow_spawn_timeout,
+        10 s) and return once the spawn is pending or answered; call the result to get the
+        hub's response."""
         result: dict[str, requests.Response] = {}
 
         def post() -> None:
@@ -195,7 +181,7 @@ class Hub(HubClient):
                 "POST", f"/users/{user}/server", json={"user_options": options}
             )
 
-        thread = threading.Thread(target=post)
+        thread = threading.Thread(target=post, daemon=True)
         thread.start()
 
         def pending_or_done() -> bool:
@@ -205,6 +191,28 @@ class Hub(HubClient):
             return bool(server and server.get("pending") == "spawn")
 
         wait_for(f"{user}'s spawn to be pending", pending_or_done, 30, interval=0.05)
-        events = list(self.progress_events(user, timeout))
-        thread.join(timeout)
-        return result["response"], events
+
+        def response(timeout: float = 120) -> requests.Response:
+            thread.join(timeout)
+            assert "response" in result, f"the start of {user} got no answer within {timeout}s"
+            return result["response"]
+
+        return response
+
+    def follow_progress(self, user: str, timeout: float = 120) -> ProgressStream:
+        """The hub's spawn progress event-stream for ``user``'s default server, followed."""
+        return ProgressStream(self.url, user, self.token, timeout)
+
+    def start_and_follow(
+        self, user: str, options: dict[str, Any] | None, timeout: float = 120
+    ) -> tuple[requests.Response, list[dict[str, Any]]]:
+        """Start ``user``'s server and follow the progress stream to its end.
+
+        Only for a start whose stream says the same whenever it is opened: one that fails
+        (the hub reports a failed spawn to a late subscriber too). A start that succeeds may
+        be over before the stream opens; hold its pod's server (PodResponders.held) to see
+        DevPlane's lines.
+        """
+        response = self.start_in_background(user, options)
+        events = self.follow_progress(user, timeout).result(timeout)
+        return response(timeout), events

@@ -7,9 +7,11 @@ to answer at its IP. (The end-to-end tests run the real auth proxy with the loca
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import threading
+from collections.abc import Callable, Iterator
 
 from devplane_api.v1alpha1 import PROXY_PORT
 
@@ -28,10 +30,11 @@ class PodResponders:
 
     PORT = PROXY_PORT
 
-    def __init__(self, kubeconfig: str, namespace: str, start_delay: float = 0.0) -> None:
-        # Like a real auth proxy that needs a moment after the pod starts; lets a test see
-        # the spawn while it is still pending.
-        self.start_delay = start_delay
+    def __init__(self, kubeconfig: str, namespace: str) -> None:
+        # Cleared by held(): new pods' servers wait, as an auth proxy still starting would.
+        # Only touched in the responders' loop (see _in_loop).
+        self._open = asyncio.Event()
+        self._open.set()
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.hits: dict[str, list[str]] = {}  # pod IP -> request paths
@@ -57,7 +60,7 @@ class PodResponders:
         if ip in self._servers:
             return
         self._servers[ip] = None  # type: ignore[assignment]  # claimed; listening soon
-        await asyncio.sleep(self.start_delay)
+        await self._open.wait()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
@@ -103,6 +106,28 @@ class PodResponders:
                 except Exception as e:  # a dropped watch on a busy API server: watch again
                     self.errors.append(f"pod watch: {e!r}")
                     await asyncio.sleep(0.5)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """While the block runs, a pod at an address not served before gets no answer yet, so
+        the hub keeps its spawn pending (its check that the server answers, for up to its
+        http_timeout): a test can follow the spawn's progress while it certainly is pending."""
+        self._in_loop(self._open.clear)
+        try:
+            yield
+        finally:
+            self._in_loop(self._open.set)
+
+    def _in_loop(self, action: Callable[[], None]) -> None:
+        """Run ``action`` in the responders' loop; return once it has run."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            action()
+            done.set_result(None)
+
+        self._loop.call_soon_threadsafe(run)
+        done.result(timeout=10)
 
     def stop(self) -> None:
         if self._task is not None:

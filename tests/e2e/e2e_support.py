@@ -155,3 +155,19 @@ def workspace_like_pod(
             ],
         },
     }
+
+
+@contextlib.contextmanager
+def runner_held(demo):
+    """The demo's local runner paused for the block: new pods still run in the cluster (kwok
+    says so, and the Workspace becomes Ready), but none of their processes start, so nothing
+    answers at their address and the hub keeps a spawn pending (its check that the server
+    answers, for up to the spawner's http_timeout). A test can then follow a spawn's progress
+    while it certainly is pending, however fast this machine starts a workspace."""
+    runner = next(p for p in demo.procs if p.name == "local-runner")
+    assert runner.alive(), f"the local runner is not running:\n{runner.log_tail()}"
+    os.kill(runner.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(runner.pid, signal.SIGCONT)

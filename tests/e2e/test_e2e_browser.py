@@ -14,14 +14,24 @@ import pytest
 from devplane_dev.localrunner.stack import DemoStack
 from devplane_dev.localrunner.supervisor import is_alive
 from devplane_dev.poll import wait_for as wait_until
+from devplane_dev.progress import (
+    START_LINES,
+    ProgressStream,
+    check_lines_in_order,
+    check_start_progress,
+)
 from e2e_browser import (
     Shots,
+    record_progress,
+    request_start,
     sign_in,
-    start_from_spawn_page,
     type_line,
+    wait_for_progress,
+    wait_for_server_page,
     wait_for_terminal,
     wait_for_text,
 )
+from e2e_support import runner_held
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -32,11 +42,26 @@ def _user(demo: DemoStack, name: str):
 
 def test_user_signs_in_and_works_in_the_terminal(demo: DemoStack, new_page, shots: Shots) -> None:
     alice = _user(demo, "alice")
+    hub_url = demo.config.url
     page = new_page()
-    sign_in(page, demo.config.url, alice.username, alice.password, shots)
-    progress = start_from_spawn_page(page, demo.config.url, alice.username, shots)
-    assert progress, "the spawn progress page never showed a progress message"
+    record_progress(page)
+    sign_in(page, hub_url, alice.username, alice.password, shots)
 
+    # What the progress stream delivers, followed while the spawn certainly is pending: with
+    # the local runner held, alice's Workspace becomes Ready but her server cannot answer yet,
+    # so the hub waits, however fast this machine is. Both her page and an API client get
+    # DevPlane's lines; then the spawn is let go and the stream ends with the ready event.
+    with runner_held(demo):
+        request_start(page, hub_url, alice.username, shots)
+        stream = ProgressStream(hub_url, alice.username, demo.config.api_token)
+        stream.wait_for_message(START_LINES[-1], timeout=45)
+        on_page = wait_for_progress(page, START_LINES[-1])
+        shots(page, "spawn-pending")
+    check_start_progress(stream.result(timeout=90), f"/user/{alice.username}/")
+    check_lines_in_order([e.get("message", "") for e in on_page])
+
+    # What she sees: the hub takes her page on to her terminal.
+    wait_for_server_page(page, hub_url, alice.username)
     wait_for_terminal(page)
     shots(page, "terminal")
     type_line(page, "echo hello")
@@ -132,7 +157,13 @@ def test_admin_stops_a_workspace_from_the_admin_panel(
     )
     row.get_by_role("button", name="Start Server").wait_for(timeout=30_000)
     shots(page, "bob-stopped")
-    assert demo.api("GET", f"/users/{bob_running}").json()["servers"] == {}
+    # The panel flips its button when the hub answers the stop, which it may do (202) before
+    # it has forgotten the server: wait for the hub's own record.
+    wait_until(
+        "the hub to list no server for bob",
+        lambda: demo.api("GET", f"/users/{bob_running}").json()["servers"] == {},
+        timeout=60,
+    )
     # The pod is gone, and with it every process the runner had started for it.
     wait_until("the runner to stop bob's pod", lambda: demo.runner_pod(f"ws-{bob_running}") is None)
     pids = [c["pid"] for c in before["containers"].values()]

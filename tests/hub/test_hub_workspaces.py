@@ -19,6 +19,7 @@ from devplane_dev.hub import NO_LOGIN, Hub
 from devplane_dev.kubectl import TEST_NAMESPACE
 from devplane_dev.operator_process import OperatorProcess, install_crd
 from devplane_dev.poll import wait_for
+from devplane_dev.progress import START_LINES, check_start_progress
 from devplane_dev.proxy import ConfigurableHttpProxy
 from devplane_dev.responders import PodResponders
 from hub_testdata import PROFILES
@@ -59,7 +60,7 @@ def stack(kubeconfig, kubectl, tmp_path_factory) -> Iterator[Stack]:
     install_crd(kubectl.argv)
     kubectl.create_namespace(namespace, TEST_NAMESPACE)
     operator = OperatorProcess(kubeconfig, [namespace], log_path=workdir / "operator.log")
-    responders = PodResponders(str(kubeconfig), namespace, start_delay=2.0)
+    responders = PodResponders(str(kubeconfig), namespace)
     proxy = ConfigurableHttpProxy(workdir)
     hub = Hub(
         workdir, proxy, None, namespace, PROFILES,
@@ -84,17 +85,16 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
     ws_name = naming.workspace_name(user)
     stack.create_user(user)
 
-    started = time.monotonic()
-    response, events = hub.start_and_follow(user, {"profile": "large"})
-    assert response.status_code in (201, 202), response.text
-    assert events[-1].get("ready") is True, events
-    messages = [e["message"] for e in events]
-    # Lines derived from the Workspace's conditions (some may be skipped if a step is quick).
-    assert "Your workspace has been requested" in messages, messages
-    assert any(m in messages for m in ("Your workspace is running", "Starting your workspace")), (
-        messages
-    )
-    print(f"ready after {time.monotonic() - started:.2f}s: {messages}")
+    # The pod's server held from answering, so the spawn is pending while the stream is
+    # followed, however quick the start: the stream says all of DevPlane's lines, then ready.
+    with stack.responders.held():
+        response = hub.start_in_background(user, {"profile": "large"})
+        stream = hub.follow_progress(user)
+        stream.wait_for_message(START_LINES[-1], timeout=25)  # within the hub's http_timeout
+    events = stream.result(timeout=60)
+    reply = response(60)
+    assert reply.status_code in (201, 202), reply.text
+    check_start_progress(events, f"/user/{user}/")
 
     ws = stack.get("workspace", ws_name)
     assert ws["spec"]["started"] is True
