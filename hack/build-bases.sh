@@ -98,9 +98,14 @@ build_base() {
     # An https mirror behind a TLS-inspecting proxy: apt needs the site's CA to fetch.
     opts+=(--aptopt="Acquire::https::CAInfo \"$CA_BUNDLE\"")
   fi
-  # No Recommends: the lists name everything wanted (Recommends pulled in perl, ~35 MB, for
-  # debconf's sake). Docs, man pages and translations are dropped (copyright files stay, for
-  # the licence review): the containers have no man reader and C.UTF-8 needs no locale data.
+  # No Recommends: the lists name everything wanted. Docs, man pages and translations are
+  # dropped (copyright files stay, for the licence review): the containers have no man reader
+  # and C.UTF-8 needs no locale data. usrmerge is what apt picks for init-system-helpers while
+  # installing the required packages; /usr is merged already (mmdebstrap does it) and the lists
+  # include usr-is-merged, so it is purged again with the perl modules it brought, and perl
+  # (~50 MB) goes too unless a listed package needs it (git does); debconf only suggests it.
+  # ("$1" in a hook is mmdebstrap's: the new root.)
+  # shellcheck disable=SC2016
   mmdebstrap --quiet --mode=root --variant=minbase --format=tar --architectures="$ARCH" \
     --include="$include" --aptopt='APT::Install-Recommends "false"' "${opts[@]}" \
     --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -108,6 +113,9 @@ build_base() {
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --customize-hook='chroot "$1" apt-get purge --yes --quiet=2 usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl' \
+    --customize-hook='chroot "$1" apt-mark auto --quiet perl libperl5.36 perl-modules-5.36 >/dev/null 2>&1 || true' \
+    --customize-hook='chroot "$1" apt-get autoremove --purge --yes --quiet=2 -o APT::AutoRemove::SuggestsImportant=false' \
     --customize-hook="dpkg-query --admindir=\"\$1/var/lib/dpkg\" -W -f='\${Package}=\${Version}\n' | LC_ALL=C sort >'$got'" \
     "$SUITE" "$tar" "$DEBIAN_SOURCES" \
     || die "mmdebstrap could not bootstrap base '$name' from $DEBIAN_SOURCES (see above). An https mirror
