@@ -123,8 +123,10 @@ index_args() {
 # one of those files changes.
 build_wheel() {
   local tmp inputs
-  inputs="$(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
-    | xargs -0 sha256sum 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  # Files listed but unreadable as files (deleted, a symlink to a directory) are left out, as
+  # the copy below leaves them out.
+  inputs="$(cd "$ROOT" && { git ls-files -z --cached --others --exclude-standard \
+    | xargs -0 sha256sum 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
   if [[ "$(cat "$OUT/wheel.inputs" 2>/dev/null)" == "$inputs" ]] && compgen -G "$OUT/dist/devplane-*.whl" >/dev/null; then
     log "wheel: $(cd "$OUT/dist" && echo devplane-*.whl) (up to date)"
     return
@@ -165,11 +167,15 @@ image_cat() { # engine ref path
 build_one() {
   local engine=$1 name=$2 ref=$3 dockerfile="$ROOT/images/$2/Dockerfile"
   [[ -f "$dockerfile" ]] || die "$dockerfile is missing"
-  local extra=() key_args=() key
+  local extra=() user_args=() key_args=() key
+  # The host's indexes first, so that BUILD_ARGS (later on the command line) overrides them.
+  # TARGETARCH too: podman 4.3 does not set it, and the workspace's backstop check reads it.
+  mapfile -t extra < <(index_args)
+  extra+=("--build-arg=TARGETARCH=$ARCH")
   # BUILD_ARGS is documented as word-split.
   # shellcheck disable=SC2206
-  [[ -n "${BUILD_ARGS:-}" ]] && extra=($BUILD_ARGS)
-  mapfile -t -O "${#extra[@]}" extra < <(index_args)
+  [[ -n "${BUILD_ARGS:-}" ]] && user_args=($BUILD_ARGS)
+  extra+=("${user_args[@]}")
   local a
   for a in "${extra[@]}"; do
     case "$a" in --build-arg=*) key_args+=(--build-arg "${a#--build-arg=}") ;; esac
@@ -209,8 +215,8 @@ build_one() {
   fi
   # The manifest is written next to the image whenever it is missing or stale.
   local manifest="$OUT/$name.packages.txt"
-  if [[ ! -s "$manifest" || "$(head -1 "$manifest")" != "# $ref inputs $key" ]]; then
-    { echo "# $ref inputs $key"; image_cat "$engine" "$ref" /usr/share/devplane-packages.txt; } >"$manifest.tmp" \
+  if [[ ! -s "$manifest" || "$(head -1 "$manifest")" != "# devplane/$name inputs $key" ]]; then
+    { echo "# devplane/$name inputs $key"; image_cat "$engine" "$ref" /usr/share/devplane-packages.txt; } >"$manifest.tmp" \
       || die "could not read the package manifest out of $ref"
     mv -f "$manifest.tmp" "$manifest"
   fi
