@@ -176,7 +176,7 @@ build_one() {
   # shellcheck disable=SC2206
   [[ -n "${BUILD_ARGS:-}" ]] && user_args=($BUILD_ARGS)
   extra+=("${user_args[@]}")
-  local a
+  local a i
   for a in "${extra[@]}"; do
     case "$a" in --build-arg=*) key_args+=(--build-arg "${a#--build-arg=}") ;; esac
   done
