@@ -191,7 +191,10 @@ build_one() {
     log "$ref: up to date (inputs ${key:0:12})"
   else
     local id=""
-    [[ "$engine" != buildah ]] && id="$("$engine" images --quiet --filter "label=org.devplane.inputs=$key" | head -1)"
+    # The whole list is read, then its first line taken: `| head -1` can end the engine with
+    # SIGPIPE when it lists one image under several tags, and pipefail would stop the script.
+    [[ "$engine" != buildah ]] && id="$("$engine" images --quiet --filter "label=org.devplane.inputs=$key")"
+    id="${id%%$'\n'*}"
     if [[ -n "$id" ]]; then
       log "$ref: same inputs as image $id, tagging it"
       "$engine" tag "$id" "$ref"
