@@ -38,7 +38,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/build/images"
-PYTHON="${PYTHON:-python3}"
+# The project's virtualenv when there is one (`make setup-python`): it has pip, which builds
+# DevPlane's wheel; Debian's python3 comes without it.
+if [[ -z "${PYTHON:-}" ]]; then
+  PYTHON=python3
+  [[ -x "$ROOT/.venv/bin/python" ]] && PYTHON="$ROOT/.venv/bin/python"
+fi
 
 log() { echo "build-images: $*" >&2; }
 die() { echo "build-images: ERROR: $*" >&2; exit 1; }
@@ -137,6 +142,8 @@ build_wheel() {
   # --ignore-failed-read: a tracked file deleted in the work tree is simply left out.
   (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
     | tar -c --null -T - --ignore-failed-read -f - 2>/dev/null) | tar -x -C "$tmp"
+  "$PYTHON" -m pip --version >/dev/null 2>&1 || die "$PYTHON has no pip, which builds DevPlane's wheel:
+  run 'make setup-python' (the project's virtualenv), or 'apt-get install python3-pip', or set PYTHON."
   rm -rf "$OUT/dist" && mkdir -p "$OUT/dist"
   SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$OUT/dist" "$tmp" \
     || die "building DevPlane's wheel from pyproject.toml failed (see above)"
