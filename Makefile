@@ -10,8 +10,9 @@ STAMPS      := .devplane-setup
 PYTHON      ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-apt setup-python setup-npm setup-checkov binaries lint format test test-fast \
-        devcluster devcluster-down devcluster-status demo images deploy bench clean
+.PHONY: help setup setup-apt setup-python setup-npm setup-checkov setup-images binaries lint format test \
+        test-fast devcluster devcluster-down devcluster-status demo images registry registry-down deploy \
+        bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
@@ -19,7 +20,7 @@ help: ## Show this help
 # ---------------------------------------------------------------- set-up
 # Each step leaves a stamp keyed by the files it installed from, so a warm `make test` skips it.
 
-setup: setup-apt setup-python setup-npm binaries setup-checkov ## Install everything the tests need (idempotent)
+setup: setup-apt setup-python setup-npm binaries setup-checkov setup-images ## Install everything the tests need (idempotent)
 
 setup-apt: ## Debian packages (tmux, chromium, openssl, ...) listed in hack/apt-packages.txt
 	@hack/install-apt.sh hack/apt-packages.txt
@@ -44,6 +45,9 @@ $(STAMPS)/npm: package.json package-lock.json
 setup-checkov: ## checkov (chart security scan) in its own cached virtualenv
 	@tests/chart/setup-checkov.sh >/dev/null
 
+setup-images: ## Debian packages for building images (podman, runc, mmdebstrap), hack/apt-packages-images.txt
+	@hack/install-apt.sh hack/apt-packages-images.txt
+
 binaries: ## Build (or reuse) the pinned control-plane binaries and helm
 	@hack/build-binaries.sh >/dev/null
 
@@ -58,7 +62,9 @@ format: setup-python ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## Set up, lint, and run the whole suite against real components
+# The images are built before pytest so a failing build stops here with its own message; the
+# image tests (tests/images/) then find them built (their fixture runs the same script, warm).
+test: setup lint images ## Set up, lint, build the images, and run the whole suite against real components
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: ## Run the suite without the set-up steps (assumes `make setup` was done)
@@ -80,8 +86,14 @@ devcluster-status: ## Show the local control plane's processes
 demo: setup ## Run the whole system on this machine (Ctrl-C stops it; the control plane stays up)
 	$(PY) hack/demo.py
 
-images: ## Build the workspace, hub and operator images with docker, podman or buildah
+images: ## Build the workspace, hub and operator images (podman, buildah or docker; docs/images.md)
 	@hack/build-images.sh
+
+registry: ## Start the local OCI registry on 127.0.0.1 (prints its address; docs/images.md)
+	@hack/registry.sh up
+
+registry-down: ## Stop the local OCI registry and delete what was pushed to it
+	@hack/registry.sh down
 
 deploy: binaries ## helm upgrade --install DevPlane (VALUES=my-values.yaml NAMESPACE=devplane)
 	@hack/deploy.sh

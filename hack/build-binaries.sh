@@ -6,10 +6,13 @@
 #   etcd                                                     <- go.etcd.io/etcd/server/v3
 #   kwok                                                     <- sigs.k8s.io/kwok
 #   helm                                                     <- helm.sh/helm/v3
+#   registry (only when asked: `build-binaries.sh registry`)  <- github.com/distribution/distribution/v3
 #
 # Binaries land in $DEVPLANE_CACHE/bin/<key>/ (default ~/.cache/devplane), where <key> is
 # derived from the pins, so they live outside the work tree, survive `git clean`, and are
 # rebuilt only when a pin changes. Prints the bin directory on the last line of stdout.
+# The image registry has a key of its own (bin/registry-<version>_<os>-<arch>/), so moving its
+# pin does not rebuild the control plane; asked for alone, its directory is the one printed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,10 +36,6 @@ export CGO_ENABLED=0
 
 have() { [[ -x "$BIN/$1" ]]; }
 
-# Several test sessions may call this at once; each build step deletes and recreates its
-# source directory, so builds are serialised (the wait is free once everything is cached).
-exec 9>"$CACHE/build.lock"
-flock 9
 
 build_kubernetes() {
   local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
@@ -139,7 +138,31 @@ build_helm() {
     || die "building helm $HELM_VERSION failed (see above)."
 }
 
+REGISTRY_BIN="$CACHE/bin/registry-${DISTRIBUTION_VERSION}_$(go env GOOS)-$(go env GOARCH)"
+
+build_registry() {
+  [[ -x "$REGISTRY_BIN/registry" ]] && { log "registry $DISTRIBUTION_VERSION: cached"; return; }
+  log "registry (distribution) $DISTRIBUTION_VERSION: building"
+  local dir="$SRC/distribution-$DISTRIBUTION_VERSION"
+  rm -rf "$dir" && mkdir -p "$dir" "$REGISTRY_BIN"
+  printf 'module devplane.local/registrybuild\n\ngo 1.24\n\nrequire github.com/distribution/distribution/v3 %s\n' \
+    "$DISTRIBUTION_VERSION" >"$dir/go.mod"
+  # The version is stamped the way distribution's own Makefile does, so `registry --version`
+  # names the pin.
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+      -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$DISTRIBUTION_VERSION" \
+      -o "$REGISTRY_BIN/registry" github.com/distribution/distribution/v3/cmd/registry) \
+    || die "building the registry (distribution $DISTRIBUTION_VERSION) failed (see above)."
+}
+
 targets=("$@")
 [[ ${#targets[@]} == 0 ]] && targets=(etcd kwok kubernetes helm)
+# Several test sessions may call this at once; each build step deletes and recreates its
+# source directory, so builds are serialised (the wait is free once everything is cached).
+# The registry has its own sources and lock, so `make images` never waits on a Kubernetes build.
+lock="$CACHE/build.lock"
+[[ "${targets[*]}" == registry ]] && lock="$CACHE/build-registry.lock"
+exec 9>"$lock"
+flock 9
 for t in "${targets[@]}"; do "build_$t"; done
-echo "$BIN"
+if [[ "${targets[*]}" == registry ]]; then echo "$REGISTRY_BIN"; else echo "$BIN"; fi
