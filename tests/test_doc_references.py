@@ -11,9 +11,6 @@ cites them goes stale silently. Read here:
   in the text), a bare test module name such as ``test_op_lifecycle.py``, or a relative link
   target in Markdown (``[contracts.md](contracts.md)``, resolved from the page's folder);
 * a citation holding a placeholder (``<``, ``*``, ``{``, ``$``) is a pattern, not a file.
-
-KNOWN lists stale citations in files that other work is rewriting now (issue 10); it may only
-shrink.
 """
 
 from __future__ import annotations
@@ -49,13 +46,6 @@ PATH = re.compile(r"(?<![\w./-])((?:tests|docs|hack|bench)/[\w./-]*[\w/])")
 TEST_MODULE = re.compile(r"(?<![\w/])(test_\w+\.py)\b")
 MD_LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
 PLACEHOLDER = re.compile(r"[<*{$]")
-
-# (file, citation) pairs that other branches of issue 10 are fixing; see the docstring.
-KNOWN: set[tuple[str, str]] = {
-    # docs/install.md is being rewritten on the images branch
-    ("docs/install.md", "tests/chart/test_render.py"),
-    ("docs/install.md", "tests/chart/test_security.py"),
-}
 
 
 def text_files() -> Iterator[Path]:
@@ -127,13 +117,10 @@ def stale() -> dict[tuple[str, str], int]:
 
 
 def test_every_cited_file_exists():
-    new = sorted(key for key in stale() if key not in KNOWN)
-    assert not new, "cited but missing:\n" + "\n".join(f"  {rel}: {cited}" for rel, cited in new)
-
-
-def test_the_known_stale_citations_are_still_there():
-    fixed = sorted(KNOWN - stale().keys())
-    assert not fixed, f"fixed (or moved): delete these from KNOWN: {fixed}"
+    missing = sorted(stale())
+    assert not missing, "cited but missing:\n" + "\n".join(
+        f"  {rel}: {cited}" for rel, cited in missing
+    )
 
 
 def test_the_reader_finds_each_kind_of_citation(tmp_path):
