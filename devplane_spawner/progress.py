@@ -8,8 +8,8 @@ docs/contracts.md: ``phase``, ``conditions`` (StorageReady, PodReady, Ready), ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from devplane_api.v1alpha1 import STUCK_REASONS
@@ -182,3 +182,33 @@ def kube_event(event: Mapping[str, Any]) -> ProgressEvent | None:
     uid = (event.get("metadata") or {}).get("uid") or message
     prefix = "Warning: " if event.get("type") == "Warning" else ""
     return ProgressEvent(f"event:{uid}", 50, f"{prefix}{message}")
+
+
+def workspace_progress(
+    ws: Mapping[str, Any], fatal_reasons: Iterable[str] = DEFAULT_FATAL_REASONS
+) -> list[ProgressEvent]:
+    """The spawn-page lines the Workspace's status gives: each step so far, then the cause
+    once the start cannot succeed."""
+    events = status_events(ws)
+    cause = fatal_message(ws, fatal_reasons)
+    if cause:
+        events.append(ProgressEvent(f"cause:{cause}", 0, cause))
+    return events
+
+
+@dataclass
+class ProgressLines:
+    """One progress stream's lines: each state said once, and a bar that never goes back."""
+
+    said: set[str] = field(default_factory=set)
+    progress: int = 0
+
+    def fresh(self, events: Iterable[ProgressEvent]) -> Iterator[dict[str, Any]]:
+        """The hub's progress events for those of ``events`` not said yet."""
+        for event in events:
+            if event.key in self.said or event.message in self.said:
+                continue
+            self.said.update((event.key, event.message))
+            # Kubernetes Events carry no progress of their own: the bar stays where it is.
+            self.progress = max(self.progress, event.progress)
+            yield {"progress": self.progress, "message": event.message}

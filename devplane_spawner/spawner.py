@@ -39,6 +39,7 @@ from . import profiles
 from .progress import (
     DEFAULT_FATAL_REASONS,
     ProgressEvent,
+    ProgressLines,
     fatal_message,
     is_ready,
     is_stopped,
@@ -46,7 +47,7 @@ from .progress import (
     phase,
     ready_reason,
     server_url,
-    status_events,
+    workspace_progress,
 )
 from .workspace_client import WorkspaceClient, shared_api_client
 
@@ -459,60 +460,68 @@ class DevPlaneSpawner(Spawner):
     # ------------------------------------------------------------ progress
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """Spawn-page events from the Workspace's conditions and its Kubernetes Events."""
-        client = await self.client()
-        name = self.ws_name()
-        queue: asyncio.Queue[tuple[str, dict[str, Any] | None]] = asyncio.Queue()
+        """Spawn-page events from the Workspace's conditions and its Kubernetes Events.
 
-        async def follow_workspace() -> None:
-            def push(ws: dict[str, Any] | None) -> None:
-                queue.put_nowait(("ws", ws))
-
-            seen_it = False
-
-            def finished(ws: dict[str, Any] | None) -> bool:
-                # The progress stream may open before start() has created the Workspace:
-                # absent at first means "not yet", absent after it existed means deleted.
-                nonlocal seen_it
-                if ws is None:
-                    return seen_it
-                seen_it = True
-                # A failing start ends with start() raising; the hub then stops this stream.
-                return is_ready(ws)
-
-            await client.wait_for(name, finished, on_change=push)
-            queue.put_nowait(("done", None))
-
-        async def follow_events() -> None:
-            async for event in client.watch_events(name):
-                queue.put_nowait(("event", event))
-
-        tasks = [asyncio.ensure_future(follow_workspace()), asyncio.ensure_future(follow_events())]
-        seen: set[str] = set()
-        last_progress = 0
+        Two watches feed one queue of new lines; ``None`` on it ends the stream. They run in
+        a task group inside one feeder task, not in this generator: JupyterHub reads each
+        item of a progress generator from a task of its own, and a task group must be entered
+        and left by the same task.
+        """
+        updates: asyncio.Queue[list[ProgressEvent] | None] = asyncio.Queue()
+        feeder = asyncio.create_task(self._follow_start(await self.client(), updates))
+        lines = ProgressLines()
         try:
-            while True:
-                kind, obj = await queue.get()
-                if kind == "done":
-                    return
-                if kind == "ws":
-                    if obj is None:
-                        continue
-                    new = status_events(obj)
-                    cause = fatal_message(obj, self.fatal_reasons)
-                    if cause:
-                        new.append(ProgressEvent(f"cause:{cause}", 0, cause))
-                else:
-                    event = kube_event(obj or {})
-                    new = [event] if event else []
-                for ev in new:
-                    if ev.key in seen or ev.message in seen:
-                        continue
-                    seen.update((ev.key, ev.message))
-                    # Events carry no progress of their own: keep the bar where it is.
-                    last_progress = max(last_progress, ev.progress)
-                    yield {"progress": last_progress, "message": ev.message}
+            while (batch := await updates.get()) is not None:
+                for line in lines.fresh(batch):
+                    yield line
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+
+    async def _follow_start(
+        self, client: WorkspaceClient, updates: asyncio.Queue[list[ProgressEvent] | None]
+    ) -> None:
+        """Queue the Workspace's lines until it is ready or deleted, and its Events meanwhile."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                events = group.create_task(self._follow_events(client, updates))
+                await self._follow_workspace(client, updates)
+                events.cancel()
+        except* Exception:
+            self.log.warning("Following %s's start failed", self.ws_name(), exc_info=True)
+        finally:
+            updates.put_nowait(None)
+
+    async def _follow_workspace(
+        self, client: WorkspaceClient, updates: asyncio.Queue[list[ProgressEvent] | None]
+    ) -> None:
+        existed = False
+
+        def finished(ws: dict[str, Any] | None) -> bool:
+            # The progress stream may open before start() has created the Workspace: absent
+            # at first means "not yet", absent after it existed means deleted.
+            nonlocal existed
+            if ws is None:
+                return existed
+            existed = True
+            # A failing start ends with start() raising; the hub then stops this stream.
+            return is_ready(ws)
+
+        def changed(ws: dict[str, Any] | None) -> None:
+            if ws is not None:
+                updates.put_nowait(workspace_progress(ws, self.fatal_reasons))
+
+        await client.wait_for(self.ws_name(), finished, on_change=changed)
+
+    async def _follow_events(
+        self, client: WorkspaceClient, updates: asyncio.Queue[list[ProgressEvent] | None]
+    ) -> None:
+        """Events only add detail: if they cannot be read, the stream goes on without them."""
+        try:
+            async for event in client.watch_events(self.ws_name()):
+                line = kube_event(event)
+                if line is not None:
+                    updates.put_nowait([line])
+        except Exception:
+            self.log.warning("Cannot follow the Events of %s", self.ws_name(), exc_info=True)

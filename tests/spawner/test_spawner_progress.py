@@ -94,6 +94,33 @@ def test_status_events_follow_the_conditions():
     assert len({e.key for e in done}) == len(done)
 
 
+def test_a_stream_says_each_state_once_with_a_bar_that_never_goes_back():
+    lines = progress.ProgressLines()
+    first = list(lines.fresh(progress.workspace_progress(ws(conds=[]))))
+    assert [e["message"] for e in first] == [
+        "Your workspace has been requested",
+        "Creating your home volume",
+    ]
+    event = progress.kube_event({"message": "Pulling", "metadata": {"uid": "7"}})
+    later = [
+        *lines.fresh(progress.workspace_progress(ws(conds=[("StorageReady", "True", "Bound")]))),
+        *lines.fresh([event, event]),
+    ]
+    assert [e["message"] for e in later] == [
+        "Your home volume is ready",
+        "Starting your workspace",
+        "Pulling",
+    ]
+    assert [e["progress"] for e in first + later] == [10, 20, 40, 60, 60]
+
+
+def test_a_failing_start_adds_its_cause_as_the_last_line():
+    failing = ws(conds=[("Ready", "False", "ImagePullFailed")], message="no such image")
+    assert progress.workspace_progress(failing)[-1].message == (
+        "Your workspace cannot start: no such image"
+    )
+
+
 def test_kube_event_lines():
     line = progress.kube_event({"type": "Warning", "message": "Back-off", "metadata": {"uid": "1"}})
     assert line.message == "Warning: Back-off" and line.key == "event:1"

@@ -16,6 +16,7 @@ import pytest
 from devplane_dev.operator_process import install_crd
 from jupyterhub import orm
 from jupyterhub.objects import Hub
+from jupyterhub.utils import iterate_until
 from kubernetes_asyncio import client as k8s
 
 from devplane_api.v1alpha1 import GROUP, PLURAL, PROXY_PORT, VERSION
@@ -121,3 +122,54 @@ async def test_delete_forever_removes_the_workspace(kubeconfig, api_client, ws_n
     with pytest.raises(k8s.ApiException) as info:
         await custom.get_namespaced_custom_object(GROUP, VERSION, ws_namespace, PLURAL, "wanda")
     assert info.value.status == 404
+
+
+async def test_progress_follows_a_start_as_the_hub_reads_it(kubeconfig, api_client, ws_namespace):
+    """The stream the spawn page shows, read the hub's way (each item from a task of its own,
+    jupyterhub.utils.iterate_until): a line per step as the status moves, the operator's Event
+    as a line, and the end once the Workspace is ready."""
+    spawner = make_spawner(kubeconfig, ws_namespace, "pat")
+    start = asyncio.ensure_future(spawner.start())
+    never = asyncio.get_running_loop().create_future()  # the hub's deadline, not reached here
+    messages: list[str] = []
+    bar: list[int] = []
+
+    async def read() -> None:
+        async for event in iterate_until(never, spawner.progress()):
+            messages.append(event["message"])
+            bar.append(event["progress"])
+
+    reader = asyncio.ensure_future(read())
+
+    async def says(line: str) -> None:
+        while line not in messages:
+            assert not reader.done(), f"the stream ended early: {messages}"
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(says("Your workspace has been requested"), 10)
+    await set_status(api_client, ws_namespace, "pat", {
+        "phase": "Starting", "conditions": [cond("StorageReady", True, "Bound"),
+                                            cond("PodReady", False, "ContainerCreating")],
+    })  # fmt: skip
+    await asyncio.wait_for(says("Your home volume is ready"), 10)
+    ws = await k8s.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        GROUP, VERSION, ws_namespace, PLURAL, "pat"
+    )
+    await k8s.CoreV1Api(api_client).create_namespaced_event(ws_namespace, {
+        "metadata": {"generateName": "pat-"}, "type": "Normal", "reason": "Pulling",
+        "message": "Pulling the workspace image",
+        "involvedObject": {"apiVersion": ws["apiVersion"], "kind": ws["kind"], "name": "pat",
+                           "namespace": ws_namespace, "uid": ws["metadata"]["uid"]},
+    })  # fmt: skip
+    await asyncio.wait_for(says("Pulling the workspace image"), 10)
+    await set_status(api_client, ws_namespace, "pat", {
+        "phase": "Running", "podIP": "127.20.9.10", "url": f"http://ws-pat.x.svc:{PROXY_PORT}",
+        "conditions": [cond("StorageReady", True, "Bound"), cond("PodReady", True, "PodReady"),
+                       cond("Ready", True, "Running")],
+    })  # fmt: skip
+    await asyncio.wait_for(reader, 10)  # the stream ends by itself once the Workspace is ready
+    await asyncio.wait_for(start, 10)
+    assert messages[-1] == "Your workspace is ready, connecting"
+    assert len(messages) == len(set(messages)), f"a line was said twice: {messages}"
+    assert bar == sorted(bar), f"the progress bar went back: {bar}"
+    await spawner.delete_forever()
