@@ -9,29 +9,59 @@ import time
 
 from devplane_dev.images import BUILD_IMAGES, build_images, engine_env
 
+# Like a docker CLI whose daemon is not running (the common broken case on build machines).
+DAEMONLESS_DOCKER = """#!/bin/sh
+if [ "$1" = info ]; then
+  echo "Cannot connect to the engine at unix:///run/engine.sock. Is the daemon running?" >&2
+fi
+exit 1
+"""
 
-def test_no_engine_fails_within_seconds_saying_what_to_install(tmp_path):
-    # A PATH with the script's own tools but no docker, podman or buildah.
+
+def run_with_only(tmp_path, tools: dict[str, str], **env: str) -> subprocess.CompletedProcess[str]:
+    """hack/build-images.sh with a PATH of its own basic tools plus ``tools`` (name -> script):
+    no real container engine can leak in."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     for tool in ("bash", "sed", "head", "grep", "dirname", "dpkg", "uname", "timeout", "cat"):
         found = shutil.which(tool)
         assert found, tool
-        (bin_dir / tool).symlink_to(found)
-    started = time.monotonic()
-    done = subprocess.run(
+        if not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(found)
+    for name, script in tools.items():
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    return subprocess.run(
         ["bash", str(BUILD_IMAGES)],
-        env={"PATH": str(bin_dir), "HOME": os.environ["HOME"]},
+        env={"PATH": str(bin_dir), "HOME": os.environ["HOME"], **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_no_engine_fails_within_seconds_saying_what_to_install(tmp_path):
+    started = time.monotonic()
+    done = run_with_only(tmp_path, {"docker": DAEMONLESS_DOCKER})
     assert time.monotonic() - started < 10
     assert done.returncode != 0
     assert "no working container engine" in done.stderr
-    for tool in ("docker", "podman", "buildah"):
+    # Per tool, why it cannot be used: the daemon-less docker CLI and the missing others.
+    assert "docker: installed, but `docker info` fails: Cannot connect" in done.stderr
+    for tool in ("podman", "buildah"):
         assert f"{tool}: not installed" in done.stderr
     assert "make setup-images" in done.stderr
+
+
+def test_bad_settings_are_refused_before_anything_is_built(tmp_path):
+    for env, message in (
+        ({"IMAGES": "hub database"}, "unknown image 'database' in IMAGES"),
+        ({"PUSH": "1"}, "PUSH=1 needs REGISTRY"),
+        ({"ENGINE": "kaniko"}, "ENGINE=kaniko: use docker, podman or buildah"),
+    ):
+        done = run_with_only(tmp_path, {}, **env)
+        assert done.returncode != 0 and message in done.stderr, (env, done.stderr)
+        assert "building" not in done.stderr
 
 
 def test_arm64_is_refused_at_once_naming_what_is_missing():
