@@ -20,6 +20,8 @@ log = logging.getLogger("localrunner")
 
 RESTART_BACKOFF_MAX = 10.0  # seconds; the kubelet's CrashLoopBackOff, much shortened
 STOP_GRACE = 5.0
+# How long a SIGKILLed process may take to be gone (it exits in the kernel; no handler runs).
+KILL_WAIT = 5.0
 
 
 def make_tool_dir(repo: Path, venv: Path, target: Path) -> Path:
@@ -94,6 +96,11 @@ def kill_marked(key: str, value: str, grace: float = STOP_GRACE) -> list[int]:
     for pid in pids:
         if is_alive(pid):
             _signal(pid, signal.SIGKILL, group=False)
+    # SIGKILL is delivered, not done: the caller goes on to reuse these processes' ports, which
+    # they hold until they have exited (under load, that can take a moment).
+    deadline = time.monotonic() + KILL_WAIT
+    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
+        time.sleep(0.05)
     return pids
 
 
