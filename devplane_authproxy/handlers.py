@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import jupyterhub
@@ -36,6 +38,9 @@ _HOP_BY_HOP = {
 _NOT_FOR_TTYD = {"cookie", "authorization"}
 # On the WebSocket handshake also no compression: the relay reads each frame's first byte.
 _NOT_FOR_TTYD_WS = _NOT_FOR_TTYD | {"host", "sec-websocket-extensions", "content-length"}
+# C0 controls, DEL and C1 controls: never part of a path we serve. A percent-decoded CR LF
+# written into the upstream request would start a header line of the sender's choosing.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def same_origin(origin: str, host: str) -> bool:
@@ -47,6 +52,20 @@ def same_origin(origin: str, host: str) -> bool:
     """
     netloc = urlsplit(origin).netloc.lower()
     return bool(netloc) and netloc == host.lower()
+
+
+class TextErrors(RequestHandler):
+    """Errors as one plain-text line that says what is wrong.
+
+    Plain text with ``nosniff``, never HTML: some messages quote the request (an Origin).
+    """
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        detail = error.log_message if isinstance(error, HTTPError) else None
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(f"{status_code} {self._reason}" + (f": {detail}\n" if detail else "\n"))
 
 
 class ReadinessHandler(RequestHandler):
@@ -84,7 +103,7 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.hub_auth = hub_auth
 
 
-class TerminalHandler(HubOAuthenticated, RequestHandler):
+class TerminalHandler(HubOAuthenticated, TextErrors):
     """Everything under the prefix: ttyd's page and assets over HTTP, the terminal over WS."""
 
     def initialize(
@@ -105,6 +124,11 @@ class TerminalHandler(HubOAuthenticated, RequestHandler):
 
     async def prepare(self) -> None:
         """Authenticate before anything reaches ttyd, for HTTP and the WebSocket handshake."""
+        # Checked before identity: it is about the request, not about who sends it.
+        if _CONTROL.search(self.path_args[0] if self.path_args else "") or _CONTROL.search(
+            self.request.uri or ""
+        ):
+            raise HTTPError(400, "control character in the URL")
         if self.is_websocket:
             # Cross-site WebSocket hijacking would ride on the user's cookie: the page that
             # opens the socket must come from the host it connects to. Browsers always send
@@ -128,10 +152,13 @@ class TerminalHandler(HubOAuthenticated, RequestHandler):
             raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
         self.current_user = user
 
-    def _upstream_path(self, path: str) -> str:
+    def _upstream_path(self) -> str:
+        """The path ttyd is asked for: the raw (still percent-encoded) one the browser sent,
+        never the decoded one, so nothing decodes into the request line on the way."""
+        raw = self.request.path[len(self.proxy_settings.prefix) :]
         query = self.request.query
         base = self.proxy_settings.upstream.base_path
-        return f"{base}/{path}" + (f"?{query}" if query else "")
+        return f"{base}/{raw}" + (f"?{query}" if query else "")
 
     # ---------------------------------------------------------------- HTTP
 
@@ -154,7 +181,7 @@ class TerminalHandler(HubOAuthenticated, RequestHandler):
             if name.lower() not in _HOP_BY_HOP | _NOT_FOR_TTYD
         }
         request = self.upstream.http_request(
-            self._upstream_path(path),
+            self._upstream_path(),
             method=self.request.method,
             headers=headers,
             body=self.request.body if self.request.method == "POST" else None,
@@ -188,7 +215,7 @@ class TerminalHandler(HubOAuthenticated, RequestHandler):
             ttyd = await self.upstream.connect_relay()
         except (OSError, TimeoutError) as error:
             raise HTTPError(502, f"terminal not reachable: {error}") from error
-        lines = [f"GET {self._upstream_path(path)} HTTP/1.1", f"Host: {self.upstream.host}"]
+        lines = [f"GET {self._upstream_path()} HTTP/1.1", f"Host: {self.upstream.host}"]
         lines += [
             f"{name}: {value}"
             for name, value in headers.get_all()

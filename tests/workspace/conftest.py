@@ -9,20 +9,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from devplane_dev.hostile_ttyd import HostileTtyd
 from devplane_dev.local_workspace import LocalWorkspace
 from devplane_dev.localhub import LocalHub
 from devplane_dev.procs import short_tempdir
 
 # alice: plain owner; carol: a workspace that lets hub admins in; dave: activity tests.
 # bob: another plain user; admin: a hub admin (the hub grants admins access to servers).
+# mallory: lets hub admins in, and her own server answers on her ttyd socket instead of ttyd.
 WORKSPACE_OWNERS = ("alice", "carol", "dave")
-USERS = {"alice": False, "bob": False, "carol": False, "dave": False, "admin": True}
+HOSTILE_OWNER = "mallory"
+USERS = {
+    "alice": False,
+    "bob": False,
+    "carol": False,
+    "dave": False,
+    "mallory": False,
+    "admin": True,
+}
 
 
 @dataclass
 class Deployment:
     hub: LocalHub
     workspaces: dict[str, LocalWorkspace]
+    hostile: HostileTtyd
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +44,7 @@ def deployment() -> Iterator[Deployment]:
         name: LocalWorkspace(root / name, extra_env={"DEVPLANE_TTYD_PING_INTERVAL": "1"})
         for name in WORKSPACE_OWNERS
     }
+    hostile = HostileTtyd(root / HOSTILE_OWNER)
     hub = LocalHub(
         root / "hub",
         users=USERS,
@@ -47,12 +59,14 @@ def deployment() -> Iterator[Deployment]:
     try:
         for workspace in workspaces.values():
             workspace.start()
+        hostile.start()
         hub.start()
-        for name in WORKSPACE_OWNERS:
+        for name in (*WORKSPACE_OWNERS, HOSTILE_OWNER):
             hub.start_server(name)
-        yield Deployment(hub, workspaces)
+        yield Deployment(hub, workspaces, hostile)
     finally:
         hub.stop()
+        hostile.stop()
         for workspace in workspaces.values():
             workspace.stop()
         if not os.environ.get("DEVPLANE_KEEP_TEST_DIRS"):
