@@ -9,11 +9,13 @@ import sys
 import pytest
 
 from devplane_api.v1alpha1 import AUTHPROXY_MODULE
+from devplane_authproxy.activity import read_activity_file
 from devplane_authproxy.app import make_hub_auth
 from devplane_authproxy.auth import is_allowed
 from devplane_authproxy.handlers import same_origin
 from devplane_authproxy.settings import ProxySettings, Upstream
 
+NOW = 1_800_000_000.0
 SCOPES = {"access:servers!server=alice/", "access:servers!user=alice"}
 BASE_ENV = {
     "JUPYTERHUB_USER": "alice",
@@ -110,3 +112,22 @@ def test_cookies_are_secure_when_the_hub_is_on_tls(monkeypatch, public_url, secu
     settings = ProxySettings.from_env({**BASE_ENV, "JUPYTERHUB_PUBLIC_URL": public_url})
     assert settings.secure_cookies is secure
     assert make_hub_auth(settings).cookie_options.get("secure", False) is secure
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, (0.0, "")),  # not written yet: no activity, no complaint
+        ("", (0.0, "")),
+        ("1700000000\n", (1700000000.0, "")),
+        ("1700000000.5", (1700000000.5, "")),
+        (f"{NOW + 61:.0f}", (0.0, "holds a time out of range")),  # beyond the clock skew
+        ("-1", (0.0, "holds a time out of range")),
+        ("inf", (0.0, "holds a time out of range")),
+    ],
+)
+def test_activity_file_values(tmp_path, content, expected):
+    path = tmp_path / "activity"
+    if content is not None:
+        path.write_text(content)
+    assert read_activity_file(path, NOW) == expected
