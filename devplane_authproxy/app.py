@@ -12,11 +12,13 @@ from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth
 from .handlers import (
     AddSlashHandler,
+    NotFoundHandler,
     OAuthCallbackHandler,
     ReadinessHandler,
     TerminalHandler,
     TtydTokenHandler,
 )
+from .logs import log_request
 from .settings import ProxySettings
 from .upstream import TtydUpstream
 
@@ -60,4 +62,7 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker) -> Application:
         cookie_secret=os.urandom(32),
         # Tornado's own (non-hub) xsrf is off; HubOAuth patches in JupyterHub's xsrf rules.
         xsrf_cookies=False,
+        # Bounded lines without query values, refusals rate-limited (logs.py).
+        log_function=log_request,
+        default_handler_class=NotFoundHandler,
     )

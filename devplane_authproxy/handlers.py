@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from tornado.web import Finish, HTTPError, RequestHandler
 
 from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth, is_allowed
+from .logs import request_summary
 from .settings import ProxySettings
 from .upstream import TtydUpstream
 from .wsrelay import relay
@@ -54,21 +56,47 @@ def same_origin(origin: str, host: str) -> bool:
     return bool(netloc) and netloc == host.lower()
 
 
-class TextErrors(RequestHandler):
-    """Errors as one plain-text line that says what is wrong.
+class ProxyHandler(RequestHandler):
+    """What every handler of the proxy shares: how a failure reads, in the answer and the log."""
 
-    Plain text with ``nosniff``, never HTML: some messages quote the request (an Origin).
-    """
+    # Why the request was refused (the HTTPError's message), for its line in the access log.
+    refusal_reason = ""
+    # Set when a request without identity is sent into the OAuth flow: a refusal, for the log.
+    login_redirect = False
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """One plain-text line that says what is wrong; ``nosniff``, never HTML, because some
+        messages quote the request (an Origin)."""
         error = kwargs.get("exc_info", (None, None, None))[1]
         detail = error.log_message if isinstance(error, HTTPError) else None
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(f"{status_code} {self._reason}" + (f": {detail}\n" if detail else "\n"))
 
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """tornado logs an HTTPError with the whole URI (query values included) and an
+        uncaught one with the request's repr (its Cookie header included); here the first is
+        left to the bounded access line and the second gets the bounded summary."""
+        if isinstance(value, HTTPError):
+            message = value.log_message or ""
+            self.refusal_reason = message % value.args if value.args else message
+            return
+        log.error("uncaught exception in %s", request_summary(self.request), exc_info=value)
 
-class ReadinessHandler(RequestHandler):
+
+class NotFoundHandler(ProxyHandler):
+    """Anything outside the routes: 404, in the proxy's own words and log line."""
+
+    def prepare(self) -> None:
+        raise HTTPError(404)
+
+
+class ReadinessHandler(ProxyHandler):
     """``{prefix}api``: the hub (and the pod's readiness probe) checks that we are up.
 
     The hub expects ``X-JupyterHub-Version`` on this response to know it reached a
@@ -80,7 +108,7 @@ class ReadinessHandler(RequestHandler):
         self.write({"version": jupyterhub.__version__})
 
 
-class TtydTokenHandler(RequestHandler):
+class TtydTokenHandler(ProxyHandler):
     """``{prefix}token``: ttyd's page asks for its credential here before opening the socket.
 
     Answered by the proxy, without a round trip to ttyd, because the page fetches it with
@@ -96,14 +124,14 @@ class TtydTokenHandler(RequestHandler):
         self.write({"token": ""})
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
+class OAuthCallbackHandler(HubOAuthCallbackHandler, ProxyHandler):
     """JupyterHub's own OAuth callback, bound to our cookie-only HubOAuth instance."""
 
     def initialize(self, hub_auth: CookieOnlyHubOAuth) -> None:
         self.hub_auth = hub_auth
 
 
-class TerminalHandler(HubOAuthenticated, TextErrors):
+class TerminalHandler(HubOAuthenticated, ProxyHandler):
     """Everything under the prefix: ttyd's page and assets over HTTP, the terminal over WS."""
 
     def initialize(
@@ -142,13 +170,11 @@ class TerminalHandler(HubOAuthenticated, TextErrors):
             if self.is_websocket or self.request.method not in {"GET", "HEAD"}:
                 raise HTTPError(403, "not logged in")
             # The OAuth dance: state cookie + redirect to the hub's authorize URL.
+            self.login_redirect = True
             self.redirect(self.get_login_url())
             raise Finish()
         s = self.proxy_settings
         if not is_allowed(user, s.owner, self.hub_auth.access_scopes, s.allow_admin_access):
-            log.warning(
-                "refused %s %s to %s", self.request.method, self.request.path, user.get("name")
-            )
             raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
         self.current_user = user
 
@@ -243,7 +269,7 @@ class TerminalHandler(HubOAuthenticated, TextErrors):
             log.info("terminal closed by %s", who)
 
 
-class AddSlashHandler(RequestHandler):
+class AddSlashHandler(ProxyHandler):
     """``/user/alice`` -> ``/user/alice/`` so ttyd's relative URLs resolve under the prefix."""
 
     def get(self) -> None:

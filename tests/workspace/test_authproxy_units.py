@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from devplane_authproxy.activity import read_activity_file
 from devplane_authproxy.app import make_hub_auth
 from devplane_authproxy.auth import is_allowed
 from devplane_authproxy.handlers import same_origin
+from devplane_authproxy.logs import ScrubbingFormatter, scrub_query
 from devplane_authproxy.settings import ProxySettings, Upstream
 
 NOW = 1_800_000_000.0
@@ -131,3 +133,26 @@ def test_activity_file_values(tmp_path, content, expected):
     if content is not None:
         path.write_text(content)
     assert read_activity_file(path, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "logged"),
+    [
+        ("token=abc", "token=*"),
+        ("code=c0de&state=s7a7e&flag", "code=*&state=*&flag"),
+        ("arg=x&arg=", "arg=*&arg=*"),
+    ],
+)
+def test_query_values_are_never_logged(query, logged):
+    assert scrub_query(query) == logged
+
+
+def test_credentials_in_any_log_line_are_scrubbed():
+    formatter = ScrubbingFormatter("%(message)s")
+    line = "x?token=abc&code=def cookie alice-oauth-state='ghi' returncode=0"
+    record = logging.LogRecord("any", logging.INFO, __file__, 1, line, None, None)
+    assert formatter.format(record) == "x?token=*&code=* cookie alice-oauth-state=* returncode=0"
+    mismatch = "oauth state argument %r != cookie %s=%r"
+    args = ("a", "alice-oauth-state", "b")
+    record = logging.LogRecord("any", logging.WARNING, __file__, 1, mismatch, args, None)
+    assert formatter.format(record) == "oauth state argument '*' != cookie alice-oauth-state=*"
