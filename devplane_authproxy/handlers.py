@@ -7,7 +7,6 @@ import logging
 import re
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import jupyterhub
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
@@ -17,6 +16,7 @@ from tornado.web import Finish, HTTPError, RequestHandler
 from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth, is_allowed
 from .logs import request_summary
+from .origin import request_origin, same_origin, serialize
 from .settings import ProxySettings
 from .upstream import TtydUpstream
 from .wsrelay import relay
@@ -43,17 +43,6 @@ _NOT_FOR_TTYD_WS = _NOT_FOR_TTYD | {"host", "sec-websocket-extensions", "content
 # C0 controls, DEL and C1 controls: never part of a path we serve. A percent-decoded CR LF
 # written into the upstream request would start a header line of the sender's choosing.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def same_origin(origin: str, host: str) -> bool:
-    """True when the Origin header names the host the request was sent to.
-
-    The hub's proxy forwards the browser's Host unchanged, so a page served from the hub's
-    public address can open the terminal and a page from anywhere else cannot (cross-site
-    WebSocket hijacking would otherwise ride on the user's cookie).
-    """
-    netloc = urlsplit(origin).netloc.lower()
-    return bool(netloc) and netloc == host.lower()
 
 
 class ProxyHandler(RequestHandler):
@@ -158,13 +147,15 @@ class TerminalHandler(HubOAuthenticated, ProxyHandler):
         ):
             raise HTTPError(400, "control character in the URL")
         if self.is_websocket:
-            # Cross-site WebSocket hijacking would ride on the user's cookie: the page that
-            # opens the socket must come from the host it connects to. Browsers always send
-            # Origin on a WebSocket, so a missing one is refused too.
+            # Browsers always send Origin on a WebSocket, so a missing one is refused too.
             origin = self.request.headers.get("Origin")
-            host = self.request.headers.get("Host", "")
-            if not origin or not same_origin(origin, host):
-                raise HTTPError(403, f"WebSocket from origin {origin!r} refused on host {host!r}")
+            expected = self.proxy_settings.public_origin or request_origin(self.request)
+            if not same_origin(origin, expected):
+                raise HTTPError(
+                    403,
+                    f"WebSocket from origin {origin!r} refused: the terminal's origin is "
+                    f"{serialize(expected)}",
+                )
         user = await self.hub_auth.get_user(self, sync=False)
         if user is None:
             if self.is_websocket or self.request.method not in {"GET", "HEAD"}:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from devplane_api.envparse import env_bool
 from devplane_api.v1alpha1 import PROXY_PORT
 
+from .origin import Origin, parse_origin
+
 
 @dataclass(frozen=True)
 class Upstream:
@@ -55,6 +57,7 @@ class ProxySettings:
     activity_interval: float = 60.0
     allow_admin_access: bool = False
     secure_cookies: bool = False
+    public_origin: Origin | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ProxySettings:
@@ -67,6 +70,12 @@ class ProxySettings:
             prefix += "/"
         hub_admin_access = env_bool(env, "JUPYTERHUB_ADMIN_ACCESS", False)
         hub_host = env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_HOST", "")
+        public_url = env.get("JUPYTERHUB_PUBLIC_URL", "")
+        public_origin = parse_origin(public_url, path_allowed=True) if public_url else None
+        if public_url and public_origin is None:
+            raise ValueError(
+                f"JUPYTERHUB_PUBLIC_URL={public_url!r} is not an http(s) URL with a host"
+            )
         return cls(
             # The hub user who owns this workspace; the only user let through by default.
             owner=owner,
@@ -94,4 +103,8 @@ class ProxySettings:
             secure_cookies=(
                 hub_host.startswith("https:") or env_bool(env, "DEVPLANE_SECURE_COOKIES", False)
             ),
+            # The server's public URL (the hub's public_url or the user's subdomain): when the
+            # hub says it, a WebSocket's Origin must be exactly its scheme, host and port;
+            # otherwise the origin the request itself came to (origin.request_origin).
+            public_origin=public_origin,
         )

@@ -13,8 +13,8 @@ from devplane_api.v1alpha1 import AUTHPROXY_MODULE
 from devplane_authproxy.activity import read_activity_file
 from devplane_authproxy.app import make_hub_auth
 from devplane_authproxy.auth import is_allowed
-from devplane_authproxy.handlers import same_origin
 from devplane_authproxy.logs import ScrubbingFormatter, scrub_query
+from devplane_authproxy.origin import same_origin
 from devplane_authproxy.settings import ProxySettings, Upstream
 
 NOW = 1_800_000_000.0
@@ -47,20 +47,40 @@ def test_who_passes(model, allow_admin, expected):
     assert is_allowed(model, "alice", SCOPES, allow_admin) is expected
 
 
+HUB = ("https", "hub.example.com", 443)
+
+
 @pytest.mark.parametrize(
-    ("origin", "host", "expected"),
+    ("origin", "expected", "same"),
     [
-        ("https://hub.example.com", "hub.example.com", True),
-        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
-        ("https://HUB.example.com", "hub.example.com", True),
-        ("https://evil.example", "hub.example.com", False),
-        ("https://hub.example.com.evil.example", "hub.example.com", False),
-        ("null", "hub.example.com", False),
-        ("", "", False),
+        ("https://hub.example.com", HUB, True),
+        ("https://hub.example.com:443", HUB, True),
+        ("https://HUB.example.com", HUB, True),
+        ("http://127.0.0.1:8000", ("http", "127.0.0.1", 8000), True),
+        ("http://hub.example.com", HUB, False),  # the scheme counts (finding 13)
+        ("https://hub.example.com:8443", HUB, False),
+        ("https://evil.example", HUB, False),
+        ("https://hub.example.com.evil.example", HUB, False),
+        ("https://hub.example.com@evil.example", HUB, False),
+        ("https://evil@hub.example.com", HUB, False),
+        ("https://hub.example.com/", HUB, False),  # an Origin has no path
+        ("https://hub.example.com:x", HUB, False),
+        ("null", HUB, False),
+        ("", HUB, False),
+        (None, HUB, False),
+        ("https://hub.example.com", None, False),  # no usable Host: nothing matches
     ],
 )
-def test_same_origin(origin, host, expected):
-    assert same_origin(origin, host) is expected
+def test_same_origin(origin, expected, same):
+    assert same_origin(origin, expected) is same
+
+
+def test_the_public_url_fixes_the_origin():
+    env = {**BASE_ENV, "JUPYTERHUB_PUBLIC_URL": "https://alice.hub.example.com/user/alice/"}
+    assert ProxySettings.from_env(env).public_origin == ("https", "alice.hub.example.com", 443)
+    assert ProxySettings.from_env(BASE_ENV).public_origin is None
+    with pytest.raises(ValueError, match="JUPYTERHUB_PUBLIC_URL='hub' is not an http"):
+        ProxySettings.from_env({**BASE_ENV, "JUPYTERHUB_PUBLIC_URL": "hub"})
 
 
 def test_upstream_forms():

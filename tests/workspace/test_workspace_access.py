@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
 import requests
 from devplane_dev.ttyd_client import handshake_status
 
@@ -130,11 +131,29 @@ async def test_a_token_in_the_url_is_never_accepted(deployment):
     assert status == 403
 
 
-async def test_websocket_from_another_origin_is_refused(deployment):
+# Origins that are not the hub's own (http://127.0.0.1:PORT), by the trick they try.
+ORIGIN_TRICKS = {
+    "evil": "http://evil.example",
+    "missing": None,  # a client that sends none is not a browser on our page either
+    "null": "null",  # sandboxed frames and file: pages
+    "suffix": "http://{netloc}.evil.example",
+    "userinfo, ours as the user": "http://{netloc}@evil.example",
+    "userinfo, ours as the host": "http://evil@{netloc}",
+    "another port": "http://127.0.0.1:{other_port}",
+    "https on an http host": "https://{netloc}",  # finding 13: the scheme was not compared
+    "ours with a path": "http://{netloc}/user/alice/",
+}
+
+
+@pytest.mark.parametrize("trick", list(ORIGIN_TRICKS))
+async def test_websocket_from_another_origin_is_refused(deployment, trick):
     hub = deployment.hub
-    alice = hub.login("alice")
-    hub.open_server(alice, "alice")
+    alice = await asyncio.to_thread(hub.login, "alice")
+    await asyncio.to_thread(hub.open_server, alice, "alice")
     cookie = hub.cookie_header(alice, "/user/alice/ws")
-    assert await handshake_status(hub.ws_url("alice"), cookie, "http://evil.example") == 403
-    # A client that sends no Origin at all is not a browser on our page either.
-    assert await handshake_status(hub.ws_url("alice"), cookie, None) == 403
+    template = ORIGIN_TRICKS[trick]
+    netloc = hub.origin.split("://", 1)[1]
+    origin = template and template.format(netloc=netloc, other_port=hub.port + 1)
+    assert await handshake_status(hub.ws_url("alice"), cookie, origin) == 403
+    # The same cookie from the hub's own origin opens the terminal.
+    assert await handshake_status(hub.ws_url("alice"), cookie, hub.origin) == 101
