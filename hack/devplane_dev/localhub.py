@@ -154,7 +154,7 @@ class LocalHub(HubClient):
 
     def server_pid(self, name: str) -> int:
         """The pid of ``name``'s auth proxy: whatever listens at the target of its route."""
-        target = urlsplit(self.proxy_routes()[f"/user/{name}/"]["target"])
+        target = urlsplit(self.proxy_routes()[f"/user/{name}"]["target"])
         return listening_pid(target.port or 80, target.hostname or "127.0.0.1")
 
     def server_activity(self, name: str, server: str = "") -> str | None:

@@ -9,10 +9,71 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import DefaultCookiePolicy
 
 import requests
 from devplane_dev.poll import wait_for
+from devplane_dev.procs import rss_bytes
 from devplane_dev.ttyd_client import handshake_status
+
+MIB = 1024 * 1024
+
+
+def flood(url: str, count: int, path_bytes: int, workers: int = 4) -> list[int]:
+    """``count`` cookie-less GETs of ``url`` + a distinct path of ``path_bytes``; the statuses."""
+    local = threading.local()
+
+    def get(i: int) -> int:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()  # keep-alive, but never a cookie
+            local.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        path = f"{i:08d}".ljust(path_bytes, "x")
+        return local.session.get(f"{url}{path}", allow_redirects=False, timeout=30).status_code
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(get, range(count)))
+
+
+def logged_everything_so_far(hub) -> None:
+    """Return once the proxies have written the lines of every request answered so far: they
+    log in order, so a readiness check's line after them marks the end."""
+    needle = "GET /user/alice/api "
+    seen = hub.log().count(needle)
+    assert requests.get(f"{hub.url}/user/alice/api", timeout=10).status_code == 200
+    wait_for("the readiness check's log line", lambda: hub.log().count(needle) > seen, 30)
+
+
+def test_a_flood_of_refusals_adds_a_bounded_amount_to_the_log(deployment):
+    """Finding 15: 3,000 cookie-less requests with long paths added ~36 MB to a proxy's log."""
+    hub = deployment.hub
+    logged_everything_so_far(hub)
+    mark, size = len(hub.log()), hub.log_size()
+    statuses = flood(f"{hub.url}/user/alice/", 3000, 12 * 1024)
+    assert set(statuses) == {302}  # each one sent into the OAuth flow
+    logged_everything_so_far(hub)
+    grown = hub.log_size() - size
+    print(f"\nlog growth for 3,000 refusals with 12 KiB paths: {grown / 1024:.1f} KiB")
+    assert grown < 64 * 1024
+    new = hub.log()[mark:]
+    # Refusals are still seen: the first ones, shortened, and a note that the rest are counted.
+    refusals = [line for line in new.splitlines() if "GET /user/alice/0000" in line]
+    assert refusals and max(map(len, refusals)) < 600
+    assert "counting the rest instead of writing them" in new
+
+
+def test_a_flood_of_strangers_leaves_the_proxy_s_memory_bounded(deployment):
+    """Finding 3: every cookie-less GET stored its whole URL as OAuth state for 10 minutes;
+    8,000 of them with 15 KB paths took a proxy from 71 to 192 MB (limit 256 Mi)."""
+    hub = deployment.hub
+    pid = hub.server_pid("alice")
+    before = rss_bytes(pid)
+    statuses = flood(f"{hub.url}/user/alice/", 8000, 15 * 1024)
+    assert set(statuses) == {302}
+    grown = rss_bytes(pid) - before
+    print(f"\nRSS {before / MIB:.1f} MiB -> {(before + grown) / MIB:.1f} MiB for 8,000 strangers")
+    assert grown < 16 * MIB
 
 
 async def test_secrets_in_query_strings_never_reach_the_log(deployment):

@@ -13,7 +13,7 @@ from devplane_api.v1alpha1 import AUTHPROXY_MODULE
 from devplane_authproxy.activity import read_activity_file
 from devplane_authproxy.app import make_hub_auth
 from devplane_authproxy.auth import is_allowed
-from devplane_authproxy.logs import ScrubbingFormatter, scrub_query
+from devplane_authproxy.logs import MAX_MESSAGE, LogFormatter, RepeatLimiter, scrub_query
 from devplane_authproxy.origin import same_origin
 from devplane_authproxy.settings import ProxySettings, Upstream
 
@@ -168,7 +168,7 @@ def test_query_values_are_never_logged(query, logged):
 
 
 def test_credentials_in_any_log_line_are_scrubbed():
-    formatter = ScrubbingFormatter("%(message)s")
+    formatter = LogFormatter("%(message)s")
     line = "x?token=abc&code=def cookie alice-oauth-state='ghi' returncode=0"
     record = logging.LogRecord("any", logging.INFO, __file__, 1, line, None, None)
     assert formatter.format(record) == "x?token=*&code=* cookie alice-oauth-state=* returncode=0"
@@ -176,3 +176,34 @@ def test_credentials_in_any_log_line_are_scrubbed():
     args = ("a", "alice-oauth-state", "b")
     record = logging.LogRecord("any", logging.WARNING, __file__, 1, mismatch, args, None)
     assert formatter.format(record) == "oauth state argument '*' != cookie alice-oauth-state=*"
+
+
+def test_a_long_line_is_cut():
+    record = logging.LogRecord("any", logging.INFO, __file__, 1, "x" * 50_000, None, None)
+    line = LogFormatter("%(message)s").format(record)
+    assert line.startswith("x" * MAX_MESSAGE) and line.endswith(f"[{50_000 - MAX_MESSAGE} more]")
+
+
+def test_repeats_of_a_kind_are_counted_not_written(caplog):
+    now = [0.0]
+    limiter = RepeatLimiter(limit=3, window=60, clock=lambda: now[0])
+
+    def passes(name: str, msg: str, level: int = logging.WARNING, **extra: str) -> bool:
+        record = logging.LogRecord(name, level, __file__, 1, msg, None, None)
+        record.__dict__.update(extra)
+        return limiter.filter(record)
+
+    caplog.set_level(logging.WARNING, "devplane.authproxy.logs")
+    refusals = [passes("devplane.authproxy.access", "403", repeat_kind="refusal") for _ in range(5)]
+    assert refusals == [True, True, True, False, False]
+    assert "counting the rest" in caplog.text
+    # Other kinds have their own count; our own lines without a kind, and a library's
+    # INFO lines, are never held back.
+    assert [passes("tornado.general", "Invalid cookie signature %r") for _ in range(4)] == [
+        True, True, True, False,
+    ]  # fmt: skip
+    assert all(passes("devplane.authproxy", "terminal opened by alice") for _ in range(10))
+    assert all(passes("tornado.access", "200 GET", level=logging.INFO) for _ in range(10))
+    now[0] = 61.0  # the next window: the count is said, and lines pass again
+    assert passes("devplane.authproxy.access", "403", repeat_kind="refusal")
+    assert "2 more lines like 'refusal' in the last 60 s were not written" in caplog.text
