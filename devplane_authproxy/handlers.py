@@ -139,6 +139,18 @@ class TerminalHandler(HubOAuthenticated, ProxyHandler):
     def is_websocket(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
 
+    @property
+    def is_navigation(self) -> bool:
+        """A browser loading a page: GET or HEAD, not a WebSocket, and ``Sec-Fetch-Mode``
+        ``navigate`` (or absent: clients older than Fetch Metadata, and curl, still get the
+        login redirect; what a stranger can store that way is capped in ``BoundedStates``)."""
+        mode = self.request.headers.get("Sec-Fetch-Mode", "navigate")
+        return (
+            self.request.method in {"GET", "HEAD"}
+            and not self.is_websocket
+            and mode in {"navigate", "nested-navigate"}
+        )
+
     async def prepare(self) -> None:
         """Authenticate before anything reaches ttyd, for HTTP and the WebSocket handshake."""
         # Checked before identity: it is about the request, not about who sends it.
@@ -158,7 +170,9 @@ class TerminalHandler(HubOAuthenticated, ProxyHandler):
                 )
         user = await self.hub_auth.get_user(self, sync=False)
         if user is None:
-            if self.is_websocket or self.request.method not in {"GET", "HEAD"}:
+            if not self.is_navigation:
+                # Only a page load can follow the OAuth flow back here; anything else would
+                # only cost a stored state.
                 raise HTTPError(403, "not logged in")
             # The OAuth dance: state cookie + redirect to the hub's authorize URL.
             self.login_redirect = True

@@ -99,3 +99,21 @@ async def test_secrets_in_query_strings_never_reach_the_log(deployment):
     log = await asyncio.to_thread(wait_for, "the proxy's lines about those requests", logged, 15)
     assert "?token=" in log
     assert secret not in log
+
+
+def test_a_stranger_s_fetch_gets_403_and_no_login_flow(deployment):
+    """Finding 3: only a page load (a navigation) is worth an OAuth state and a redirect; a
+    script's request without identity gets 403 and costs the proxy nothing."""
+    hub = deployment.hub
+    for mode in ("cors", "no-cors", "same-origin"):
+        response = requests.get(
+            f"{hub.url}/user/alice/", headers={"Sec-Fetch-Mode": mode}, allow_redirects=False,
+            timeout=10,
+        )  # fmt: skip
+        assert response.status_code == 403, mode
+        assert "Set-Cookie" not in response.headers
+    navigation = requests.get(
+        f"{hub.url}/user/alice/", headers={"Sec-Fetch-Mode": "navigate"}, allow_redirects=False,
+        timeout=10,
+    )  # fmt: skip
+    assert navigation.status_code == 302

@@ -12,7 +12,7 @@ import pytest
 from devplane_api.v1alpha1 import AUTHPROXY_MODULE
 from devplane_authproxy.activity import read_activity_file
 from devplane_authproxy.app import make_hub_auth
-from devplane_authproxy.auth import is_allowed
+from devplane_authproxy.auth import MAX_PENDING_STATES, is_allowed
 from devplane_authproxy.logs import MAX_MESSAGE, LogFormatter, RepeatLimiter, scrub_query
 from devplane_authproxy.origin import same_origin
 from devplane_authproxy.settings import ProxySettings, Upstream
@@ -207,3 +207,19 @@ def test_repeats_of_a_kind_are_counted_not_written(caplog):
     now[0] = 61.0  # the next window: the count is said, and lines pass again
     assert passes("devplane.authproxy.access", "403", repeat_kind="refusal")
     assert "2 more lines like 'refusal' in the last 60 s were not written" in caplog.text
+
+
+def test_pending_logins_are_few_and_small(monkeypatch):
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    hub_auth = make_hub_auth(ProxySettings.from_env(BASE_ENV))
+    long_url = "/user/alice/" + "x" * 15_000
+    first = hub_auth.generate_state(long_url)
+    assert hub_auth.get_next_url(first) == "/user/alice/"  # the prefix, not the stranger's URL
+    short = hub_auth.generate_state("/user/alice/?arg=1")
+    assert hub_auth.get_next_url(short) == "/user/alice/?arg=1"
+    for _ in range(MAX_PENDING_STATES):
+        hub_auth.generate_state(long_url)
+    assert len(hub_auth._oauth_states) == MAX_PENDING_STATES
+    assert hub_auth.get_next_url(first) == "/user/alice/"  # gone: the default again
+    assert first not in hub_auth._oauth_states.values
