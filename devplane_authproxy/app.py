@@ -15,11 +15,13 @@ from .handlers import (
     NotFoundHandler,
     OAuthCallbackHandler,
     ReadinessHandler,
-    TerminalHandler,
+    TerminalPageHandler,
+    TerminalSocketHandler,
     TtydTokenHandler,
 )
 from .logs import log_request
 from .settings import ProxySettings
+from .terminal_page import TerminalPage
 from .upstream import TtydUpstream
 
 
@@ -48,13 +50,15 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker) -> Application:
         "hub_auth": hub_auth,
         "upstream": upstream,
         "tracker": tracker,
+        "page": TerminalPage.load(),
     }
     return Application(
         [
             (prefix + r"api/?", ReadinessHandler),
             (prefix + r"token", TtydTokenHandler),
             (re.escape(callback_path), OAuthCallbackHandler, {"hub_auth": hub_auth}),
-            (prefix + r"(.*)", TerminalHandler, terminal_args),
+            (prefix, TerminalPageHandler, terminal_args),
+            (prefix + r"ws", TerminalSocketHandler, terminal_args),
             (prefix.rstrip("/"), AddSlashHandler),
         ],
         # Signs the OAuth cookie. Fresh per process on purpose: nothing is written to the

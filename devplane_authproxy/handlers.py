@@ -1,4 +1,5 @@
-"""Tornado handlers: readiness, OAuth callback, and the terminal (HTTP + WebSocket to ttyd)."""
+"""Tornado handlers: readiness, OAuth callback, ttyd's page (the proxy's own copy) and the
+terminal's WebSocket (the only thing relayed to the ttyd socket)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import logging
 import re
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 
 import jupyterhub
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from tornado.httpclient import HTTPClientError
 from tornado.web import Finish, HTTPError, RequestHandler
 
 from .activity import ActivityTracker
@@ -18,30 +19,23 @@ from .auth import CookieOnlyHubOAuth, is_allowed
 from .logs import request_summary
 from .origin import request_origin, same_origin, serialize
 from .settings import ProxySettings
+from .terminal_page import TerminalPage
 from .upstream import TtydUpstream
+from .wshandshake import (
+    HandshakeError,
+    browser_response,
+    check_upstream_response,
+    client_key,
+    new_key,
+    offered_protocols,
+    upstream_request,
+)
 from .wsrelay import relay
 
 log = logging.getLogger("devplane.authproxy")
 
-# Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the credentials that
-# are ours and not ttyd's business.
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
-_NOT_FOR_TTYD = {"cookie", "authorization"}
-# On the WebSocket handshake also no compression: the relay reads each frame's first byte.
-_NOT_FOR_TTYD_WS = _NOT_FOR_TTYD | {"host", "sec-websocket-extensions", "content-length"}
-# C0 controls, DEL and C1 controls: never part of a path we serve. A percent-decoded CR LF
-# written into the upstream request would start a header line of the sender's choosing.
+# C0 controls, DEL and C1 controls: never part of a URL we serve. A percent-decoded CR LF
+# written into the upstream request once started a header line of the sender's choosing.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -52,6 +46,12 @@ class ProxyHandler(RequestHandler):
     refusal_reason = ""
     # Set when a request without identity is sent into the OAuth flow: a refusal, for the log.
     login_redirect = False
+
+    def prepare(self) -> Any:
+        """Before anything else, on every route: no control characters, raw or decoded."""
+        uri = self.request.uri or ""
+        if _CONTROL.search(uri) or _CONTROL.search(unquote(uri)):
+            raise HTTPError(400, "control character in the URL")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """One plain-text line that says what is wrong; ``nosniff``, never HTML, because some
@@ -82,6 +82,7 @@ class NotFoundHandler(ProxyHandler):
     """Anything outside the routes: 404, in the proxy's own words and log line."""
 
     def prepare(self) -> None:
+        super().prepare()
         raise HTTPError(404)
 
 
@@ -120,8 +121,8 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler, ProxyHandler):
         self.hub_auth = hub_auth
 
 
-class TerminalHandler(HubOAuthenticated, ProxyHandler):
-    """Everything under the prefix: ttyd's page and assets over HTTP, the terminal over WS."""
+class IdentifiedHandler(HubOAuthenticated, ProxyHandler):
+    """The terminal's page and socket: only the owner (and, if allowed, admins) get either."""
 
     def initialize(
         self,
@@ -129,11 +130,13 @@ class TerminalHandler(HubOAuthenticated, ProxyHandler):
         hub_auth: CookieOnlyHubOAuth,
         upstream: TtydUpstream,
         tracker: ActivityTracker,
+        page: TerminalPage,
     ) -> None:
         self.proxy_settings = settings
         self.hub_auth = hub_auth
         self.upstream = upstream
         self.tracker = tracker
+        self.page = page
 
     @property
     def is_websocket(self) -> bool:
@@ -152,12 +155,8 @@ class TerminalHandler(HubOAuthenticated, ProxyHandler):
         )
 
     async def prepare(self) -> None:
-        """Authenticate before anything reaches ttyd, for HTTP and the WebSocket handshake."""
-        # Checked before identity: it is about the request, not about who sends it.
-        if _CONTROL.search(self.path_args[0] if self.path_args else "") or _CONTROL.search(
-            self.request.uri or ""
-        ):
-            raise HTTPError(400, "control character in the URL")
+        """Who is asking, before anything is served or anything reaches ttyd."""
+        super().prepare()
         if self.is_websocket:
             # Browsers always send Origin on a WebSocket, so a missing one is refused too.
             origin = self.request.headers.get("Origin")
@@ -183,92 +182,66 @@ class TerminalHandler(HubOAuthenticated, ProxyHandler):
             raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
         self.current_user = user
 
-    def _upstream_path(self) -> str:
-        """The path ttyd is asked for: the raw (still percent-encoded) one the browser sent,
-        never the decoded one, so nothing decodes into the request line on the way."""
-        raw = self.request.path[len(self.proxy_settings.prefix) :]
-        query = self.request.query
-        base = self.proxy_settings.upstream.base_path
-        return f"{base}/{raw}" + (f"?{query}" if query else "")
 
-    # ---------------------------------------------------------------- HTTP
+class TerminalPageHandler(IdentifiedHandler):
+    """``{prefix}``: ttyd's page, from the proxy's own copy (``terminal_page``), never ttyd's.
 
-    async def get(self, path: str) -> None:
-        if self.is_websocket:
-            await self._relay_websocket(path)
+    Served with its Content-Security-Policy, no-sniff, no referrer, same-origin framing only,
+    and revalidated on every load (``no-cache`` + ETag), so the identity check runs each time.
+    """
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", self.page.csp)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "SAMEORIGIN")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "private, no-cache")
+        self.set_header("Vary", "Accept-Encoding, Cookie")
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.write(self.page.gzipped)
         else:
-            await self._proxy_http(path)
+            self.write(self.page.html)
 
-    async def head(self, path: str) -> None:
-        await self._proxy_http(path)
+    def head(self) -> None:
+        self.get()
 
-    async def post(self, path: str) -> None:
-        await self._proxy_http(path)
 
-    async def _proxy_http(self, path: str) -> None:
-        headers = {
-            name: value
-            for name, value in self.request.headers.get_all()
-            if name.lower() not in _HOP_BY_HOP | _NOT_FOR_TTYD
-        }
-        request = self.upstream.http_request(
-            self._upstream_path(),
-            method=self.request.method,
-            headers=headers,
-            body=self.request.body if self.request.method == "POST" else None,
-            follow_redirects=False,
-            decompress_response=False,
-            request_timeout=60,
-        )
+class TerminalSocketHandler(IdentifiedHandler):
+    """``{prefix}ws``: the terminal, relayed to ttyd once the handshake is authenticated."""
+
+    async def get(self) -> None:
+        if not self.is_websocket:
+            raise HTTPError(400, "the terminal socket takes a WebSocket handshake only")
         try:
-            response = await self.upstream.http.fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as error:
-            raise HTTPError(502, f"terminal not reachable: {error}") from error
-        if response.code == 599:
-            raise HTTPError(502, f"terminal not reachable: {response.error}")
-        self.set_status(response.code, response.reason)
-        self._headers.clear()
-        for name, value in response.headers.get_all():
-            if name.lower() not in _HOP_BY_HOP:
-                self.add_header(name, value)
-        if self.request.method != "HEAD" and response.body:
-            self.write(response.body)
-        self.finish()
-
-    # ---------------------------------------------------------------- WebSocket
-
-    async def _relay_websocket(self, path: str) -> None:
-        """Hand the (authenticated, same-origin) upgrade to ttyd, then relay raw bytes."""
-        headers = self.request.headers
-        if headers.get("Sec-WebSocket-Version") != "13" or not headers.get("Sec-WebSocket-Key"):
-            raise HTTPError(400, "not a WebSocket handshake")
+            browser_key = client_key(self.request.headers)
+            protocols = offered_protocols(self.request.headers)
+        except HandshakeError as error:
+            raise HTTPError(400, str(error)) from error
         try:
             ttyd = await self.upstream.connect_relay()
         except (OSError, TimeoutError) as error:
             raise HTTPError(502, f"terminal not reachable: {error}") from error
-        lines = [f"GET {self._upstream_path()} HTTP/1.1", f"Host: {self.upstream.host}"]
-        lines += [
-            f"{name}: {value}"
-            for name, value in headers.get_all()
-            if name.lower() not in _NOT_FOR_TTYD_WS
-        ]
         assert ttyd.transport is not None
-        ttyd.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        key = new_key()
+        ttyd.transport.write(
+            upstream_request(self.upstream.ws_path, self.upstream.host, key, protocols)
+        )
         try:
             head = await asyncio.wait_for(ttyd.head, 10)
-        except (ConnectionError, TimeoutError) as error:
+            protocol = check_upstream_response(head, key, protocols)
+        except (ConnectionError, TimeoutError, HandshakeError) as error:
             ttyd.transport.close()
             raise HTTPError(502, f"terminal handshake failed: {error}") from error
-        status = head.split(b"\r\n", 1)[0].split()
-        if len(status) < 2 or status[1] != b"101":
-            ttyd.transport.close()
-            raise HTTPError(502, f"terminal refused the WebSocket: {head[:200]!r}")
         # From here on the connection is no longer HTTP: take the raw stream from tornado.
         browser = self.detach()
         who = self.current_user["name"]
         log.info("terminal opened by %s", who)
         try:
-            await relay(browser, ttyd, head, self.tracker.record_input)
+            await relay(
+                browser, ttyd, browser_response(browser_key, protocol), self.tracker.record_input
+            )
         finally:
             ttyd.transport.close()
             log.info("terminal closed by %s", who)

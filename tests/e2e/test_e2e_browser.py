@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from devplane_dev.browser import type_line, wait_for_terminal, wait_for_text
 from devplane_dev.localrunner.stack import DemoStack
 from devplane_dev.localrunner.supervisor import is_alive
 from devplane_dev.poll import wait_for as wait_until
@@ -25,11 +26,8 @@ from e2e_browser import (
     record_progress,
     request_start,
     sign_in,
-    type_line,
     wait_for_progress,
     wait_for_server_page,
-    wait_for_terminal,
-    wait_for_text,
 )
 from e2e_support import runner_held
 
