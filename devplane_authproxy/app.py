@@ -34,8 +34,8 @@ def make_hub_auth(settings: ProxySettings) -> CookieOnlyHubOAuth:
         api_token=settings.api_token,
         base_url=settings.prefix,
         cookie_options=cookie_options,
-        # Identity checks are cached per token; a revoked token stops working within a minute.
-        cache_max_age=60,
+        # Identity checks are cached per token no longer than open terminals are re-checked.
+        cache_max_age=settings.identity_max_age,
     )
 
 

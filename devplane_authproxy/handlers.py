@@ -16,6 +16,7 @@ from tornado.web import Finish, HTTPError, RequestHandler
 
 from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth, is_allowed
+from .identity import IdentityWatch
 from .logs import request_summary
 from .origin import request_origin, same_origin, serialize
 from .settings import ProxySettings
@@ -30,7 +31,7 @@ from .wshandshake import (
     offered_protocols,
     upstream_request,
 )
-from .wsrelay import relay
+from .wsrelay import Link, TtydSide, open_link
 
 log = logging.getLogger("devplane.authproxy")
 
@@ -177,10 +178,15 @@ class IdentifiedHandler(HubOAuthenticated, ProxyHandler):
             self.login_redirect = True
             self.redirect(self.get_login_url())
             raise Finish()
-        s = self.proxy_settings
-        if not is_allowed(user, s.owner, self.hub_auth.access_scopes, s.allow_admin_access):
-            raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
+        if not self.allowed(user):
+            raise HTTPError(
+                403, f"{user.get('name')} may not use {self.proxy_settings.owner}'s workspace"
+            )
         self.current_user = user
+
+    def allowed(self, user: dict[str, Any]) -> bool:
+        s = self.proxy_settings
+        return is_allowed(user, s.owner, self.hub_auth.access_scopes, s.allow_admin_access)
 
 
 class TerminalPageHandler(IdentifiedHandler):
@@ -209,7 +215,8 @@ class TerminalPageHandler(IdentifiedHandler):
 
 
 class TerminalSocketHandler(IdentifiedHandler):
-    """``{prefix}ws``: the terminal, relayed to ttyd once the handshake is authenticated."""
+    """``{prefix}ws``: the terminal, relayed to ttyd once the handshake is authenticated, and
+    closed when the identity that opened it no longer holds (``identity.IdentityWatch``)."""
 
     async def get(self) -> None:
         if not self.is_websocket:
@@ -219,31 +226,56 @@ class TerminalSocketHandler(IdentifiedHandler):
             protocols = offered_protocols(self.request.headers)
         except HandshakeError as error:
             raise HTTPError(400, str(error)) from error
+        ttyd, protocol = await self._connect_ttyd(protocols)
+        watch = IdentityWatch(
+            self.hub_auth,
+            self.hub_auth.get_token(self) or "",
+            self.hub_auth.get_session_id(self),
+            self.allowed,
+            self.proxy_settings.identity_max_age,
+        )
+        # From here on the connection is no longer HTTP: take the raw stream from tornado.
+        browser = self.detach()
+        try:
+            link = await open_link(
+                browser, ttyd, browser_response(browser_key, protocol), self.tracker.record_input
+            )
+        except BaseException:
+            ttyd.close()
+            raise
+        await self._serve(link, watch, self.current_user["name"])
+
+    async def _connect_ttyd(self, protocols: list[str]) -> tuple[TtydSide, str | None]:
+        """A connection to ttyd past its handshake, and the subprotocol it chose."""
         try:
             ttyd = await self.upstream.connect_relay()
         except (OSError, TimeoutError) as error:
             raise HTTPError(502, f"terminal not reachable: {error}") from error
-        assert ttyd.transport is not None
         key = new_key()
-        ttyd.transport.write(
-            upstream_request(self.upstream.ws_path, self.upstream.host, key, protocols)
-        )
+        ttyd.write(upstream_request(self.upstream.ws_path, self.upstream.host, key, protocols))
         try:
             head = await asyncio.wait_for(ttyd.head, 10)
-            protocol = check_upstream_response(head, key, protocols)
+            return ttyd, check_upstream_response(head, key, protocols)
         except (ConnectionError, TimeoutError, HandshakeError) as error:
-            ttyd.transport.close()
+            ttyd.close()
             raise HTTPError(502, f"terminal handshake failed: {error}") from error
-        # From here on the connection is no longer HTTP: take the raw stream from tornado.
-        browser = self.detach()
-        who = self.current_user["name"]
+
+    @staticmethod
+    async def _serve(link: Link, watch: IdentityWatch, who: str) -> None:
+        """Until either side closes, or the identity no longer holds."""
+
+        async def close_when_invalid() -> None:
+            reason = await watch.until_invalid()
+            log.info("closing the terminal of %s: %s", who, reason)
+            link.close()
+
         log.info("terminal opened by %s", who)
+        watching = asyncio.create_task(close_when_invalid())
         try:
-            await relay(
-                browser, ttyd, browser_response(browser_key, protocol), self.tracker.record_input
-            )
+            await link.wait_closed()
         finally:
-            ttyd.transport.close()
+            watching.cancel()
+            link.close()
             log.info("terminal closed by %s", who)
 
 

@@ -29,11 +29,17 @@ USERS = {
 }
 
 
+# Seconds an identity the hub confirmed is trusted: the proxies re-check open terminals this
+# often, so the revocation tests wait a few seconds, not the production default.
+IDENTITY_MAX_AGE = 2.0
+
+
 @dataclass
 class Deployment:
     hub: LocalHub
     workspaces: dict[str, LocalWorkspace]
     hostile: HostileTtyd
+    identity_max_age: float = IDENTITY_MAX_AGE
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +60,10 @@ def deployment() -> Iterator[Deployment]:
         # The hub passes JUPYTERHUB_ADMIN_ACCESS=1 (its admin_access is on); alice's
         # workspace overrides that with the explicit DevPlane setting, carol's does not.
         env_by_user={"alice": {"DEVPLANE_ALLOW_ADMIN_ACCESS": "false"}},
-        spawner_environment={"DEVPLANE_ACTIVITY_INTERVAL": "1"},
+        spawner_environment={
+            "DEVPLANE_ACTIVITY_INTERVAL": "1",
+            "DEVPLANE_IDENTITY_MAX_AGE": str(IDENTITY_MAX_AGE),
+        },
     )
     try:
         for workspace in workspaces.values():

@@ -8,11 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from tornado.web import HTTPError
 
 from devplane_api.v1alpha1 import AUTHPROXY_MODULE
 from devplane_authproxy.activity import read_activity_file
 from devplane_authproxy.app import make_hub_auth
 from devplane_authproxy.auth import MAX_PENDING_STATES, is_allowed
+from devplane_authproxy.identity import IdentityWatch
 from devplane_authproxy.logs import MAX_MESSAGE, LogFormatter, RepeatLimiter, scrub_query
 from devplane_authproxy.origin import same_origin
 from devplane_authproxy.settings import ProxySettings, Upstream
@@ -223,3 +225,42 @@ def test_pending_logins_are_few_and_small(monkeypatch):
     assert len(hub_auth._oauth_states) == MAX_PENDING_STATES
     assert hub_auth.get_next_url(first) == "/user/alice/"  # gone: the default again
     assert first not in hub_auth._oauth_states.values
+
+
+def test_identity_max_age_is_a_positive_number_of_seconds():
+    assert ProxySettings.from_env(BASE_ENV).identity_max_age == 30.0
+    env = {**BASE_ENV, "DEVPLANE_IDENTITY_MAX_AGE": "5"}
+    assert ProxySettings.from_env(env).identity_max_age == 5.0
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        env = {**BASE_ENV, "DEVPLANE_IDENTITY_MAX_AGE": bad}
+        with pytest.raises(ValueError, match=f"DEVPLANE_IDENTITY_MAX_AGE='{bad}' is not a pos"):
+            ProxySettings.from_env(env)
+
+
+class _Hub:
+    """What IdentityWatch asks of HubOAuth: the user a token belongs to, or an error."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    async def user_for_token(self, token, use_cache, session_id, sync):
+        assert use_cache is False  # a re-check must reach the hub
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (user("alice"), ""),
+        (None, "the hub no longer confirms its token"),
+        (user("alice", scopes=set()), "alice may no longer use this workspace"),
+        (HTTPError(500, "Failed to connect to Hub API"), ""),  # a hub restart: keep it open
+    ],
+)
+async def test_what_a_re_check_decides(answer, reason):
+    watch = IdentityWatch(
+        _Hub(answer), "token", "", lambda u: is_allowed(u, "alice", SCOPES, False), 30
+    )
+    assert (await watch.check()).startswith(reason) and bool(await watch.check()) == bool(reason)
