@@ -152,10 +152,15 @@ class LocalHub(HubClient):
         """configurable-http-proxy's routing table (route -> {"target", ...})."""
         return routes(self.proxy_api_url, self.proxy_token)
 
-    def server_pid(self, name: str) -> int:
-        """The pid of ``name``'s auth proxy: whatever listens at the target of its route."""
+    def server_address(self, name: str) -> tuple[str, int]:
+        """Where ``name``'s auth proxy listens: the target of its route in the hub's proxy."""
         target = urlsplit(self.proxy_routes()[f"/user/{name}"]["target"])
-        return listening_pid(target.port or 80, target.hostname or "127.0.0.1")
+        return target.hostname or "127.0.0.1", target.port or 80
+
+    def server_pid(self, name: str) -> int:
+        """The pid of ``name``'s auth proxy: whatever listens at its address."""
+        host, port = self.server_address(name)
+        return listening_pid(port, host)
 
     def server_activity(self, name: str, server: str = "") -> str | None:
         """The hub's last_activity for a user's server (ISO string) or None."""
