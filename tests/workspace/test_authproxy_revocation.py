@@ -47,6 +47,7 @@ async def test_a_revoked_token_closes_the_open_terminal(deployment):
             hub.api, "DELETE", f"/users/alice/tokens/{token['id']}", expect=(204,)
         )
     waited = await _closed_after(term, 4 * deployment.identity_max_age + SLACK)
+    print(f"\nrevoked token: terminal closed {waited:.2f}s later")
     assert waited <= deployment.identity_max_age + SLACK
     # And the same cookie opens nothing any more.
     cookie = hub.cookie_header(alice, "/user/alice/ws")
@@ -62,6 +63,7 @@ async def test_logging_out_closes_the_open_terminal(deployment):
     cookie = hub.cookie_header(alice, "/user/alice/ws")
     await asyncio.to_thread(alice.get, f"{hub.url}/hub/logout", timeout=10)
     waited = await _closed_after(term, 4 * deployment.identity_max_age + SLACK)
+    print(f"\nlogout: terminal closed {waited:.2f}s later")
     assert waited <= deployment.identity_max_age + SLACK
     assert await handshake_status(hub.ws_url("alice"), cookie, hub.origin) == 403
 
