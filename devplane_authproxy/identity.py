@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tornado.web import HTTPError
@@ -22,20 +23,16 @@ from .auth import CookieOnlyHubOAuth
 log = logging.getLogger("devplane.authproxy.identity")
 
 
+@dataclass(frozen=True)
 class IdentityWatch:
-    def __init__(
-        self,
-        hub_auth: CookieOnlyHubOAuth,
-        token: str,
-        session_id: str,
-        allowed: Callable[[dict[str, Any]], bool],
-        interval: float,
-    ) -> None:
-        self.hub_auth = hub_auth
-        self.token = token
-        self.session_id = session_id
-        self.allowed = allowed
-        self.interval = interval
+    """The identity that opened one terminal: its token (and hub session), and the rule it
+    must keep passing."""
+
+    hub_auth: CookieOnlyHubOAuth
+    token: str
+    session_id: str
+    allowed: Callable[[dict[str, Any]], bool]
+    interval: float
 
     async def check(self) -> str:
         """Why this identity no longer holds; "" while it does (or the hub cannot say)."""

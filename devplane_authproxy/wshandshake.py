@@ -67,18 +67,22 @@ def offered_protocols(headers: HTTPHeaders) -> list[str]:
     return offered
 
 
-def upstream_request(path: str, host: str, key: str, protocols: list[str]) -> bytes:
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Version: 13",
-        f"Sec-WebSocket-Key: {key}",
-    ]
-    if protocols:
-        lines.append(f"Sec-WebSocket-Protocol: {', '.join(protocols)}")
+def _head(start: str, *headers: tuple[str, str]) -> bytes:
+    """An HTTP head: the start line, then the headers that have a value."""
+    lines = [start, *(f"{name}: {value}" for name, value in headers if value)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def upstream_request(path: str, host: str, key: str, protocols: list[str]) -> bytes:
+    return _head(
+        f"GET {path} HTTP/1.1",
+        ("Host", host),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Protocol", ", ".join(protocols)),
+    )
 
 
 def check_upstream_response(head: bytes, key: str, offered: list[str]) -> str | None:
@@ -104,12 +108,10 @@ def check_upstream_response(head: bytes, key: str, offered: list[str]) -> str | 
 
 
 def browser_response(key: str, protocol: str | None) -> bytes:
-    lines = [
+    return _head(
         "HTTP/1.1 101 Switching Protocols",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Accept: {accept_for(key)}",
-    ]
-    if protocol:
-        lines.append(f"Sec-WebSocket-Protocol: {protocol}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept_for(key)),
+        ("Sec-WebSocket-Protocol", protocol or ""),
+    )
