@@ -11,6 +11,7 @@ from tornado.httpserver import HTTPServer
 
 from .activity import ActivityReporter, ActivityTracker
 from .app import make_app
+from .logs import install as install_logging
 from .settings import ProxySettings
 
 log = logging.getLogger("devplane.authproxy")
@@ -45,9 +46,7 @@ async def serve(settings: ProxySettings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
-    )
+    install_logging()
     try:
         settings = ProxySettings.from_env()
     except ValueError as err:  # a bad setting: say which, without a traceback

@@ -12,12 +12,16 @@ from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth
 from .handlers import (
     AddSlashHandler,
+    NotFoundHandler,
     OAuthCallbackHandler,
     ReadinessHandler,
-    TerminalHandler,
+    TerminalPageHandler,
+    TerminalSocketHandler,
     TtydTokenHandler,
 )
+from .logs import log_request
 from .settings import ProxySettings
+from .terminal_page import TerminalPage
 from .upstream import TtydUpstream
 
 
@@ -30,8 +34,8 @@ def make_hub_auth(settings: ProxySettings) -> CookieOnlyHubOAuth:
         api_token=settings.api_token,
         base_url=settings.prefix,
         cookie_options=cookie_options,
-        # Identity checks are cached per token; a revoked token stops working within a minute.
-        cache_max_age=60,
+        # Identity checks are cached per token no longer than open terminals are re-checked.
+        cache_max_age=settings.identity_max_age,
     )
 
 
@@ -46,13 +50,15 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker) -> Application:
         "hub_auth": hub_auth,
         "upstream": upstream,
         "tracker": tracker,
+        "page": TerminalPage.load(),
     }
     return Application(
         [
             (prefix + r"api/?", ReadinessHandler),
             (prefix + r"token", TtydTokenHandler),
             (re.escape(callback_path), OAuthCallbackHandler, {"hub_auth": hub_auth}),
-            (prefix + r"(.*)", TerminalHandler, terminal_args),
+            (prefix, TerminalPageHandler, terminal_args),
+            (prefix + r"ws", TerminalSocketHandler, terminal_args),
             (prefix.rstrip("/"), AddSlashHandler),
         ],
         # Signs the OAuth cookie. Fresh per process on purpose: nothing is written to the
@@ -60,4 +66,7 @@ def make_app(settings: ProxySettings, tracker: ActivityTracker) -> Application:
         cookie_secret=os.urandom(32),
         # Tornado's own (non-hub) xsrf is off; HubOAuth patches in JupyterHub's xsrf rules.
         xsrf_cookies=False,
+        # Bounded lines without query values, refusals rate-limited (logs.py).
+        log_function=log_request,
+        default_handler_class=NotFoundHandler,
     )

@@ -1,55 +1,93 @@
-"""Tornado handlers: readiness, OAuth callback, and the terminal (HTTP + WebSocket to ttyd)."""
+"""Tornado handlers: readiness, OAuth callback, ttyd's page (the proxy's own copy) and the
+terminal's WebSocket (the only thing relayed to the ttyd socket)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlsplit
+import re
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
 
 import jupyterhub
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
-from tornado.httpclient import HTTPClientError
 from tornado.web import Finish, HTTPError, RequestHandler
 
 from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth, is_allowed
+from .identity import IdentityWatch
+from .logs import request_summary
+from .origin import request_origin, same_origin, serialize
 from .settings import ProxySettings
+from .terminal_page import TerminalPage
 from .upstream import TtydUpstream
-from .wsrelay import relay
+from .wshandshake import (
+    HandshakeError,
+    browser_response,
+    check_upstream_response,
+    client_key,
+    new_key,
+    offered_protocols,
+    upstream_request,
+)
+from .wsrelay import Link, TtydSide, open_link
 
 log = logging.getLogger("devplane.authproxy")
 
-# Headers that describe one hop, never forwarded (RFC 9110 7.6.1), plus the credentials that
-# are ours and not ttyd's business.
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
-_NOT_FOR_TTYD = {"cookie", "authorization"}
-# On the WebSocket handshake also no compression: the relay reads each frame's first byte.
-_NOT_FOR_TTYD_WS = _NOT_FOR_TTYD | {"host", "sec-websocket-extensions", "content-length"}
+# C0 controls, DEL and C1 controls: never part of a URL we serve. A percent-decoded CR LF
+# written into the upstream request once started a header line of the sender's choosing.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def same_origin(origin: str, host: str) -> bool:
-    """True when the Origin header names the host the request was sent to.
+class ProxyHandler(RequestHandler):
+    """What every handler of the proxy shares: how a failure reads, in the answer and the log."""
 
-    The hub's proxy forwards the browser's Host unchanged, so a page served from the hub's
-    public address can open the terminal and a page from anywhere else cannot (cross-site
-    WebSocket hijacking would otherwise ride on the user's cookie).
-    """
-    netloc = urlsplit(origin).netloc.lower()
-    return bool(netloc) and netloc == host.lower()
+    # Why the request was refused (the HTTPError's message), for its line in the access log.
+    refusal_reason = ""
+    # Set when a request without identity is sent into the OAuth flow: a refusal, for the log.
+    login_redirect = False
+
+    def prepare(self) -> Any:
+        """Before anything else, on every route: no control characters, raw or decoded."""
+        uri = self.request.uri or ""
+        if _CONTROL.search(uri) or _CONTROL.search(unquote(uri)):
+            raise HTTPError(400, "control character in the URL")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """One plain-text line that says what is wrong; ``nosniff``, never HTML, because some
+        messages quote the request (an Origin)."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        detail = error.log_message if isinstance(error, HTTPError) else None
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(f"{status_code} {self._reason}" + (f": {detail}\n" if detail else "\n"))
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """tornado logs an HTTPError with the whole URI (query values included) and an
+        uncaught one with the request's repr (its Cookie header included); here the first is
+        left to the bounded access line and the second gets the bounded summary."""
+        if isinstance(value, HTTPError):
+            message = value.log_message or ""
+            self.refusal_reason = message % value.args if value.args else message
+            return
+        log.error("uncaught exception in %s", request_summary(self.request), exc_info=value)
 
 
-class ReadinessHandler(RequestHandler):
+class NotFoundHandler(ProxyHandler):
+    """Anything outside the routes: 404, in the proxy's own words and log line."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise HTTPError(404)
+
+
+class ReadinessHandler(ProxyHandler):
     """``{prefix}api``: the hub (and the pod's readiness probe) checks that we are up.
 
     The hub expects ``X-JupyterHub-Version`` on this response to know it reached a
@@ -61,7 +99,7 @@ class ReadinessHandler(RequestHandler):
         self.write({"version": jupyterhub.__version__})
 
 
-class TtydTokenHandler(RequestHandler):
+class TtydTokenHandler(ProxyHandler):
     """``{prefix}token``: ttyd's page asks for its credential here before opening the socket.
 
     Answered by the proxy, without a round trip to ttyd, because the page fetches it with
@@ -77,15 +115,15 @@ class TtydTokenHandler(RequestHandler):
         self.write({"token": ""})
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
+class OAuthCallbackHandler(HubOAuthCallbackHandler, ProxyHandler):
     """JupyterHub's own OAuth callback, bound to our cookie-only HubOAuth instance."""
 
     def initialize(self, hub_auth: CookieOnlyHubOAuth) -> None:
         self.hub_auth = hub_auth
 
 
-class TerminalHandler(HubOAuthenticated, RequestHandler):
-    """Everything under the prefix: ttyd's page and assets over HTTP, the terminal over WS."""
+class IdentifiedHandler(HubOAuthenticated, ProxyHandler):
+    """The terminal's page and socket: only the owner (and, if allowed, admins) get either."""
 
     def initialize(
         self,
@@ -93,130 +131,155 @@ class TerminalHandler(HubOAuthenticated, RequestHandler):
         hub_auth: CookieOnlyHubOAuth,
         upstream: TtydUpstream,
         tracker: ActivityTracker,
+        page: TerminalPage,
     ) -> None:
         self.proxy_settings = settings
         self.hub_auth = hub_auth
         self.upstream = upstream
         self.tracker = tracker
+        self.page = page
 
     @property
     def is_websocket(self) -> bool:
         return self.request.headers.get("Upgrade", "").lower() == "websocket"
 
+    @property
+    def is_navigation(self) -> bool:
+        """A browser loading a page: GET or HEAD, not a WebSocket, and ``Sec-Fetch-Mode``
+        ``navigate`` (or absent: clients older than Fetch Metadata, and curl, still get the
+        login redirect; what a stranger can store that way is capped in ``BoundedStates``)."""
+        mode = self.request.headers.get("Sec-Fetch-Mode", "navigate")
+        return (
+            self.request.method in {"GET", "HEAD"}
+            and not self.is_websocket
+            and mode in {"navigate", "nested-navigate"}
+        )
+
     async def prepare(self) -> None:
-        """Authenticate before anything reaches ttyd, for HTTP and the WebSocket handshake."""
+        """Who is asking, before anything is served or anything reaches ttyd."""
+        super().prepare()
         if self.is_websocket:
-            # Cross-site WebSocket hijacking would ride on the user's cookie: the page that
-            # opens the socket must come from the host it connects to. Browsers always send
-            # Origin on a WebSocket, so a missing one is refused too.
+            # Browsers always send Origin on a WebSocket, so a missing one is refused too.
             origin = self.request.headers.get("Origin")
-            host = self.request.headers.get("Host", "")
-            if not origin or not same_origin(origin, host):
-                raise HTTPError(403, f"WebSocket from origin {origin!r} refused on host {host!r}")
+            expected = self.proxy_settings.public_origin or request_origin(self.request)
+            if not same_origin(origin, expected):
+                raise HTTPError(
+                    403,
+                    f"WebSocket from origin {origin!r} refused: the terminal's origin is "
+                    f"{serialize(expected)}",
+                )
         user = await self.hub_auth.get_user(self, sync=False)
         if user is None:
-            if self.is_websocket or self.request.method not in {"GET", "HEAD"}:
+            if not self.is_navigation:
+                # Only a page load can follow the OAuth flow back here; anything else would
+                # only cost a stored state.
                 raise HTTPError(403, "not logged in")
             # The OAuth dance: state cookie + redirect to the hub's authorize URL.
+            self.login_redirect = True
             self.redirect(self.get_login_url())
             raise Finish()
-        s = self.proxy_settings
-        if not is_allowed(user, s.owner, self.hub_auth.access_scopes, s.allow_admin_access):
-            log.warning(
-                "refused %s %s to %s", self.request.method, self.request.path, user.get("name")
+        if not self.allowed(user):
+            raise HTTPError(
+                403, f"{user.get('name')} may not use {self.proxy_settings.owner}'s workspace"
             )
-            raise HTTPError(403, f"{user.get('name')} may not use {s.owner}'s workspace")
         self.current_user = user
 
-    def _upstream_path(self, path: str) -> str:
-        query = self.request.query
-        base = self.proxy_settings.upstream.base_path
-        return f"{base}/{path}" + (f"?{query}" if query else "")
+    def allowed(self, user: dict[str, Any]) -> bool:
+        s = self.proxy_settings
+        return is_allowed(user, s.owner, self.hub_auth.access_scopes, s.allow_admin_access)
 
-    # ---------------------------------------------------------------- HTTP
 
-    async def get(self, path: str) -> None:
-        if self.is_websocket:
-            await self._relay_websocket(path)
+class TerminalPageHandler(IdentifiedHandler):
+    """``{prefix}``: ttyd's page, from the proxy's own copy (``terminal_page``), never ttyd's.
+
+    Served with its Content-Security-Policy, no-sniff, no referrer, same-origin framing only,
+    and revalidated on every load (``no-cache`` + ETag), so the identity check runs each time.
+    """
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Security-Policy", self.page.csp)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "SAMEORIGIN")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "private, no-cache")
+        self.set_header("Vary", "Accept-Encoding, Cookie")
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.write(self.page.gzipped)
         else:
-            await self._proxy_http(path)
+            self.write(self.page.html)
 
-    async def head(self, path: str) -> None:
-        await self._proxy_http(path)
+    def head(self) -> None:
+        self.get()
 
-    async def post(self, path: str) -> None:
-        await self._proxy_http(path)
 
-    async def _proxy_http(self, path: str) -> None:
-        headers = {
-            name: value
-            for name, value in self.request.headers.get_all()
-            if name.lower() not in _HOP_BY_HOP | _NOT_FOR_TTYD
-        }
-        request = self.upstream.http_request(
-            self._upstream_path(path),
-            method=self.request.method,
-            headers=headers,
-            body=self.request.body if self.request.method == "POST" else None,
-            follow_redirects=False,
-            decompress_response=False,
-            request_timeout=60,
-        )
+class TerminalSocketHandler(IdentifiedHandler):
+    """``{prefix}ws``: the terminal, relayed to ttyd once the handshake is authenticated, and
+    closed when the identity that opened it no longer holds (``identity.IdentityWatch``)."""
+
+    async def get(self) -> None:
+        if not self.is_websocket:
+            raise HTTPError(400, "the terminal socket takes a WebSocket handshake only")
         try:
-            response = await self.upstream.http.fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as error:
-            raise HTTPError(502, f"terminal not reachable: {error}") from error
-        if response.code == 599:
-            raise HTTPError(502, f"terminal not reachable: {response.error}")
-        self.set_status(response.code, response.reason)
-        self._headers.clear()
-        for name, value in response.headers.get_all():
-            if name.lower() not in _HOP_BY_HOP:
-                self.add_header(name, value)
-        if self.request.method != "HEAD" and response.body:
-            self.write(response.body)
-        self.finish()
+            browser_key = client_key(self.request.headers)
+            protocols = offered_protocols(self.request.headers)
+        except HandshakeError as error:
+            raise HTTPError(400, str(error)) from error
+        ttyd, protocol = await self._connect_ttyd(protocols)
+        watch = IdentityWatch(
+            self.hub_auth,
+            self.hub_auth.get_token(self) or "",
+            self.hub_auth.get_session_id(self),
+            self.allowed,
+            self.proxy_settings.identity_max_age,
+        )
+        # From here on the connection is no longer HTTP: take the raw stream from tornado.
+        browser = self.detach()
+        try:
+            link = await open_link(
+                browser, ttyd, browser_response(browser_key, protocol), self.tracker.record_input
+            )
+        except BaseException:
+            ttyd.close()
+            raise
+        await self._serve(link, watch, self.current_user["name"])
 
-    # ---------------------------------------------------------------- WebSocket
-
-    async def _relay_websocket(self, path: str) -> None:
-        """Hand the (authenticated, same-origin) upgrade to ttyd, then relay raw bytes."""
-        headers = self.request.headers
-        if headers.get("Sec-WebSocket-Version") != "13" or not headers.get("Sec-WebSocket-Key"):
-            raise HTTPError(400, "not a WebSocket handshake")
+    async def _connect_ttyd(self, protocols: list[str]) -> tuple[TtydSide, str | None]:
+        """A connection to ttyd past its handshake, and the subprotocol it chose."""
         try:
             ttyd = await self.upstream.connect_relay()
         except (OSError, TimeoutError) as error:
             raise HTTPError(502, f"terminal not reachable: {error}") from error
-        lines = [f"GET {self._upstream_path(path)} HTTP/1.1", f"Host: {self.upstream.host}"]
-        lines += [
-            f"{name}: {value}"
-            for name, value in headers.get_all()
-            if name.lower() not in _NOT_FOR_TTYD_WS
-        ]
-        assert ttyd.transport is not None
-        ttyd.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        key = new_key()
+        ttyd.write(upstream_request(self.upstream.ws_path, self.upstream.host, key, protocols))
         try:
             head = await asyncio.wait_for(ttyd.head, 10)
-        except (ConnectionError, TimeoutError) as error:
-            ttyd.transport.close()
+            return ttyd, check_upstream_response(head, key, protocols)
+        except (ConnectionError, TimeoutError, HandshakeError) as error:
+            ttyd.close()
             raise HTTPError(502, f"terminal handshake failed: {error}") from error
-        status = head.split(b"\r\n", 1)[0].split()
-        if len(status) < 2 or status[1] != b"101":
-            ttyd.transport.close()
-            raise HTTPError(502, f"terminal refused the WebSocket: {head[:200]!r}")
-        # From here on the connection is no longer HTTP: take the raw stream from tornado.
-        browser = self.detach()
-        who = self.current_user["name"]
+
+    @staticmethod
+    async def _serve(link: Link, watch: IdentityWatch, who: str) -> None:
+        """Until either side closes, or the identity no longer holds."""
+
+        async def close_when_invalid() -> None:
+            reason = await watch.until_invalid()
+            log.info("closing the terminal of %s: %s", who, reason)
+            link.close()
+
         log.info("terminal opened by %s", who)
+        watching = asyncio.create_task(close_when_invalid())
         try:
-            await relay(browser, ttyd, head, self.tracker.record_input)
+            await link.wait_closed()
         finally:
-            ttyd.transport.close()
+            watching.cancel()
+            link.close()
             log.info("terminal closed by %s", who)
 
 
-class AddSlashHandler(RequestHandler):
+class AddSlashHandler(ProxyHandler):
     """``/user/alice`` -> ``/user/alice/`` so ttyd's relative URLs resolve under the prefix."""
 
     def get(self) -> None:

@@ -7,11 +7,31 @@ The `JUPYTERHUB_*` variables come from the hub-credentials Secret the spawner wr
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from devplane_api.envparse import env_bool
 from devplane_api.v1alpha1 import PROXY_PORT
+
+from .origin import Origin, parse_origin
+
+# How long an identity the hub confirmed is trusted: the documented revocation latency.
+IDENTITY_MAX_AGE = 30.0
+
+
+def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """``env[name]`` as a positive number of seconds; unset or empty means ``default``."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{name}={value!r} is not a positive number of seconds")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -53,8 +73,10 @@ class ProxySettings:
     api_token: str = field(default="", repr=False)
     activity_file: str = ""
     activity_interval: float = 60.0
+    identity_max_age: float = IDENTITY_MAX_AGE
     allow_admin_access: bool = False
     secure_cookies: bool = False
+    public_origin: Origin | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ProxySettings:
@@ -67,6 +89,12 @@ class ProxySettings:
             prefix += "/"
         hub_admin_access = env_bool(env, "JUPYTERHUB_ADMIN_ACCESS", False)
         hub_host = env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_HOST", "")
+        public_url = env.get("JUPYTERHUB_PUBLIC_URL", "")
+        public_origin = parse_origin(public_url, path_allowed=True) if public_url else None
+        if public_url and public_origin is None:
+            raise ValueError(
+                f"JUPYTERHUB_PUBLIC_URL={public_url!r} is not an http(s) URL with a host"
+            )
         return cls(
             # The hub user who owns this workspace; the only user let through by default.
             owner=owner,
@@ -85,7 +113,12 @@ class ProxySettings:
             # pane output (so an agent working with no browser attached still counts).
             activity_file=env.get("DEVPLANE_ACTIVITY_FILE", ""),
             # At most one activity report per this many seconds (the culler works in minutes).
-            activity_interval=float(env.get("DEVPLANE_ACTIVITY_INTERVAL", "60")),
+            activity_interval=env_seconds(env, "DEVPLANE_ACTIVITY_INTERVAL", 60.0),
+            # An identity the hub confirmed is trusted this long: page loads and new terminals
+            # use a cached check at most this old, and every open terminal is re-checked this
+            # often and closed when the hub no longer confirms it (logout, revoked token).
+            # One hub request per open terminal per interval; 30 s keeps revocation < 1 min.
+            identity_max_age=env_seconds(env, "DEVPLANE_IDENTITY_MAX_AGE", IDENTITY_MAX_AGE),
             # Let users other than the owner in when the hub granted them access to this
             # server (admins with the hub's admin_access, or users it was shared with); the
             # pod's own setting wins over the hub's.
@@ -94,4 +127,8 @@ class ProxySettings:
             secure_cookies=(
                 hub_host.startswith("https:") or env_bool(env, "DEVPLANE_SECURE_COOKIES", False)
             ),
+            # The server's public URL (the hub's public_url or the user's subdomain): when the
+            # hub says it, a WebSocket's Origin must be exactly its scheme, host and port;
+            # otherwise the origin the request itself came to (origin.request_origin).
+            public_origin=public_origin,
         )

@@ -119,6 +119,14 @@ class _Side(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None, "written to before the connection was made"
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
     # Back-pressure: when our outgoing buffer is full, stop reading from the other side.
     def pause_writing(self) -> None:
         if self.peer is not None and self.peer.transport is not None:
@@ -161,11 +169,28 @@ class TtydSide(_Side):
         super().connection_lost(exc)
 
 
-async def relay(
+class Link:
+    """An open relay between a browser and ttyd; closing either side closes the other."""
+
+    def __init__(self, browser: _Side, ttyd: TtydSide) -> None:
+        self.browser = browser
+        self.ttyd = ttyd
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(self.browser.closed, self.ttyd.closed)
+
+    def close(self) -> None:
+        """End the terminal now (the browser sees the connection drop, as after a restart)."""
+        self.browser.close()
+        self.ttyd.close()
+
+
+async def open_link(
     browser: IOStream, ttyd: TtydSide, handshake: bytes, on_user_input: Callable[[], None]
-) -> None:
-    """Send ttyd's handshake response to the browser, then copy bytes both ways until either
-    side closes; ``on_user_input`` is called for each chunk carrying a keystroke or resize."""
+) -> Link:
+    """Send ``handshake`` (the proxy's 101) to the browser, then copy bytes both ways until
+    either side closes; ``on_user_input`` is called for each chunk carrying a keystroke or
+    resize."""
     scanner = ClientFrameScanner()
 
     def inspect(chunk: bytes) -> None:
@@ -184,4 +209,4 @@ async def relay(
     if ttyd.pending:
         browser_side.transport.write(bytes(ttyd.pending))
         ttyd.pending.clear()
-    await asyncio.gather(browser_side.closed, ttyd.closed)
+    return Link(browser_side, ttyd)

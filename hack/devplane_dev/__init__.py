@@ -21,6 +21,9 @@ One module per job; each is the only place that does it:
 * ``local_spawner``    — the spawner ``localhub`` uses;
 * ``local_workspace``  — the workspace container run as local processes;
 * ``ttyd_client``      — a ttyd-protocol WebSocket client (what xterm.js does);
+* ``ttyd_page``        — ttyd's own page from a ttyd; refreshes the auth proxy's copy of it;
+* ``browser``          — chromium for Playwright, the terminal in a page, CSP violations;
+* ``hostile_ttyd``     — what an owner can put on the ttyd socket instead of ttyd (recording);
 * ``responders``       — answer the hub's readiness check at kwok pods' IPs;
 * ``workspaces``       — Workspace manifests and the example LLM provider;
 * ``vllm_stub``        — an OpenAI-compatible stand-in for vLLM;

@@ -33,7 +33,7 @@ import requests
 from .hub import HubClient, run_jupyterhub
 from .login import Form, login
 from .paths import NODE_BIN
-from .procs import ManagedProcess, base_env, free_port
+from .procs import ManagedProcess, base_env, free_port, listening_pid
 from .proxy import routes
 from .ttyd_client import TtydSession
 
@@ -139,13 +139,28 @@ class LocalHub(HubClient):
             self.process = None
 
     def log(self) -> str:
+        """The hub's output this run, with its proxy's and its servers' (the auth proxies')."""
         return self.process.log() if self.process else ""
+
+    def log_size(self) -> int:
+        """Bytes in that log file now: how fast it grows, without reading it."""
+        return self.process.log_path.stat().st_size if self.process else 0
 
     # ---------------------------------------------------------------- REST API
 
     def proxy_routes(self) -> dict[str, Any]:
         """configurable-http-proxy's routing table (route -> {"target", ...})."""
         return routes(self.proxy_api_url, self.proxy_token)
+
+    def server_address(self, name: str) -> tuple[str, int]:
+        """Where ``name``'s auth proxy listens: the target of its route in the hub's proxy."""
+        target = urlsplit(self.proxy_routes()[f"/user/{name}"]["target"])
+        return target.hostname or "127.0.0.1", target.port or 80
+
+    def server_pid(self, name: str) -> int:
+        """The pid of ``name``'s auth proxy: whatever listens at its address."""
+        host, port = self.server_address(name)
+        return listening_pid(port, host)
 
     def server_activity(self, name: str, server: str = "") -> str | None:
         """The hub's last_activity for a user's server (ISO string) or None."""

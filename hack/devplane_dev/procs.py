@@ -230,6 +230,32 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if fields else None  # field 22, starttime
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (VmRSS), what a container memory limit counts."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise ProcessLookupError(f"no VmRSS for pid {pid}")
+
+
+def listening_pid(port: int, host: str = "127.0.0.1") -> int:
+    """The process that listens on TCP ``host:port`` (one we may read: ours)."""
+    wanted = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    inodes = {
+        fields[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if (fields := line.split())[1] == wanted and fields[3] == "0A"  # LISTEN
+    }
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) in {f"socket:[{inode}]" for inode in inodes}:
+                    return int(entry.name)
+    raise ProcessLookupError(f"nothing of ours listens on {host}:{port}")
+
+
 def _children(pid: int) -> list[tuple[int, str]]:
     """(pid, start time) of the direct children of ``pid``, whatever their session."""
     found = []

@@ -12,6 +12,7 @@ import json
 import re
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 
 class TtydSession:
@@ -91,3 +92,14 @@ class TtydSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def handshake_status(url: str, cookie: str = "", origin: str | None = None) -> int:
+    """The HTTP status a browser-like WebSocket handshake to ``url`` gets: 101 when the socket
+    opened (it is closed again at once), else the refusal's status."""
+    try:
+        session = await TtydSession.open(url, cookie=cookie, origin=origin)
+    except InvalidStatus as refused:
+        return refused.response.status_code
+    await session.close()
+    return 101

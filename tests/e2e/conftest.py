@@ -7,9 +7,10 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from devplane_dev.browser import CHROMIUM, CHROMIUM_ARGS
 from devplane_dev.localrunner.stack import DemoConfig, DemoStack
 from devplane_dev.procs import StartError
-from e2e_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Shots
+from e2e_browser import ARTIFACTS, Shots
 from playwright.sync_api import Browser, Page, sync_playwright
 
 START_BUDGET = 240  # seconds for the whole stack (a cold control plane included)

@@ -1,28 +1,18 @@
-"""What a person does in the browser, as Playwright steps: sign in, start, use the terminal.
+"""What a person does in the browser, as Playwright steps: sign in and start a workspace.
 
-The terminal text is read from xterm.js's own buffer (ttyd exposes its Terminal as
-`window.term`): that is exactly what the page shows, without depending on the renderer.
+Reading and typing into the terminal are the harness's (``devplane_dev.browser``), shared with
+the auth proxy's browser test.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import time
 from pathlib import Path
 
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # we run as root in a container; chromium's sandbox needs user namespaces
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
@@ -121,44 +111,3 @@ def wait_for_server_page(page: Page, hub_url: str, username: str, timeout: float
     """Until the browser has been taken to the user's server (the terminal's URL)."""
     server = f"{hub_url}/user/{username}/"
     page.wait_for_url(lambda url: url.startswith(server), timeout=timeout * 1000)
-
-
-def wait_for_terminal(page: Page, timeout: float = 60) -> None:
-    page.wait_for_selector(".xterm", timeout=timeout * 1000)
-    page.wait_for_function(
-        "() => window.term && window.term.buffer && window.term.buffer.active",
-        timeout=timeout * 1000,
-    )
-
-
-def terminal_text(page: Page) -> str:
-    return page.evaluate(
-        """() => {
-            const buf = window.term.buffer.active;
-            const lines = [];
-            for (let i = 0; i < buf.length; i++) {
-                const line = buf.getLine(i);
-                if (line) lines.push(line.translateToString(true));
-            }
-            return lines.join("\\n");
-        }"""
-    )
-
-
-def wait_for_text(page: Page, pattern: str, timeout: float = 30) -> str:
-    """Wait until the terminal shows text matching ``pattern`` (a regex); returns the screen."""
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = terminal_text(page)
-        if regex.search(text):
-            return text
-        time.sleep(0.25)
-    raise AssertionError(f"terminal never showed {pattern!r}; it shows:\n{text[-2000:]}")
-
-
-def type_line(page: Page, line: str) -> None:
-    page.locator(".xterm").click()
-    page.keyboard.type(line, delay=5)
-    page.keyboard.press("Enter")

@@ -11,6 +11,13 @@ import secrets
 from pathlib import Path
 
 import pytest
+from devplane_dev.browser import (
+    csp_violations,
+    record_csp_violations,
+    type_line,
+    wait_for_terminal,
+    wait_for_text,
+)
 from devplane_dev.localrunner.stack import DemoStack
 from devplane_dev.localrunner.supervisor import is_alive
 from devplane_dev.poll import wait_for as wait_until
@@ -25,11 +32,8 @@ from e2e_browser import (
     record_progress,
     request_start,
     sign_in,
-    type_line,
     wait_for_progress,
     wait_for_server_page,
-    wait_for_terminal,
-    wait_for_text,
 )
 from e2e_support import runner_held
 
@@ -45,6 +49,7 @@ def test_user_signs_in_and_works_in_the_terminal(demo: DemoStack, new_page, shot
     hub_url = demo.config.url
     page = new_page()
     record_progress(page)
+    record_csp_violations(page)
     sign_in(page, hub_url, alice.username, alice.password, shots)
 
     # What the progress stream delivers, followed while the spawn certainly is pending: with
@@ -84,6 +89,8 @@ def test_user_signs_in_and_works_in_the_terminal(demo: DemoStack, new_page, shot
     type_line(page, "echo mark-$DEVPLANE_MARK")
     wait_for_text(page, rf"mark-{mark}")
     shots(page, "after-reload")
+    # All of it under the terminal page's Content-Security-Policy, which the proxy sends.
+    assert csp_violations(page) == []
 
 
 @pytest.fixture(scope="module")

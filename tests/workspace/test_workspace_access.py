@@ -11,15 +11,7 @@ import re
 
 import pytest
 import requests
-from devplane_dev.ttyd_client import TtydSession
-from websockets.exceptions import InvalidStatus
-
-
-async def _refused_status(url: str, cookie: str, origin: str | None) -> int:
-    with pytest.raises(InvalidStatus) as refused:
-        session = await TtydSession.open(url, cookie=cookie, origin=origin)
-        await session.close()
-    return refused.value.response.status_code
+from devplane_dev.ttyd_client import handshake_status
 
 
 def test_readiness_check_answers_with_hub_version(deployment):
@@ -99,7 +91,7 @@ async def test_other_user_is_refused_on_http_and_websocket(deployment):
     bob = hub.login("bob")
     # The hub itself refuses to hand bob a token for alice's server.
     assert hub.open_server(bob, "alice").status_code == 403
-    status = await _refused_status(
+    status = await handshake_status(
         hub.ws_url("alice"), hub.cookie_header(bob, "/user/alice/ws"), hub.origin
     )
     assert status == 403
@@ -114,7 +106,7 @@ async def test_admin_with_a_valid_token_is_refused_unless_the_workspace_allows_i
     assert refused.status_code == 403
     assert refused.url == f"{hub.url}/user/alice/"
     assert any(c.name == "jupyterhub-user-alice" for c in admin.cookies)
-    status = await _refused_status(
+    status = await handshake_status(
         hub.ws_url("alice"), hub.cookie_header(admin, "/user/alice/ws"), hub.origin
     )
     assert status == 403
@@ -135,15 +127,33 @@ async def test_a_token_in_the_url_is_never_accepted(deployment):
     )
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/hub/api/oauth2/authorize?")
-    status = await _refused_status(f"{hub.ws_url('alice')}?token={token}", "", hub.origin)
+    status = await handshake_status(f"{hub.ws_url('alice')}?token={token}", "", hub.origin)
     assert status == 403
 
 
-async def test_websocket_from_another_origin_is_refused(deployment):
+# Origins that are not the hub's own (http://127.0.0.1:PORT), by the trick they try.
+ORIGIN_TRICKS = {
+    "evil": "http://evil.example",
+    "missing": None,  # a client that sends none is not a browser on our page either
+    "null": "null",  # sandboxed frames and file: pages
+    "suffix": "http://{netloc}.evil.example",
+    "userinfo, ours as the user": "http://{netloc}@evil.example",
+    "userinfo, ours as the host": "http://evil@{netloc}",
+    "another port": "http://127.0.0.1:{other_port}",
+    "https on an http host": "https://{netloc}",  # finding 13: the scheme was not compared
+    "ours with a path": "http://{netloc}/user/alice/",
+}
+
+
+@pytest.mark.parametrize("trick", list(ORIGIN_TRICKS))
+async def test_websocket_from_another_origin_is_refused(deployment, trick):
     hub = deployment.hub
-    alice = hub.login("alice")
-    hub.open_server(alice, "alice")
+    alice = await asyncio.to_thread(hub.login, "alice")
+    await asyncio.to_thread(hub.open_server, alice, "alice")
     cookie = hub.cookie_header(alice, "/user/alice/ws")
-    assert await _refused_status(hub.ws_url("alice"), cookie, "http://evil.example") == 403
-    # A client that sends no Origin at all is not a browser on our page either.
-    assert await _refused_status(hub.ws_url("alice"), cookie, None) == 403
+    template = ORIGIN_TRICKS[trick]
+    netloc = hub.origin.split("://", 1)[1]
+    origin = template and template.format(netloc=netloc, other_port=hub.port + 1)
+    assert await handshake_status(hub.ws_url("alice"), cookie, origin) == 403
+    # The same cookie from the hub's own origin opens the terminal.
+    assert await handshake_status(hub.ws_url("alice"), cookie, hub.origin) == 101

@@ -9,9 +9,14 @@ only when the auth proxy reports.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
+from pathlib import Path
 
 import pytest
+import requests
 from devplane_dev.localhub import iso_to_epoch
+from devplane_dev.poll import wait_for
 from devplane_dev.ttyd_client import TtydSession
 
 from devplane_authproxy.activity import is_user_input
@@ -132,3 +137,56 @@ async def test_pane_output_with_no_browser_is_activity_until_it_stops(deployment
     quiet = await _activity(hub)
     await asyncio.sleep(2 * SETTLE)
     assert await _activity(hub) == quiet
+
+
+# mallory's activity file is written by nobody but these tests: her workspace runs no watcher.
+HOSTILE_ACTIVITY = {
+    "a FIFO": (lambda path: os.mkfifo(path), "is not a regular file"),
+    "a directory": (lambda path: path.mkdir(), "is not a regular file"),
+    "a link to /dev/zero": (lambda path: path.symlink_to("/dev/zero"), "is a symbolic link"),
+    "1e30": (lambda path: path.write_text("1e30\n"), "holds a time out of range"),
+    "nan": (lambda path: path.write_text("nan"), "holds a time out of range"),
+    "a huge number": (lambda path: path.write_text("9" * 100_000), "is longer than"),
+    "not a number": (lambda path: path.write_bytes(b"\x00" * 64), "is longer than"),
+    "text": (lambda path: path.write_text("soon"), "does not hold a number"),
+}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        path.rmdir()
+    else:
+        path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("content", list(HOSTILE_ACTIVITY))
+def test_a_hostile_activity_file_neither_hangs_nor_stops_the_proxy(deployment, content):
+    """Finding 11: the file is the user's; a FIFO hung the proxy, 1e30 stopped its reporter.
+
+    The proxy reads it every second (DEVPLANE_ACTIVITY_INTERVAL=1) and says once why it ignores
+    it; afterwards it still answers, and a good value written next is still reported.
+    """
+    hub = deployment.hub
+    path = deployment.hostile.root / "run" / "activity"
+    make, why = HOSTILE_ACTIVITY[content]
+    mark = len(hub.log())
+    _remove(path)
+    make(path)
+    try:
+        wait_for(
+            f"the proxy to say the activity file {why}",
+            lambda: f"activity file {path} {why}" in hub.log()[mark:],
+            timeout=15,
+        )
+        assert requests.get(f"{hub.url}/user/mallory/api", timeout=5).status_code == 200
+    finally:
+        _remove(path)
+    before = iso_to_epoch(hub.server_activity("mallory"))
+    stamp = time.time()
+    path.write_text(f"{stamp:.3f}\n")
+    wait_for(
+        "a good value after the hostile one to be reported",
+        lambda: iso_to_epoch(hub.server_activity("mallory")) > before,
+        timeout=15,
+    )
+    assert iso_to_epoch(hub.server_activity("mallory")) <= stamp + 1
