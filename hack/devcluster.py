@@ -6,6 +6,10 @@ system python before any virtualenv exists (this directory is on sys.path when r
 """
 
 import sys
+from pathlib import Path
+
+# The checkout's root too, for devplane_api's one boolean parser (standard library only).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from devplane_dev.devcluster import main
 

@@ -36,6 +36,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from devplane_api.envparse import env_bool
 from devplane_dev import poll
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,15 @@ SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "kwok-node-0"
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 START_TIMEOUT = float(os.environ.get("DEVCLUSTER_START_TIMEOUT", "120"))
+REAL_NODE_ENV = "DEVCLUSTER_REAL_NODE"
+
+
+def real_node_wanted() -> bool:
+    """``DEVCLUSTER_REAL_NODE=1``: `up` adds the real node (realnode.py) to the cluster."""
+    try:
+        return env_bool(os.environ, REAL_NODE_ENV, default=False)
+    except ValueError as err:
+        raise DevclusterError(str(err)) from None
 
 
 def log(msg: str) -> None:
@@ -132,19 +142,29 @@ def make_pki(pki: Path) -> None:
         "scheduler": ("/CN=system:kube-scheduler", ["extendedKeyUsage=clientAuth"]),
         # kwok writes node and pod status, events, PVs: the kubelet and a provisioner's work.
         "kwok": ("/O=system:masters/CN=kwok-controller", ["extendedKeyUsage=clientAuth"]),
+        # How the API server logs in to a real kubelet (exec, logs, port-forward).
+        "apiserver-kubelet-client": (
+            "/O=system:masters/CN=kube-apiserver-kubelet-client",
+            ["extendedKeyUsage=clientAuth"],
+        ),
     }
     for name, (subject, exts) in certs.items():
-        openssl("genrsa", "-out", f"{name}.key", "2048", cwd=pki)
-        openssl(
-            "req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=pki
-        )
-        extfile = pki / f"{name}.ext"
-        extfile.write_text("\n".join(exts) + "\n")
-        openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "3650", "-extfile", extfile.name, "-out", f"{name}.crt",
-            cwd=pki,
-        )  # fmt: skip
+        issue_cert(pki, name, subject, exts)
+
+
+def issue_cert(out: Path, name: str, subject: str, exts: list[str]) -> None:
+    """``out/name.key`` and ``out/name.crt``, signed by the cluster's CA (STATE/pki)."""
+    ca = STATE / "pki"
+    out.mkdir(parents=True, exist_ok=True)
+    openssl("genrsa", "-out", f"{name}.key", "2048", cwd=out)
+    openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=out)
+    extfile = out / f"{name}.ext"
+    extfile.write_text("\n".join(exts) + "\n")
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", str(ca / "ca.crt"), "-CAkey",
+        str(ca / "ca.key"), "-CAcreateserial", "-CAserial", str(ca / "ca.srl"), "-days", "3650",
+        "-extfile", extfile.name, "-out", f"{name}.crt", cwd=out,
+    )  # fmt: skip
 
 
 def write_kubeconfig(path: Path, pki: Path, user: str) -> None:
@@ -159,7 +179,9 @@ def write_kubeconfig(path: Path, pki: Path, user: str) -> None:
                 "name": "devcluster",
                 "cluster": {
                     "server": f"https://{HOST}:{PORTS['apiserver']}",
-                    "certificate-authority-data": b64("ca.crt"),
+                    "certificate-authority-data": base64.b64encode(
+                        (STATE / "pki" / "ca.crt").read_bytes()
+                    ).decode(),
                 },
             }
         ],
@@ -379,7 +401,9 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
             str(bin_dir / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             f"--bind-address={HOST}",
-            f"--advertise-address={HOST}",
+            # With the real node, the `kubernetes` Service leads pods to its bridge address,
+            # where the node relays to this loopback-only server (realnode.py).
+            f"--advertise-address={advertise_address()}",
             f"--secure-port={PORTS['apiserver']}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -389,6 +413,12 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            # A real kubelet is reached at the address it registers (InternalIP): the default
+            # order tries its host name first, which nothing here resolves.
+            "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,"
+            "ExternalIP",
             # PodSecurity admission (on by default) is what must reject privileged pods in a
             # `restricted` namespace; the global switch would reject them earlier with a 422.
             "--allow-privileged=true",
@@ -437,6 +467,12 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
     raise ValueError(name)
 
 
+def advertise_address() -> str:
+    if (STATE / "node").is_dir() or real_node_wanted():
+        return realnode.layout().node_ip
+    return HOST
+
+
 def write_kwok_config() -> None:
     volume_root = STATE / "volumes"
     volume_root.mkdir(exist_ok=True)
@@ -450,8 +486,10 @@ def dead_components() -> list[str]:
 
 def up() -> Path:
     kubeconfig = STATE / "kubeconfig"
+    real_node_wanted()  # a bad value stops here, before anything starts
     dead = dead_components()
     if not dead and api_healthy():
+        ensure_node(binary_dir)
         log("already running")
         return kubeconfig
     if (
@@ -468,6 +506,7 @@ def up() -> Path:
         for name in dead:
             start(name, component_argv(name, bin_dir))
         bootstrap(bin_dir)
+        ensure_node(lambda: bin_dir)
         return kubeconfig
     if len(dead) < len(COMPONENTS):
         log("found a broken control plane; restarting it from scratch")
@@ -491,6 +530,11 @@ def up() -> Path:
 
     start("etcd", component_argv("etcd", bin_dir))
     start("kube-apiserver", component_argv("kube-apiserver", bin_dir))
+    node = None
+    if real_node_wanted():
+        node = realnode.layout()
+        # Everything that needs no API server happens while it starts.
+        node_images = realnode.prepare(node, bin_dir)
     # The controllers authenticate with their own identities, whose RBAC roles the API
     # server bootstraps on its first start: start them only once it is ready.
     wait_for("the API server to become ready", api_healthy)
@@ -498,8 +542,35 @@ def up() -> Path:
     for name in ["kube-controller-manager", "kube-scheduler", "kwok"]:
         start(name, component_argv(name, bin_dir))
     bootstrap(bin_dir)
-    log(f"control plane healthy after {time.monotonic() - t0:.1f}s; kubeconfig: {kubeconfig}")
+    log(f"control plane healthy after {time.monotonic() - t0:.1f}s")
+    if node is not None:
+        realnode.bootstrap(node, bin_dir, node_images)
+        log(f"real node Ready and CoreDNS serving after {time.monotonic() - t0:.1f}s")
+    log(f"kubeconfig: {kubeconfig}")
     return kubeconfig
+
+
+def ensure_node(get_bin_dir) -> None:
+    """On a running control plane: refuse to add the node (the API server would need other
+    flags), and restart a node that was started but has lost a process."""
+    if not realnode.up_started():
+        if real_node_wanted():
+            raise DevclusterError(
+                f"the running cluster ({STATE}) was started without the real node; run "
+                f"`python3 hack/devcluster.py down`, then `{REAL_NODE_ENV}=1 python3 "
+                "hack/devcluster.py up`"
+            )
+        return
+    node = realnode.layout()
+    if realnode.healthy(node):
+        return
+    log("the real node lost a process; restarting the node")
+    left = realnode.down(node)
+    if left:
+        raise DevclusterError(f"could not stop the broken real node; still there: {left}")
+    bin_dir = get_bin_dir()
+    images = realnode.prepare(node, bin_dir)
+    realnode.bootstrap(node, bin_dir, images)
 
 
 def bootstrap(bin_dir: Path) -> None:
@@ -565,9 +636,13 @@ def bootstrap(bin_dir: Path) -> None:
 
 
 def down(quiet: bool = False) -> None:
+    # The node first: containerd must still run to remove the pods' containers.
+    left = realnode.down(realnode.layout()) if realnode.up_started() else []
     stopped = stop_all()
     if STATE.exists():
         shutil.rmtree(STATE, ignore_errors=True)
+    if left:
+        raise DevclusterError(f"the real node left these behind: {', '.join(left)}")
     if not quiet:
         log(f"stopped {', '.join(stopped) or 'nothing (not running)'}; removed {STATE}")
 
@@ -580,6 +655,10 @@ def status() -> int:
         rc |= 0 if alive else 1
         print(f"{name:25s} {'running pid ' + str(pid) if alive else 'stopped'}")
     print(f"{'api':25s} {'healthy' if api_healthy() else 'unreachable'}")
+    if realnode.up_started():
+        for name, alive in realnode.status_lines(realnode.layout()):
+            rc |= 0 if alive else 1
+            print(f"{name:25s} {'running' if alive else 'stopped'}")
     return rc
 
 
@@ -618,7 +697,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "load-images"])
+    parser.add_argument("images", nargs="*", help="load-images: podman image references")
     args = parser.parse_args()
     try:
         if args.command == "up":
@@ -631,11 +711,17 @@ def main() -> int:
             return status()
         elif args.command == "kubeconfig":
             print(STATE / "kubeconfig")
+        elif args.command == "load-images":
+            realnode.load_images(args.images)
+            print("\n".join(args.images))
     except DevclusterError as err:
         log(f"ERROR: {err}")
         return 1
     return 0
 
+
+# Last: realnode imports this module (its STATE, ports, kubectl and certificates).
+from devplane_dev import realnode  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
