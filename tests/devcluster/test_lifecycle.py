@@ -52,6 +52,8 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, bin_dir, kubeconfig)
         "DEVCLUSTER_KCM_PORT": "40257",
         "DEVCLUSTER_SCHEDULER_PORT": "40259",
         "DEVCLUSTER_KWOK_PORT": "40247",
+        # kwok's lifecycle; the real node's has its own test (test_real_node_down.py).
+        "DEVCLUSTER_REAL_NODE": "0",
     }
     try:
         first = devcluster(env, "up")
