@@ -171,31 +171,30 @@ build_registry() {
 PAUSE_SRC="$ROOT/hack/devcluster/pause/main.go"
 NODE_BIN="$CACHE/bin/node-kube-router-${KUBE_ROUTER_VERSION}_coredns-${COREDNS_VERSION}_pause-$(sha256sum "$PAUSE_SRC" | cut -c1-12)_$(go env GOOS)-$(go env GOARCH)"
 
-build_node() {
-  mkdir -p "$NODE_BIN"
-  if [[ -x "$NODE_BIN/kube-router" ]]; then
-    log "kube-router $KUBE_ROUTER_VERSION: cached"
-  else
-    log "kube-router $KUBE_ROUTER_VERSION: building"
-    local dir="$SRC/kube-router-$KUBE_ROUTER_VERSION"
-    rm -rf "$dir" && mkdir -p "$dir"
-    printf 'module devplane.local/kuberouterbuild\n\ngo 1.24\n\nrequire github.com/cloudnativelabs/kube-router/v2 %s\n' \
-      "$KUBE_ROUTER_VERSION" >"$dir/go.mod"
-    (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
-        -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
-        -o "$NODE_BIN/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router) \
-      || die "building kube-router $KUBE_ROUTER_VERSION failed (see above)."
-  fi
-  if [[ -x "$NODE_BIN/coredns" ]]; then
-    log "coredns $COREDNS_VERSION: cached"
-  else
-    log "coredns $COREDNS_VERSION: building"
-    local dir="$SRC/coredns-$COREDNS_VERSION"
-    rm -rf "$dir" && mkdir -p "$dir"
-    # CoreDNS's own main links every plugin, which pulls in every cloud provider's SDK. The
-    # cluster needs a handful, so this main registers only those (CoreDNS's documented way to
-    # choose plugins at compile time); a Corefile naming another plugin is refused at start.
-    cat >"$dir/main.go" <<'GO'
+# A fresh source directory for one of the node's builds; prints its path.
+node_src() { local dir="$SRC/$1"; rm -rf "$dir" && mkdir -p "$dir" "$NODE_BIN" && echo "$dir"; }
+
+build_kube_router() {
+  [[ -x "$NODE_BIN/kube-router" ]] && { log "kube-router $KUBE_ROUTER_VERSION: cached"; return; }
+  log "kube-router $KUBE_ROUTER_VERSION: building"
+  local dir pkg=github.com/cloudnativelabs/kube-router/v2
+  dir="$(node_src "kube-router-$KUBE_ROUTER_VERSION")"
+  printf 'module devplane.local/kuberouterbuild\n\ngo 1.24\n\nrequire %s %s\n' "$pkg" "$KUBE_ROUTER_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+      -ldflags "-s -w -X $pkg/pkg/version.Version=$KUBE_ROUTER_VERSION -X $pkg/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
+      -o "$NODE_BIN/kube-router" "$pkg/cmd/kube-router") \
+    || die "building kube-router $KUBE_ROUTER_VERSION failed (see above)."
+}
+
+build_coredns() {
+  [[ -x "$NODE_BIN/coredns" ]] && { log "coredns $COREDNS_VERSION: cached"; return; }
+  log "coredns $COREDNS_VERSION: building"
+  local dir
+  dir="$(node_src "coredns-$COREDNS_VERSION")"
+  # CoreDNS's own main links every plugin, which pulls in every cloud provider's SDK. The
+  # cluster needs a handful, so this main registers only those (CoreDNS's documented way to
+  # choose plugins at compile time); a Corefile naming another plugin is refused at start.
+  cat >"$dir/main.go" <<'GO'
 package main
 
 import (
@@ -212,22 +211,23 @@ import (
 
 func main() { coremain.Run() }
 GO
-    printf 'module devplane.local/corednsbuild\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >"$dir/go.mod"
-    (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy \
-      && go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$NODE_BIN/coredns" .) \
-      || die "building coredns $COREDNS_VERSION failed (see above)."
-  fi
-  if [[ -x "$NODE_BIN/pause" ]]; then
-    log "pause: cached"
-  else
-    log "pause: building"
-    local dir="$SRC/pause"
-    rm -rf "$dir" && mkdir -p "$dir"
-    cp "$PAUSE_SRC" "$dir/main.go"
-    printf 'module devplane.local/pause\n\ngo 1.24\n' >"$dir/go.mod"
-    (cd "$dir" && go build -ldflags "-s -w" -o "$NODE_BIN/pause" .) || die "building pause failed (see above)."
-  fi
+  printf 'module devplane.local/corednsbuild\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy \
+    && go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$NODE_BIN/coredns" .) \
+    || die "building coredns $COREDNS_VERSION failed (see above)."
 }
+
+build_pause() {
+  [[ -x "$NODE_BIN/pause" ]] && { log "pause: cached"; return; }
+  log "pause: building"
+  local dir
+  dir="$(node_src pause)"
+  cp "$PAUSE_SRC" "$dir/main.go"
+  printf 'module devplane.local/pause\n\ngo 1.24\n' >"$dir/go.mod"
+  (cd "$dir" && go build -ldflags "-s -w" -o "$NODE_BIN/pause" .) || die "building pause failed (see above)."
+}
+
+build_node() { build_kube_router; build_coredns; build_pause; }
 
 targets=("$@")
 [[ ${#targets[@]} == 0 ]] && targets=(etcd kwok kubernetes helm)
