@@ -241,10 +241,15 @@ def is_ours(pid: int) -> bool:
 
 
 def start(name: str, argv: list[str]) -> None:
-    logs = STATE / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    pidfile(name).parent.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
+    spawn(argv, STATE / "logs" / f"{name}.log", pidfile(name))
+
+
+def spawn(argv: list[str], log_file: Path, pid_file: Path, env: dict | None = None) -> int:
+    """Start a process of the cluster in a session of its own, logging to ``log_file``; its
+    pid goes to ``pid_file`` (and is returned)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
         proc = subprocess.Popen(
             argv,
             stdout=out,
@@ -252,8 +257,27 @@ def start(name: str, argv: list[str]) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives `make devcluster`; not killed by its Ctrl-C
             cwd=STATE,
+            env=env,
         )
-    pidfile(name).write_text(str(proc.pid))
+    pid_file.write_text(str(proc.pid))
+    return proc.pid
+
+
+def private_cluster_env(state: Path, base_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a second, private cluster beside the one in use: its own state
+    directory and ports (``base_port`` plus 2379, 2380, 6443, 257, 259 and 247), so tests and
+    benchmarks can start and stop one without touching a running `make devcluster`."""
+    return {
+        **os.environ,
+        "DEVCLUSTER_DIR": str(state),
+        "DEVCLUSTER_ETCD_PORT": str(base_port + 2379),
+        "DEVCLUSTER_ETCD_PEER_PORT": str(base_port + 2380),
+        "DEVCLUSTER_APISERVER_PORT": str(base_port + 6443),
+        "DEVCLUSTER_KCM_PORT": str(base_port + 257),
+        "DEVCLUSTER_SCHEDULER_PORT": str(base_port + 259),
+        "DEVCLUSTER_KWOK_PORT": str(base_port + 247),
+        **extra,
+    }
 
 
 def our_pids(names: list[str]) -> dict[int, str]:
@@ -675,18 +699,27 @@ def exclusive():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, progress: bool = False) -> Path:
-    """``hack/devcluster.py <args>`` as a subprocess; its last line of output (for ``up``,
-    the kubeconfig path). A subprocess, as a user runs it: `up` takes the state lock and
-    leaves the cluster running after the caller exits. ``progress`` shows its messages."""
-    proc = subprocess.run(
+def cli(
+    *args: str, env: dict[str, str] | None = None, progress: bool = False, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``hack/devcluster.py <args>`` as a subprocess, as a user runs it: `up` takes the state
+    lock and leaves the cluster running after the caller exits. ``progress`` shows its
+    messages instead of capturing them."""
+    return subprocess.run(
         [sys.executable, str(ROOT / "hack" / "devcluster.py"), *args],
         stdout=subprocess.PIPE,
         stderr=None if progress else subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env=env,
+        timeout=timeout,
     )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, progress: bool = False) -> Path:
+    """``cli(*args)``, raising unless it succeeded; its last line of output (for ``up``, the
+    kubeconfig path)."""
+    proc = cli(*args, env=env, progress=progress)
     if proc.returncode != 0:
         said = "(messages above)" if progress else proc.stderr[-4000:]
         raise DevclusterError(f"hack/devcluster.py {' '.join(args)} failed:\n{said}")

@@ -91,20 +91,7 @@ def start(lay: cfg.NodeLayout, name: str, argv: list[str], inside: bool = True) 
         # containerd unpacks layers through temporary mounts under TMPDIR: keep them here.
         "TMPDIR": str(lay.dir / "tmp"),
     }
-    logs = lay.dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=lay.dir,
-            env=env,
-        )
-    pidfile(lay, name).write_text(str(proc.pid))
-    return proc.pid
+    return dc.spawn(argv, lay.dir / "logs" / f"{name}.log", pidfile(lay, name), env)
 
 
 def log_tail(lay: cfg.NodeLayout, name: str) -> str:

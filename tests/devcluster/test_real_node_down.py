@@ -9,15 +9,14 @@ DEVCLUSTER_REAL_NODE=1 (tests/conftest.py).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from devplane_dev.devcluster import cli, private_cluster_env
 from devplane_dev.realnode_config import NODE_LABEL, NODE_TAINT
 
 pytestmark = [pytest.mark.real_node, pytest.mark.cluster]
@@ -128,36 +127,20 @@ def added(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, 
     return diff
 
 
-def devcluster(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "devcluster.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
 def test_down_leaves_nothing_of_the_node_behind(bin_dir, kubeconfig):
     # A short path: containerd's sockets live in it (a unix socket's path has 108 bytes).
     state = Path(tempfile.mkdtemp(prefix="dvc-")) / "cluster"
-    env = {
-        **os.environ,
-        "DEVCLUSTER_DIR": str(state),
-        "DEVCLUSTER_BIN_DIR": str(bin_dir),
-        "DEVCLUSTER_REAL_NODE": "1",
-        "DEVCLUSTER_NODE_CIDR": NODE_CIDR,
-        "DEVCLUSTER_ETCD_PORT": "43379",
-        "DEVCLUSTER_ETCD_PEER_PORT": "43380",
-        "DEVCLUSTER_APISERVER_PORT": "47443",
-        "DEVCLUSTER_KCM_PORT": "41257",
-        "DEVCLUSTER_SCHEDULER_PORT": "41259",
-        "DEVCLUSTER_KWOK_PORT": "41247",
-        "DEVCLUSTER_POD_CIDR": "127.26.0.0/16",
-    }
+    env = private_cluster_env(
+        state,
+        41000,
+        DEVCLUSTER_BIN_DIR=str(bin_dir),
+        DEVCLUSTER_REAL_NODE="1",
+        DEVCLUSTER_NODE_CIDR=NODE_CIDR,
+        DEVCLUSTER_POD_CIDR="127.26.0.0/16",
+    )
     before = snapshot()
     try:
-        started = devcluster(env, "up")
+        started = cli("up", env=env, timeout=300)
         assert started.returncode == 0, started.stderr
         kubectl = [str(bin_dir / "kubectl"), "--kubeconfig", str(state / "kubeconfig")]
         # Something for down to take apart: a pod with a service-account token (a tmpfs
@@ -198,7 +181,7 @@ def test_down_leaves_nothing_of_the_node_behind(bin_dir, kubeconfig):
         assert "iptables" not in running and "ipsets" not in running, running
         assert not [m for m in running.get("mounts", []) if str(state) in m], running
     finally:
-        stopped = devcluster(env, "down")
+        stopped = cli("down", env=env, timeout=300)
     assert stopped.returncode == 0, stopped.stderr
     assert added(before, snapshot()) == {}
     assert not state.exists()
