@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from devplane_dev import devcluster as dc
@@ -279,6 +280,8 @@ def bootstrap(lay: cfg.NodeLayout, bin_dir: Path, images: dict[str, str]) -> Non
     # kube-router reads the node's pod range at start.
     procs.start(lay, "kube-router", cfg.kube_router_argv(lay, node_binary_dir()))
     procs.wait(lay, "the real node to become Ready", lambda: node_ready(bin_dir))
+    kubelet_started = procs.pidfile(lay, "kubelet").stat().st_mtime
+    dc.log(f"real node Ready {time.time() - kubelet_started:.1f}s after kubelet started")
     procs.wait(lay, "CoreDNS to become Ready", lambda: coredns_ready(bin_dir))
 
 
