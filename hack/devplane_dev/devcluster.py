@@ -117,16 +117,23 @@ def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def genkey(name: str, cwd: Path) -> None:
+    """An EC P-256 private key: milliseconds, where a 2048-bit RSA key took about a second on
+    a busy 2-core machine, and `up` makes one per component (most of its time before etcd)."""
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name,
+            cwd=cwd)  # fmt: skip
+
+
 def make_pki(pki: Path) -> None:
     """A throwaway CA, the API server's serving cert, client certs, and the SA signing key."""
     pki.mkdir(parents=True, exist_ok=True)
-    openssl("genrsa", "-out", "ca.key", "2048", cwd=pki)
+    genkey("ca.key", cwd=pki)
     openssl(
         "req", "-x509", "-new", "-key", "ca.key", "-days", "3650", "-subj", "/CN=devcluster-ca",
         "-out", "ca.crt", cwd=pki,
     )  # fmt: skip
-    openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
-    openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    genkey("sa.key", cwd=pki)  # service-account tokens are signed ES256
+    openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     sans = (
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1"
@@ -156,7 +163,7 @@ def issue_cert(out: Path, name: str, subject: str, exts: list[str]) -> None:
     """``out/name.key`` and ``out/name.crt``, signed by the cluster's CA (STATE/pki)."""
     ca = STATE / "pki"
     out.mkdir(parents=True, exist_ok=True)
-    openssl("genrsa", "-out", f"{name}.key", "2048", cwd=out)
+    genkey(f"{name}.key", cwd=out)
     openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=out)
     extfile = out / f"{name}.ext"
     extfile.write_text("\n".join(exts) + "\n")
