@@ -572,10 +572,12 @@ def up() -> Path:
     log(f"API server ready after {time.monotonic() - t0:.1f}s")
     for name in ["kube-controller-manager", "kube-scheduler", "kwok"]:
         start(name, component_argv(name, bin_dir))
+    if node is not None:  # its pods start while the kwok node comes up
+        realnode.start_controllers(node, bin_dir, node_images)
     bootstrap(bin_dir)
     log(f"control plane healthy after {time.monotonic() - t0:.1f}s")
     if node is not None:
-        realnode.bootstrap(node, bin_dir, node_images)
+        realnode.wait_usable(node, bin_dir)
         log(f"real node Ready and CoreDNS serving after {time.monotonic() - t0:.1f}s")
     log(f"kubeconfig: {kubeconfig}")
     return kubeconfig
@@ -601,7 +603,8 @@ def ensure_node(get_bin_dir) -> None:
         raise DevclusterError(f"could not stop the broken real node; still there: {left}")
     bin_dir = get_bin_dir()
     images = realnode.prepare(node, bin_dir)
-    realnode.bootstrap(node, bin_dir, images)
+    realnode.start_controllers(node, bin_dir, images)
+    realnode.wait_usable(node, bin_dir)
 
 
 def bootstrap(bin_dir: Path) -> None:

@@ -252,16 +252,15 @@ def _comm(pid: int) -> str:
         return ""
 
 
-def bootstrap(lay: cfg.NodeLayout, bin_dir: Path, images: dict[str, str]) -> None:
-    """With the API server ready: kube-proxy, kube-router, CoreDNS; wait until usable."""
-    dc.kubectl(bin_dir, "apply", "-f", "-", stdin=cfg.as_json(manifests.build_kube_router_rbac()))
-    dc.kubectl(
-        bin_dir,
-        "apply",
-        "-f",
-        "-",
-        stdin=cfg.as_json(manifests.build_coredns_manifests(images["coredns"])),
-    )
+def start_controllers(lay: cfg.NodeLayout, bin_dir: Path, images: dict[str, str]) -> None:
+    """With the API server ready: CoreDNS's objects, kube-proxy, the node's pod range and
+    kube-router. `up` waits for the kwok node meanwhile, then for ``wait_usable``."""
+    objects = [
+        manifests.build_kube_router_rbac(),
+        manifests.build_coredns_manifests(images["coredns"]),
+    ]
+    for obj in objects:
+        dc.kubectl(bin_dir, "apply", "-f", "-", stdin=cfg.as_json(obj))
     procs.start(lay, "kube-proxy", cfg.kube_proxy_argv(lay, bin_dir))
 
     def registered() -> bool:
@@ -279,6 +278,10 @@ def bootstrap(lay: cfg.NodeLayout, bin_dir: Path, images: dict[str, str]) -> Non
         dc.kubectl(bin_dir, "patch", "node", cfg.NODE_NAME, "-p", json.dumps(patch))
     # kube-router reads the node's pod range at start.
     procs.start(lay, "kube-router", cfg.kube_router_argv(lay, node_binary_dir()))
+
+
+def wait_usable(lay: cfg.NodeLayout, bin_dir: Path) -> None:
+    """Until the node is Ready and CoreDNS answers (a pod can resolve a Service's name)."""
     procs.wait(lay, "the real node to become Ready", lambda: node_ready(bin_dir))
     kubelet_started = procs.pidfile(lay, "kubelet").stat().st_mtime
     dc.log(f"real node Ready {time.time() - kubelet_started:.1f}s after kubelet started")
