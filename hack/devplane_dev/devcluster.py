@@ -4,6 +4,8 @@ kube-scheduler and kwok, started as plain processes on loopback.
     python hack/devcluster.py up       # idempotent; prints the kubeconfig path when healthy
     python hack/devcluster.py down     # stops every process it started, removes its state
     python hack/devcluster.py status
+    DEVCLUSTER_REAL_NODE=1 python hack/devcluster.py up    # with the real node (realnode.py)
+    python hack/devcluster.py load-images localhost/devplane/workspace:0.1.0   # into that node
 
 Why our own launcher rather than `kwokctl --runtime binary`: kwokctl downloads binaries
 unless every path is overridden, keeps its state under ~/.kwok, and hides the flags that
