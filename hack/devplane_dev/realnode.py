@@ -162,9 +162,8 @@ def prepare(lay: cfg.NodeLayout, bin_dir: Path) -> dict[str, str]:
     procs.start(lay, "containerd", ["containerd", f"--config={d / 'containerd.toml'}"])
     procs.wait(lay, "containerd to answer", lambda: procs.ctr(lay, "version", check=False) != "")
     realnode_images.import_images(lay, list(node_images.values()))
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():  # kubelet needs its cgroupRoot to exist
-        if hierarchy.is_dir():
-            (hierarchy / lay.cgroup_root.lstrip("/")).mkdir(exist_ok=True)
+    for hierarchy in procs.cgroup_hierarchies():  # kubelet needs its cgroupRoot to exist
+        (hierarchy / lay.cgroup_root.lstrip("/")).mkdir(exist_ok=True)
     procs.start(lay, "kubelet", cfg.kubelet_argv(lay, bin_dir))
     return node_images
 
@@ -220,8 +219,10 @@ def start_namespaces(lay: cfg.NodeLayout) -> None:
     Path(f"/proc/sys/net/ipv6/conf/{host}/disable_ipv6").write_text("1\n")
     procs.run(["ip", "addr", "add", f"{lay.host_link_ip}/30", "dev", host], "addressing the link")
     procs.run(["ip", "link", "set", host, "up"], "raising the link")
-    procs.run(["ip", "route", "add", str(lay.pods), "via", lay.node_link_ip, "dev", host],
-         "routing to the node's pods")  # fmt: skip
+    procs.run(
+        ["ip", "route", "add", str(lay.pods), "via", lay.node_link_ip, "dev", host],
+        "routing to the node's pods",
+    )
     inside = [
         ["ip", "addr", "add", f"{lay.node_link_ip}/30", "dev", node],
         ["ip", "link", "set", node, "up"],

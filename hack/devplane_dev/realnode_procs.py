@@ -162,12 +162,19 @@ def stop(lay: cfg.NodeLayout, names: list[str]) -> None:
             kill(-pid, signal.SIGKILL)
 
 
-def cgroup_dirs(lay: cfg.NodeLayout) -> list[Path]:
-    """The node's cgroups in every hierarchy (each v1 controller's, the unified one, or on a
-    pure cgroup v2 host the root itself), deepest first."""
-    found: list[Path] = []
+def cgroup_hierarchies() -> list[Path]:
+    """Where cgroups are made: each v1 controller's mount and the unified one (this machine),
+    or on a pure cgroup v2 host the root itself."""
     base = Path("/sys/fs/cgroup")
-    for hierarchy in [base, *(p for p in base.iterdir() if p.is_dir())]:
+    if (base / "cgroup.controllers").exists():
+        return [base]
+    return [p for p in base.iterdir() if p.is_dir()]
+
+
+def cgroup_dirs(lay: cfg.NodeLayout) -> list[Path]:
+    """The node's cgroups in every hierarchy, deepest first."""
+    found: list[Path] = []
+    for hierarchy in cgroup_hierarchies():
         root = hierarchy / lay.cgroup_root.lstrip("/")
         if root.is_dir():
             found.extend([*sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True), root])
