@@ -10,7 +10,7 @@ STAMPS      := .devplane-setup
 PYTHON      ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-apt setup-python setup-npm setup-checkov setup-images binaries lint format test \
+.PHONY: help setup setup-apt setup-python setup-npm setup-checkov setup-images setup-node binaries lint format test \
         test-fast devcluster devcluster-down devcluster-status demo images registry registry-down deploy \
         bench clean
 
@@ -20,7 +20,7 @@ help: ## Show this help
 # ---------------------------------------------------------------- set-up
 # Each step leaves a stamp keyed by the files it installed from, so a warm `make test` skips it.
 
-setup: setup-apt setup-python setup-npm binaries setup-checkov setup-images ## Install everything the tests need (idempotent)
+setup: setup-apt setup-python setup-npm binaries setup-checkov setup-images setup-node ## Install everything the tests need (idempotent)
 
 setup-apt: ## Debian packages (tmux, chromium, openssl, ...) listed in hack/apt-packages.txt
 	@hack/install-apt.sh hack/apt-packages.txt
@@ -48,6 +48,9 @@ setup-checkov: ## checkov (chart security scan) in its own cached virtualenv
 setup-images: ## Debian packages for building images (podman, runc, mmdebstrap), hack/apt-packages-images.txt
 	@hack/install-apt.sh hack/apt-packages-images.txt
 
+setup-node: ## Debian packages for the real node (containerd, runc, CNI plugins, ipset, socat), hack/apt-packages-node.txt
+	@hack/install-apt.sh hack/apt-packages-node.txt
+
 binaries: ## Build (or reuse) the pinned control-plane binaries and helm
 	@hack/build-binaries.sh >/dev/null
 
@@ -72,7 +75,7 @@ test-fast: ## Run the suite without the set-up steps (assumes `make setup` was d
 
 # ---------------------------------------------------------------- local control plane
 
-devcluster: setup-python binaries ## Start the local Kubernetes control plane (idempotent)
+devcluster: setup-python binaries ## Start the local Kubernetes control plane (idempotent; DEVCLUSTER_REAL_NODE=1 adds the real node)
 	$(PY) hack/devcluster.py up
 
 devcluster-down: ## Stop the local control plane and remove its state

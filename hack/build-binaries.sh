@@ -2,17 +2,24 @@
 # Build the local control plane's binaries from Go modules, pinned in versions.env.
 #
 #   kube-apiserver, kube-controller-manager, kube-scheduler,
-#   kubectl                                                  <- k8s.io/kubernetes
+#   kubectl, kubelet, kube-proxy                             <- k8s.io/kubernetes
 #   etcd                                                     <- go.etcd.io/etcd/server/v3
 #   kwok                                                     <- sigs.k8s.io/kwok
 #   helm                                                     <- helm.sh/helm/v3
 #   registry (only when asked: `build-binaries.sh registry`)  <- github.com/distribution/distribution/v3
+#   the real node's extras (only when asked: `build-binaries.sh node`):
+#     kube-router                                            <- github.com/cloudnativelabs/kube-router/v2
+#     coredns                                                <- github.com/coredns/coredns
+#     pause (the pod sandbox's process)                      <- hack/devcluster/pause/main.go
 #
 # Binaries land in $DEVPLANE_CACHE/bin/<key>/ (default ~/.cache/devplane), where <key> is
 # derived from the pins, so they live outside the work tree, survive `git clean`, and are
 # rebuilt only when a pin changes. Prints the bin directory on the last line of stdout.
 # The image registry has a key of its own (bin/registry-<version>_<os>-<arch>/), so moving its
 # pin does not rebuild the control plane; asked for alone, its directory is the one printed.
+# The real node's extras likewise (bin/node-<pins>_<os>-<arch>/, printed when `node` is asked
+# for alone): kubelet and kube-proxy come from the Kubernetes build above, so a cluster without
+# the real node never builds kube-router or CoreDNS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +45,9 @@ have() { [[ -x "$BIN/$1" ]]; }
 
 
 build_kubernetes() {
-  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  # kubelet and kube-proxy (the real node, docs/devcluster.md) share the control plane's pin,
+  # build and cache key: they must speak the same Kubernetes version.
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   local missing=0 b
   for b in "${want[@]}"; do have "$b" || missing=1; done
   [[ $missing == 0 ]] && { log "kubernetes $KUBERNETES_VERSION: cached"; return; }
@@ -78,7 +87,9 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl) \
+      k8s.io/kubernetes/cmd/kubectl \
+      k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-proxy) \
     || die "building Kubernetes $KUBERNETES_VERSION failed (see above). Needs Go >= $goversion and ~6 GiB of memory."
 }
 
@@ -155,6 +166,69 @@ build_registry() {
     || die "building the registry (distribution $DISTRIBUTION_VERSION) failed (see above)."
 }
 
+# The real node's extras. kube-router runs only its NetworkPolicy controller in the local test
+# cluster; it is never shipped (docs/devcluster.md says why that version is acceptable there).
+PAUSE_SRC="$ROOT/hack/devcluster/pause/main.go"
+NODE_BIN="$CACHE/bin/node-kube-router-${KUBE_ROUTER_VERSION}_coredns-${COREDNS_VERSION}_pause-$(sha256sum "$PAUSE_SRC" | cut -c1-12)_$(go env GOOS)-$(go env GOARCH)"
+
+# A fresh source directory for one of the node's builds; prints its path.
+node_src() { local dir="$SRC/$1"; rm -rf "$dir" && mkdir -p "$dir" "$NODE_BIN" && echo "$dir"; }
+
+build_kube_router() {
+  [[ -x "$NODE_BIN/kube-router" ]] && { log "kube-router $KUBE_ROUTER_VERSION: cached"; return; }
+  log "kube-router $KUBE_ROUTER_VERSION: building"
+  local dir pkg=github.com/cloudnativelabs/kube-router/v2
+  dir="$(node_src "kube-router-$KUBE_ROUTER_VERSION")"
+  printf 'module devplane.local/kuberouterbuild\n\ngo 1.24\n\nrequire %s %s\n' "$pkg" "$KUBE_ROUTER_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+      -ldflags "-s -w -X $pkg/pkg/version.Version=$KUBE_ROUTER_VERSION -X $pkg/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
+      -o "$NODE_BIN/kube-router" "$pkg/cmd/kube-router") \
+    || die "building kube-router $KUBE_ROUTER_VERSION failed (see above)."
+}
+
+build_coredns() {
+  [[ -x "$NODE_BIN/coredns" ]] && { log "coredns $COREDNS_VERSION: cached"; return; }
+  log "coredns $COREDNS_VERSION: building"
+  local dir
+  dir="$(node_src "coredns-$COREDNS_VERSION")"
+  # CoreDNS's own main links every plugin, which pulls in every cloud provider's SDK. The
+  # cluster needs a handful, so this main registers only those (CoreDNS's documented way to
+  # choose plugins at compile time); a Corefile naming another plugin is refused at start.
+  cat >"$dir/main.go" <<'GO'
+package main
+
+import (
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func main() { coremain.Run() }
+GO
+  printf 'module devplane.local/corednsbuild\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >"$dir/go.mod"
+  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy \
+    && go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$NODE_BIN/coredns" .) \
+    || die "building coredns $COREDNS_VERSION failed (see above)."
+}
+
+build_pause() {
+  [[ -x "$NODE_BIN/pause" ]] && { log "pause: cached"; return; }
+  log "pause: building"
+  local dir
+  dir="$(node_src pause)"
+  cp "$PAUSE_SRC" "$dir/main.go"
+  printf 'module devplane.local/pause\n\ngo 1.24\n' >"$dir/go.mod"
+  (cd "$dir" && go build -ldflags "-s -w" -o "$NODE_BIN/pause" .) || die "building pause failed (see above)."
+}
+
+build_node() { build_kube_router; build_coredns; build_pause; }
+
 targets=("$@")
 [[ ${#targets[@]} == 0 ]] && targets=(etcd kwok kubernetes helm)
 # Several test sessions may call this at once; each build step deletes and recreates its
@@ -165,4 +239,8 @@ lock="$CACHE/build.lock"
 exec 9>"$lock"
 flock 9
 for t in "${targets[@]}"; do "build_$t"; done
-if [[ "${targets[*]}" == registry ]]; then echo "$REGISTRY_BIN"; else echo "$BIN"; fi
+case "${targets[*]}" in
+  registry) echo "$REGISTRY_BIN" ;;
+  node) echo "$NODE_BIN" ;;
+  *) echo "$BIN" ;;
+esac

@@ -11,6 +11,11 @@ One module per job; each is the only place that does it:
                          until it is ready, stop it and everything it started; free ports;
 * ``devcluster``       — the local control plane (etcd, kube-apiserver, ..., kwok) and its
                          CLI, run as ``hack/devcluster.py`` (stdlib only; it says why);
+* ``realnode``         — the cluster's real node (``DEVCLUSTER_REAL_NODE=1``): kubelet,
+                         containerd, CNI, kube-proxy, CoreDNS, kube-router's firewall, in
+                         namespaces of its own; with ``realnode_config`` (its files and command
+                         lines), ``realnode_manifests`` (CoreDNS), ``realnode_procs`` (its
+                         processes) and ``realnode_images`` (podman's images into containerd);
 * ``kubectl``          — the pinned kubectl against a cluster; namespaces with their labels;
 * ``operator_process`` — the real operator as a subprocess; ``install_crd``;
 * ``oidc``             — the OIDC provider (hack/oidc/server.mjs) with its users and client;

@@ -4,6 +4,8 @@ kube-scheduler and kwok, started as plain processes on loopback.
     python hack/devcluster.py up       # idempotent; prints the kubeconfig path when healthy
     python hack/devcluster.py down     # stops every process it started, removes its state
     python hack/devcluster.py status
+    DEVCLUSTER_REAL_NODE=1 python hack/devcluster.py up    # with the real node (realnode.py)
+    python hack/devcluster.py load-images localhost/devplane/workspace:0.1.0   # into that node
 
 Why our own launcher rather than `kwokctl --runtime binary`: kwokctl downloads binaries
 unless every path is overridden, keeps its state under ~/.kwok, and hides the flags that
@@ -36,6 +38,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from devplane_api.envparse import env_bool
 from devplane_dev import poll
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +60,15 @@ SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "kwok-node-0"
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 START_TIMEOUT = float(os.environ.get("DEVCLUSTER_START_TIMEOUT", "120"))
+REAL_NODE_ENV = "DEVCLUSTER_REAL_NODE"
+
+
+def real_node_wanted() -> bool:
+    """``DEVCLUSTER_REAL_NODE=1``: `up` adds the real node (realnode.py) to the cluster."""
+    try:
+        return env_bool(os.environ, REAL_NODE_ENV, default=False)
+    except ValueError as err:
+        raise DevclusterError(str(err)) from None
 
 
 def log(msg: str) -> None:
@@ -107,16 +119,23 @@ def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def genkey(name: str, cwd: Path) -> None:
+    """An EC P-256 private key: milliseconds, where a 2048-bit RSA key took about a second on
+    a busy 2-core machine, and `up` makes one per component (most of its time before etcd)."""
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name,
+            cwd=cwd)  # fmt: skip
+
+
 def make_pki(pki: Path) -> None:
     """A throwaway CA, the API server's serving cert, client certs, and the SA signing key."""
     pki.mkdir(parents=True, exist_ok=True)
-    openssl("genrsa", "-out", "ca.key", "2048", cwd=pki)
+    genkey("ca.key", cwd=pki)
     openssl(
         "req", "-x509", "-new", "-key", "ca.key", "-days", "3650", "-subj", "/CN=devcluster-ca",
         "-out", "ca.crt", cwd=pki,
     )  # fmt: skip
-    openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
-    openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+    genkey("sa.key", cwd=pki)  # service-account tokens are signed ES256
+    openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     sans = (
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1"
@@ -132,19 +151,29 @@ def make_pki(pki: Path) -> None:
         "scheduler": ("/CN=system:kube-scheduler", ["extendedKeyUsage=clientAuth"]),
         # kwok writes node and pod status, events, PVs: the kubelet and a provisioner's work.
         "kwok": ("/O=system:masters/CN=kwok-controller", ["extendedKeyUsage=clientAuth"]),
+        # How the API server logs in to a real kubelet (exec, logs, port-forward).
+        "apiserver-kubelet-client": (
+            "/O=system:masters/CN=kube-apiserver-kubelet-client",
+            ["extendedKeyUsage=clientAuth"],
+        ),
     }
     for name, (subject, exts) in certs.items():
-        openssl("genrsa", "-out", f"{name}.key", "2048", cwd=pki)
-        openssl(
-            "req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=pki
-        )
-        extfile = pki / f"{name}.ext"
-        extfile.write_text("\n".join(exts) + "\n")
-        openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "3650", "-extfile", extfile.name, "-out", f"{name}.crt",
-            cwd=pki,
-        )  # fmt: skip
+        issue_cert(pki, name, subject, exts)
+
+
+def issue_cert(out: Path, name: str, subject: str, exts: list[str]) -> None:
+    """``out/name.key`` and ``out/name.crt``, signed by the cluster's CA (STATE/pki)."""
+    ca = STATE / "pki"
+    out.mkdir(parents=True, exist_ok=True)
+    genkey(f"{name}.key", cwd=out)
+    openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=out)
+    extfile = out / f"{name}.ext"
+    extfile.write_text("\n".join(exts) + "\n")
+    openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", str(ca / "ca.crt"), "-CAkey",
+        str(ca / "ca.key"), "-CAcreateserial", "-CAserial", str(ca / "ca.srl"), "-days", "3650",
+        "-extfile", extfile.name, "-out", f"{name}.crt", cwd=out,
+    )  # fmt: skip
 
 
 def write_kubeconfig(path: Path, pki: Path, user: str) -> None:
@@ -159,7 +188,9 @@ def write_kubeconfig(path: Path, pki: Path, user: str) -> None:
                 "name": "devcluster",
                 "cluster": {
                     "server": f"https://{HOST}:{PORTS['apiserver']}",
-                    "certificate-authority-data": b64("ca.crt"),
+                    "certificate-authority-data": base64.b64encode(
+                        (STATE / "pki" / "ca.crt").read_bytes()
+                    ).decode(),
                 },
             }
         ],
@@ -219,10 +250,15 @@ def is_ours(pid: int) -> bool:
 
 
 def start(name: str, argv: list[str]) -> None:
-    logs = STATE / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    pidfile(name).parent.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
+    spawn(argv, STATE / "logs" / f"{name}.log", pidfile(name))
+
+
+def spawn(argv: list[str], log_file: Path, pid_file: Path, env: dict | None = None) -> int:
+    """Start a process of the cluster in a session of its own, logging to ``log_file``; its
+    pid goes to ``pid_file`` (and is returned)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
         proc = subprocess.Popen(
             argv,
             stdout=out,
@@ -230,8 +266,27 @@ def start(name: str, argv: list[str]) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives `make devcluster`; not killed by its Ctrl-C
             cwd=STATE,
+            env=env,
         )
-    pidfile(name).write_text(str(proc.pid))
+    pid_file.write_text(str(proc.pid))
+    return proc.pid
+
+
+def private_cluster_env(state: Path, base_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a second, private cluster beside the one in use: its own state
+    directory and ports (``base_port`` plus 2379, 2380, 6443, 257, 259 and 247), so tests and
+    benchmarks can start and stop one without touching a running `make devcluster`."""
+    return {
+        **os.environ,
+        "DEVCLUSTER_DIR": str(state),
+        "DEVCLUSTER_ETCD_PORT": str(base_port + 2379),
+        "DEVCLUSTER_ETCD_PEER_PORT": str(base_port + 2380),
+        "DEVCLUSTER_APISERVER_PORT": str(base_port + 6443),
+        "DEVCLUSTER_KCM_PORT": str(base_port + 257),
+        "DEVCLUSTER_SCHEDULER_PORT": str(base_port + 259),
+        "DEVCLUSTER_KWOK_PORT": str(base_port + 247),
+        **extra,
+    }
 
 
 def our_pids(names: list[str]) -> dict[int, str]:
@@ -379,7 +434,9 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
             str(bin_dir / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             f"--bind-address={HOST}",
-            f"--advertise-address={HOST}",
+            # With the real node, the `kubernetes` Service leads pods to its bridge address,
+            # where the node relays to this loopback-only server (realnode.py).
+            f"--advertise-address={advertise_address()}",
             f"--secure-port={PORTS['apiserver']}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -389,6 +446,12 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            # A real kubelet is reached at the address it registers (InternalIP): the default
+            # order tries its host name first, which nothing here resolves.
+            "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,"
+            "ExternalIP",
             # PodSecurity admission (on by default) is what must reject privileged pods in a
             # `restricted` namespace; the global switch would reject them earlier with a 422.
             "--allow-privileged=true",
@@ -437,6 +500,12 @@ def component_argv(name: str, bin_dir: Path) -> list[str]:
     raise ValueError(name)
 
 
+def advertise_address() -> str:
+    if (STATE / "node").is_dir() or real_node_wanted():
+        return realnode.layout().node_ip
+    return HOST
+
+
 def write_kwok_config() -> None:
     volume_root = STATE / "volumes"
     volume_root.mkdir(exist_ok=True)
@@ -450,8 +519,10 @@ def dead_components() -> list[str]:
 
 def up() -> Path:
     kubeconfig = STATE / "kubeconfig"
+    real_node_wanted()  # a bad value stops here, before anything starts
     dead = dead_components()
     if not dead and api_healthy():
+        ensure_node(binary_dir)
         log("already running")
         return kubeconfig
     if (
@@ -468,6 +539,7 @@ def up() -> Path:
         for name in dead:
             start(name, component_argv(name, bin_dir))
         bootstrap(bin_dir)
+        ensure_node(lambda: bin_dir)
         return kubeconfig
     if len(dead) < len(COMPONENTS):
         log("found a broken control plane; restarting it from scratch")
@@ -491,15 +563,50 @@ def up() -> Path:
 
     start("etcd", component_argv("etcd", bin_dir))
     start("kube-apiserver", component_argv("kube-apiserver", bin_dir))
+    node = None
+    if real_node_wanted():
+        node = realnode.layout()
+        # Everything that needs no API server happens while it starts.
+        node_images = realnode.prepare(node, bin_dir)
     # The controllers authenticate with their own identities, whose RBAC roles the API
     # server bootstraps on its first start: start them only once it is ready.
     wait_for("the API server to become ready", api_healthy)
     log(f"API server ready after {time.monotonic() - t0:.1f}s")
     for name in ["kube-controller-manager", "kube-scheduler", "kwok"]:
         start(name, component_argv(name, bin_dir))
+    if node is not None:  # its pods start while the kwok node comes up
+        realnode.start_controllers(node, bin_dir, node_images)
     bootstrap(bin_dir)
-    log(f"control plane healthy after {time.monotonic() - t0:.1f}s; kubeconfig: {kubeconfig}")
+    log(f"control plane healthy after {time.monotonic() - t0:.1f}s")
+    if node is not None:
+        realnode.wait_usable(node, bin_dir)
+        log(f"real node Ready and CoreDNS serving after {time.monotonic() - t0:.1f}s")
+    log(f"kubeconfig: {kubeconfig}")
     return kubeconfig
+
+
+def ensure_node(get_bin_dir) -> None:
+    """On a running control plane: refuse to add the node (the API server would need other
+    flags), and restart a node that was started but has lost a process."""
+    if not realnode.up_started():
+        if real_node_wanted():
+            raise DevclusterError(
+                f"the running cluster ({STATE}) was started without the real node; run "
+                f"`python3 hack/devcluster.py down`, then `{REAL_NODE_ENV}=1 python3 "
+                "hack/devcluster.py up`"
+            )
+        return
+    node = realnode.layout()
+    if realnode.healthy(node):
+        return
+    log("the real node lost a process; restarting the node")
+    left = realnode.down(node)
+    if left:
+        raise DevclusterError(f"could not stop the broken real node; still there: {left}")
+    bin_dir = get_bin_dir()
+    images = realnode.prepare(node, bin_dir)
+    realnode.start_controllers(node, bin_dir, images)
+    realnode.wait_usable(node, bin_dir)
 
 
 def bootstrap(bin_dir: Path) -> None:
@@ -565,9 +672,13 @@ def bootstrap(bin_dir: Path) -> None:
 
 
 def down(quiet: bool = False) -> None:
+    # The node first: containerd must still run to remove the pods' containers.
+    left = realnode.down(realnode.layout()) if realnode.up_started() else []
     stopped = stop_all()
     if STATE.exists():
         shutil.rmtree(STATE, ignore_errors=True)
+    if left:
+        raise DevclusterError(f"the real node left these behind: {', '.join(left)}")
     if not quiet:
         log(f"stopped {', '.join(stopped) or 'nothing (not running)'}; removed {STATE}")
 
@@ -580,6 +691,10 @@ def status() -> int:
         rc |= 0 if alive else 1
         print(f"{name:25s} {'running pid ' + str(pid) if alive else 'stopped'}")
     print(f"{'api':25s} {'healthy' if api_healthy() else 'unreachable'}")
+    if realnode.up_started():
+        for name, alive in realnode.status_lines(realnode.layout()):
+            rc |= 0 if alive else 1
+            print(f"{name:25s} {'running' if alive else 'stopped'}")
     return rc
 
 
@@ -596,18 +711,27 @@ def exclusive():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, progress: bool = False) -> Path:
-    """``hack/devcluster.py <args>`` as a subprocess; its last line of output (for ``up``,
-    the kubeconfig path). A subprocess, as a user runs it: `up` takes the state lock and
-    leaves the cluster running after the caller exits. ``progress`` shows its messages."""
-    proc = subprocess.run(
+def cli(
+    *args: str, env: dict[str, str] | None = None, progress: bool = False, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``hack/devcluster.py <args>`` as a subprocess, as a user runs it: `up` takes the state
+    lock and leaves the cluster running after the caller exits. ``progress`` shows its
+    messages instead of capturing them."""
+    return subprocess.run(
         [sys.executable, str(ROOT / "hack" / "devcluster.py"), *args],
         stdout=subprocess.PIPE,
         stderr=None if progress else subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env=env,
+        timeout=timeout,
     )
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, progress: bool = False) -> Path:
+    """``cli(*args)``, raising unless it succeeded; its last line of output (for ``up``, the
+    kubeconfig path)."""
+    proc = cli(*args, env=env, progress=progress)
     if proc.returncode != 0:
         said = "(messages above)" if progress else proc.stderr[-4000:]
         raise DevclusterError(f"hack/devcluster.py {' '.join(args)} failed:\n{said}")
@@ -618,7 +742,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "load-images"])
+    parser.add_argument("images", nargs="*", help="load-images: podman image references")
     args = parser.parse_args()
     try:
         if args.command == "up":
@@ -631,11 +756,17 @@ def main() -> int:
             return status()
         elif args.command == "kubeconfig":
             print(STATE / "kubeconfig")
+        elif args.command == "load-images":
+            realnode.load_images(args.images)
+            print("\n".join(args.images))
     except DevclusterError as err:
         log(f"ERROR: {err}")
         return 1
     return 0
 
+
+# Last: realnode imports this module (its STATE, ports, kubectl and certificates).
+from devplane_dev import realnode  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,23 +6,13 @@ the other tests use is left alone.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from devplane_dev import devcluster as devcluster_module
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def devcluster(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "devcluster.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 def our_processes(state_dir: Path) -> list[str]:
@@ -42,19 +32,12 @@ def our_processes(state_dir: Path) -> list[str]:
 
 def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, bin_dir, kubeconfig):
     state = tmp_path / "cluster"
-    env = {
-        **os.environ,
-        "DEVCLUSTER_DIR": str(state),
-        "DEVCLUSTER_BIN_DIR": str(bin_dir),
-        "DEVCLUSTER_ETCD_PORT": "42379",
-        "DEVCLUSTER_ETCD_PEER_PORT": "42380",
-        "DEVCLUSTER_APISERVER_PORT": "46443",
-        "DEVCLUSTER_KCM_PORT": "40257",
-        "DEVCLUSTER_SCHEDULER_PORT": "40259",
-        "DEVCLUSTER_KWOK_PORT": "40247",
-    }
+    # kwok's lifecycle; the real node's has its own test (test_real_node_down.py).
+    env = devcluster_module.private_cluster_env(
+        state, 40000, DEVCLUSTER_BIN_DIR=str(bin_dir), DEVCLUSTER_REAL_NODE="0"
+    )
     try:
-        first = devcluster(env, "up")
+        first = devcluster_module.cli("up", env=env, timeout=300)
         assert first.returncode == 0, first.stderr
         assert Path(first.stdout.strip()) == state / "kubeconfig"
         assert len(our_processes(state)) >= 5
@@ -67,12 +50,12 @@ def test_up_is_idempotent_and_down_leaves_nothing(tmp_path, bin_dir, kubeconfig)
         assert "kwok-node-0   Ready" in node.stdout, node.stdout + node.stderr
 
         t0 = time.monotonic()
-        second = devcluster(env, "up")
+        second = devcluster_module.cli("up", env=env, timeout=300)
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stderr
         assert time.monotonic() - t0 < 10
     finally:
-        down = devcluster(env, "down")
+        down = devcluster_module.cli("down", env=env, timeout=300)
     assert down.returncode == 0, down.stderr
     assert our_processes(state) == []
     assert not state.exists()
