@@ -49,7 +49,7 @@ from .progress import (
     server_url,
     workspace_progress,
 )
-from .workspace_client import WorkspaceClient, shared_api_client
+from .workspace_client import WorkspaceClient, belongs_to, shared_api_client
 
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
 # admin's `environment` entries) stays out of the Secret.
@@ -253,6 +253,8 @@ class DevPlaneSpawner(Spawner):
     workspace_name = Unicode("", help="Name of this server's Workspace (kept in hub state).")
     _profile: profiles.Profile | None = None
     _client: WorkspaceClient | None = None
+    # The name came from hub state, or start() has looked for one made by an older release.
+    _name_settled = False
 
     @property
     def profiles(self) -> list[profiles.Profile]:
@@ -275,6 +277,7 @@ class DevPlaneSpawner(Spawner):
         # Keep the name the Workspace was created with, even if naming rules ever changed.
         if state.get("workspace_name"):
             self.workspace_name = state["workspace_name"]
+            self._name_settled = True
         if state.get("namespace"):
             self.namespace = state["namespace"]
 
@@ -359,23 +362,70 @@ class DevPlaneSpawner(Spawner):
             },
         }
 
+    def _is_ours(self, ws: dict[str, Any]) -> bool:
+        return belongs_to(ws, self.user.name, self.name or "")
+
+    def _foreign(self, ws: dict[str, Any]) -> WorkspaceStartError:
+        """The refusal to use a Workspace of someone else that sits under our name."""
+        spec = ws.get("spec") or {}
+        # The other owner is named in the hub's log for the admin, not to this user.
+        self.log.error(
+            "Workspace %s/%s belongs to user %r (server %r), not to %r (server %r): refusing "
+            "to adopt it", self.namespace, ws["metadata"]["name"], spec.get("owner"),
+            spec.get("serverName", ""), self.user.name, self.name or "",
+        )  # fmt: skip
+        return WorkspaceStartError(
+            f"Your workspace cannot start: its name {ws['metadata']['name']!r} is taken by "
+            "another user's workspace. Ask an administrator to resolve the clash; the hub's "
+            "log names both."
+        )
+
+    async def _settle_name(self, client: WorkspaceClient) -> str:
+        """This server's Workspace name: from hub state, else today's rule, else the name an
+        older release gave it (8-hex-digit hash) if a Workspace of ours has it."""
+        name = self.ws_name()
+        if self._name_settled:
+            return name
+        legacy = naming.legacy_workspace_name(self.user.name, self.name or "")
+        if legacy != name and await client.get(name) is None:
+            old = await client.get(legacy)
+            if old is not None and self._is_ours(old):
+                self.workspace_name = name = legacy
+        self._name_settled = True
+        return name
+
+    async def _restart_own(
+        self, client: WorkspaceClient, name: str, spec: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Patch the existing Workspace ``name`` for this start, if it is ours.
+
+        The patch names the uid that was checked, so a Workspace deleted and re-created by
+        someone else between the check and the patch is refused too.
+        """
+        existing = await client.get(name)
+        if existing is None:
+            raise WorkspaceStartError("Your workspace was deleted while it was starting.")
+        if not self._is_ours(existing):
+            raise self._foreign(existing)
+        return await client.patch_spec(name, spec, existing["metadata"]["uid"])
+
     async def start(self) -> str:
         client = await self.client()
-        name = self.ws_name()
+        name = await self._settle_name(client)
         if self._profile is None and self.profile_list:
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
             self.apply_profile(self.user_options)
         spec = self.workspace_spec()
-        # Two API round trips for a new Workspace, three for an existing one: create (or,
-        # when it exists, merge-patch) the Workspace, then write the Secret already owned by
-        # it. The operator needs the Secret only when the pod's containers start, several
-        # API calls later (and the kubelet retries until it exists).
+        # Two API round trips for a new Workspace, four for an existing one: create (or,
+        # when it exists, read, check it is ours and merge-patch) the Workspace, then write
+        # the Secret already owned by it. The operator needs the Secret only when the pod's
+        # containers start, several API calls later (and the kubelet retries until it exists).
         try:
             ws = await client.create(self._new_workspace(spec))
         except ApiException as e:
             if e.status != 409:
                 raise
-            ws = await client.patch_spec(name, spec)
+            ws = await self._restart_own(client, name, spec)
         await client.write_secret(self._secret_name(), self.hub_env(), self._labels(), ws)
         generation = ws["metadata"]["generation"]
         self.log.info("Workspace %s/%s started (generation %s)", self.namespace, name, generation)
@@ -410,11 +460,18 @@ class DevPlaneSpawner(Spawner):
     async def stop(self, now: bool = False) -> None:
         client = await self.client()
         name = self.ws_name()
+        current = await client.get(name)
+        if current is None:
+            return  # nothing to stop (e.g. a start refused before it created anything)
+        if not self._is_ours(current):
+            self.log.warning("Workspace %s/%s is not %s's: not stopping it", self.namespace,
+                             name, self._log_name)  # fmt: skip
+            return
         try:
-            ws = await client.patch_spec(name, {"started": False})
+            ws = await client.patch_spec(name, {"started": False}, current["metadata"]["uid"])
         except ApiException as e:
             if e.status == 404:
-                return  # nothing to stop (e.g. a start refused before it created anything)
+                return  # deleted meanwhile
             raise
         generation = ws["metadata"]["generation"]
 
@@ -440,7 +497,7 @@ class DevPlaneSpawner(Spawner):
             return 0
         client = await self.client()
         ws = await client.get(self.ws_name())
-        if ws is None or not (ws.get("spec") or {}).get("started"):
+        if ws is None or not self._is_ours(ws) or not (ws.get("spec") or {}).get("started"):
             return 0
         if phase(ws) == "Failed":
             return 1
@@ -451,11 +508,16 @@ class DevPlaneSpawner(Spawner):
     async def delete_forever(self) -> None:
         """Delete the Workspace; its children follow, the home volume per its reclaim policy."""
         client = await self.client()
-        deleted = await client.delete(self.ws_name())
+        name = await self._settle_name(client)
+        ws = await client.get(name)
+        if ws is not None and not self._is_ours(ws):
+            self.log.warning("Workspace %s/%s is not %s's: not deleting it", self.namespace,
+                             name, self._log_name)  # fmt: skip
+            return
+        deleted = ws is not None and await client.delete(name, ws["metadata"]["uid"])
         self.log.info(
-            "Workspace %s/%s %s", self.namespace, self.ws_name(),
-            "deleted" if deleted else "was already gone",
-        )  # fmt: skip
+            "Workspace %s/%s %s", self.namespace, name, "deleted" if deleted else "was already gone"
+        )
 
     # ------------------------------------------------------------ progress
 
