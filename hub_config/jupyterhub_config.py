@@ -8,6 +8,7 @@ added with DEVPLANE_HUB_EXTRA_CONFIG (a Python file loaded last, with the same `
 import sys
 from pathlib import Path
 
+from devplane_spawner import hubsecurity
 from devplane_spawner.hubsettings import (
     HubSettingsError,
     env_bool,
@@ -25,7 +26,13 @@ c = get_config()
 # ------------------------------------------------------------------ network and storage
 # The public side is served by configurable-http-proxy, started separately (its own pod in the
 # chart, its own process in the demo) so a hub restart never drops users' connections.
-c.JupyterHub.bind_url = env_str("DEVPLANE_PUBLIC_URL", "http://0.0.0.0:8000")
+public_url = hubsecurity.public_url()
+c.JupyterHub.bind_url = hubsecurity.bind_url(public_url)
+if public_url:
+    # Redirects and the Secure flag follow it, not a request's X-Forwarded-Proto.
+    c.JupyterHub.public_url = public_url
+# The hub's cookies, and the servers' through JUPYTERHUB_COOKIE_OPTIONS.
+c.JupyterHub.tornado_settings = {"cookie_options": hubsecurity.cookie_options(public_url)}
 c.JupyterHub.hub_bind_url = env_str("DEVPLANE_HUB_BIND_URL", "http://0.0.0.0:8081")
 if env_str("DEVPLANE_HUB_CONNECT_URL"):
     # How workspaces (their auth proxies) and the proxy reach the hub, e.g. the hub Service.

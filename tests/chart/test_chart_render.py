@@ -137,6 +137,9 @@ def test_ingress_with_tls(render) -> None:
         hub_env["DEVPLANE_OIDC_CALLBACK_URL"]
         == "https://devplane.example.internal/devplane/hub/oauth_callback"
     )
+    # So does the hub's public URL (Secure cookies); it listens on every address.
+    assert hub_env["DEVPLANE_PUBLIC_URL"] == "https://devplane.example.internal/devplane/"
+    assert hub_env["DEVPLANE_BIND_URL"] == "http://0.0.0.0:8000/devplane/"
     # The client secret is a file from the admin's Secret, never an environment variable.
     assert hub_env["DEVPLANE_OIDC_CLIENT_SECRET_FILE"] == "/etc/devplane/secrets/oidc/client-secret"
     hub_pod = one(docs, "Deployment", "-hub")["spec"]["template"]["spec"]

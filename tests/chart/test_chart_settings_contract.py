@@ -139,14 +139,19 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     assert sorted(role["scopes"]) == sorted(
         ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     )
+    # Cookies are Secure because the public URL is https (a TLS Ingress, or hub.publicURL),
+    # not because a request said X-Forwarded-Proto; SameSite=Lax always.
+    assert c.JupyterHub.tornado_settings["cookie_options"] == {"samesite": "Lax", "secure": True}
     if value_set == "ingress-tls":
         assert c.JupyterHub.bind_url == "http://0.0.0.0:8000/devplane/"
+        assert c.JupyterHub.public_url == "https://devplane.example.internal/devplane/"
         assert c.GenericOAuthenticator.token_url == "https://sso.example.internal/token"
     else:
         assert c.GenericOAuthenticator.token_url.startswith("https://sso.example.internal/")
         assert c.GenericOAuthenticator.http_request_kwargs == {
             "ca_certs": "/etc/devplane/ca/ca.crt"
         }
+        assert c.JupyterHub.public_url == "https://devplane.example.internal/"
         assert c.DevPlaneSpawner.ai_providers[0]["name"] == "vllm"
         assert c.DevPlaneSpawner.default_model == "qwen2.5-coder-32b"
         # hub.automationToken and hub.extraConfig reach the hub.

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from devplane_spawner import hubsecurity
 from devplane_spawner import hubsettings as hs
 
 
@@ -113,3 +114,29 @@ def test_explicit_endpoints_need_no_issuer():
     assert hs.oidc_endpoints(env)["userdata_url"] == "https://idp/u"
     with pytest.raises(hs.HubSettingsError, match="DEVPLANE_OIDC_ISSUER"):
         hs.oidc_endpoints({})
+
+
+def test_the_public_url_is_the_one_users_open():
+    env = {"DEVPLANE_PUBLIC_URL": "https://devplane.example.com/"}
+    assert hubsecurity.public_url(env) == "https://devplane.example.com/"
+    assert hubsecurity.public_url({}) == ""
+    # Where the proxy listens defaults to it (the demo), or is given apart (behind an Ingress).
+    assert hubsecurity.bind_url("http://127.0.0.1:8000", {}) == "http://127.0.0.1:8000"
+    assert hubsecurity.bind_url("", {}) == "http://0.0.0.0:8000"
+    listen = {"DEVPLANE_BIND_URL": "http://0.0.0.0:8000/x/"}
+    assert hubsecurity.bind_url("https://d.example.com/x/", listen) == "http://0.0.0.0:8000/x/"
+    # A listening address is not a public URL: it would turn Secure cookies off.
+    for wildcard in ("http://0.0.0.0:8000", "http://[::]:8000/"):
+        with pytest.raises(hs.HubSettingsError, match="DEVPLANE_BIND_URL"):
+            hubsecurity.public_url({"DEVPLANE_PUBLIC_URL": wildcard})
+    with pytest.raises(hs.HubSettingsError, match="http"):
+        hubsecurity.public_url({"DEVPLANE_PUBLIC_URL": "devplane.example.com"})
+
+
+def test_cookies_are_same_site_and_secure_over_https():
+    assert hubsecurity.cookie_options("https://d.example.com/") == {
+        "samesite": "Lax",
+        "secure": True,
+    }
+    assert hubsecurity.cookie_options("http://127.0.0.1:8000/") == {"samesite": "Lax"}
+    assert hubsecurity.cookie_options("") == {"samesite": "Lax"}

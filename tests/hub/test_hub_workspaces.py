@@ -109,6 +109,10 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
     secret = stack.get("secret", naming.child_name(ws_name, "hub"))
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert data["JUPYTERHUB_USER"] == user and data["JUPYTERHUB_API_TOKEN"]
+    # The auth proxy's cookies get the hub's options (SameSite; Secure when https) and know
+    # the public URL.
+    assert json.loads(data["JUPYTERHUB_COOKIE_OPTIONS"]) == {"samesite": "Lax"}
+    assert data["JUPYTERHUB_PUBLIC_URL"] == f"{hub.url}/user/{user}/"
     assert data["JUPYTERHUB_API_TOKEN"] not in json.dumps(ws)
     assert [o["uid"] for o in secret["metadata"]["ownerReferences"]] == [ws["metadata"]["uid"]]
     pvc_uid = stack.get("pvc", naming.pvc_name(user))["metadata"]["uid"]
