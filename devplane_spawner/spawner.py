@@ -35,7 +35,7 @@ from devplane_api.v1alpha1 import (
     workspace_labels,
 )
 
-from . import profiles
+from . import profiles, server_token
 from .progress import (
     DEFAULT_FATAL_REASONS,
     ProgressEvent,
@@ -215,6 +215,17 @@ class DevPlaneSpawner(Spawner):
         holds one watch open, so set it above the number of concurrent spawns you expect.""",
     )
 
+    server_token_lifetime = Integer(
+        3 * 24 * 3600,
+        config=True,
+        help="""Seconds a server's API token stays valid unless the hub renews it.
+
+        The hub renews it (in poll(), every Spawner.poll_interval) while the server runs and
+        revokes it when the server stops, whichever hub instance started it; the expiry ends a
+        token every other path missed. A hub down for longer finds those tokens expired and
+        stops their workspaces (home volumes stay). Must exceed twice poll_interval.""",
+    )
+
     cleanup_secret_on_stop = Bool(
         False,
         config=True,
@@ -255,6 +266,8 @@ class DevPlaneSpawner(Spawner):
     _client: WorkspaceClient | None = None
     # The name came from hub state, or start() has looked for one made by an older release.
     _name_settled = False
+    # Database id of this server's API token (server_token.py), kept in state.
+    _token_id: int | None = None
 
     @property
     def profiles(self) -> list[profiles.Profile]:
@@ -270,6 +283,8 @@ class DevPlaneSpawner(Spawner):
         if self.workspace_name:
             state["workspace_name"] = self.workspace_name
             state["namespace"] = self.namespace
+        if self._token_id is not None:
+            state["api_token_id"] = self._token_id
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -280,10 +295,43 @@ class DevPlaneSpawner(Spawner):
             self._name_settled = True
         if state.get("namespace"):
             self.namespace = state["namespace"]
+        self._token_id = state.get("api_token_id")
 
     def clear_state(self) -> None:
-        # The Workspace (and its name) outlive a stop; only the token is per-start.
+        # The Workspace (and its name) outlive a stop; only the token is per-start. The hub
+        # calls this when the server has stopped (and before a new start): the token dies here,
+        # whichever hub instance started the server.
+        session = server_token.hub_session(self.orm_spawner)
+        token_id, self._token_id = self._token_id, None
+        if (
+            session is not None
+            and token_id is not None
+            and server_token.revoke(session, token_id, self.orm_spawner.user_id)
+        ):
+            self.log.info("Revoked the API token of %s's stopped server", self._log_name)
         super().clear_state()
+
+    def _adopt_token(self) -> None:
+        """Give this start's API token its expiry and remember its id (server_token.py)."""
+        if self.server_token_lifetime <= 2 * self.poll_interval:
+            raise WorkspaceStartError(
+                f"DevPlaneSpawner.server_token_lifetime ({self.server_token_lifetime}s) must "
+                f"exceed twice Spawner.poll_interval ({self.poll_interval}s), or running "
+                "servers lose their token between two renewals: ask an administrator"
+            )
+        session = server_token.hub_session(self.orm_spawner)
+        if session is not None and self.api_token:
+            self._token_id = server_token.adopt(session, self.api_token, self.server_token_lifetime)
+
+    def _token_alive(self) -> bool:
+        """Renew this server's token; False once it is gone (revoked, or expired while no
+        hub ran). Servers started before the token was tracked count as alive."""
+        session = server_token.hub_session(self.orm_spawner)
+        if session is None or self._token_id is None:
+            return True
+        return server_token.renew(
+            session, self._token_id, self.orm_spawner.user_id, self.server_token_lifetime
+        )
 
     async def client(self) -> WorkspaceClient:
         if self._client is None:
@@ -410,6 +458,7 @@ class DevPlaneSpawner(Spawner):
         return await client.patch_spec(name, spec, existing["metadata"]["uid"])
 
     async def start(self) -> str:
+        self._adopt_token()
         client = await self.client()
         name = await self._settle_name(client)
         if self._profile is None and self.profile_list:
@@ -503,7 +552,21 @@ class DevPlaneSpawner(Spawner):
             return 1
         if phase(ws) in ("Stopping", "Stopped"):
             return 0
+        if not self._token_alive():
+            # Its auth proxy can no longer authenticate anyone. Stopping it (not only
+            # reporting it stopped) keeps the hub and the cluster agreeing: a pod the hub
+            # forgot would escape the idle culler, and a new start would reuse it with the
+            # dead token.
+            await self._stop_without_waiting(client, ws, "its API token was revoked or expired")
+            return 1
         return None
+
+    async def _stop_without_waiting(
+        self, client: WorkspaceClient, ws: dict[str, Any], why: str
+    ) -> None:
+        self.log.warning("Stopping Workspace %s/%s: %s", self.namespace, self.ws_name(), why)
+        with contextlib.suppress(ApiException):  # gone or replaced meanwhile: nothing to stop
+            await client.patch_spec(self.ws_name(), {"started": False}, ws["metadata"]["uid"])
 
     async def delete_forever(self) -> None:
         """Delete the Workspace; its children follow, the home volume per its reclaim policy."""

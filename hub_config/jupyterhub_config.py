@@ -118,6 +118,7 @@ for trait, variable in [
         setattr(c.DevPlaneSpawner, trait, env_str(variable))
 for trait, variable in [
     ("start_timeout", "DEVPLANE_START_TIMEOUT"),
+    ("server_token_lifetime", "DEVPLANE_SERVER_TOKEN_LIFETIME"),
     ("http_timeout", "DEVPLANE_HTTP_TIMEOUT"),
 ]:
     if env_str(variable):

@@ -45,6 +45,11 @@ class Stack:
             return None
         return json.loads(proc.stdout)
 
+    def hub_secret(self, user: str, server: str = "") -> dict[str, str]:
+        """The hub-credentials Secret of ``user``'s server, decoded."""
+        secret = self.get("secret", naming.child_name(naming.workspace_name(user, server), "hub"))
+        return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
     def create_user(self, name: str) -> None:
         response = self.hub.api("POST", f"/users/{name}")
         assert response.status_code == 201, response.text
@@ -107,7 +112,7 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
 
     # The credentials Secret: the token is there (and only there), owned by the Workspace.
     secret = stack.get("secret", naming.child_name(ws_name, "hub"))
-    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    data = stack.hub_secret(user)
     assert data["JUPYTERHUB_USER"] == user and data["JUPYTERHUB_API_TOKEN"]
     # The auth proxy's cookies get the hub's options (SameSite; Secure when https) and know
     # the public URL.
@@ -227,6 +232,74 @@ def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path
         wait_for("the idle culler's DELETE in the hub log", lambda: culled in hub.log(), 10)
         ws = stack.get("workspace", naming.workspace_name(user))
         assert ws["spec"]["started"] is False
+    finally:
+        hub.stop()
+        proxy.stop()
+
+
+def token_works(hub: Hub, token: str) -> bool:
+    """Whether the hub still accepts ``token`` (a server's API token) at all."""
+    reply = requests.get(
+        f"{hub.url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=30
+    )
+    assert reply.status_code in (200, 401, 403), reply.text
+    return reply.status_code == 200
+
+
+def test_a_servers_token_dies_with_it_whichever_hub_instance_stops_it(stack):
+    """The hub that starts a server makes its API token; after a restart, another instance
+    stops it. The token must still be revoked (it sits in the workspace's Secret)."""
+    hub, user = stack.hub, "grace"
+    stack.create_user(user)
+    assert stack.start(user, {"profile": "small"}).status_code in (201, 202)
+    hub.wait_ready(user)
+    token = stack.hub_secret(user)["JUPYTERHUB_API_TOKEN"]
+    assert token_works(hub, token)
+
+    hub.restart()  # the instance that made the token, and knew it, is gone
+    assert token_works(hub, token)  # the server still runs: its proxy still needs it
+    assert hub.api("DELETE", f"/users/{user}/server").status_code in (202, 204)
+    hub.wait_stopped(user)
+    assert not token_works(hub, token)
+
+
+def test_a_servers_token_expires_unless_a_running_hub_renews_it(stack, kubeconfig, tmp_path):
+    """Server tokens get an expiry that the hub renews while the server runs; a token no hub
+    renewed is dead, and the hub that comes back stops the workspace it belonged to."""
+    lifetime = 6
+    fast_poll = tmp_path / "fast_poll.py"
+    fast_poll.write_text("c.Spawner.poll_interval = 1\n")
+    proxy = ConfigurableHttpProxy(tmp_path)
+    hub = Hub(
+        tmp_path, proxy, None, stack.namespace, PROFILES,
+        extra_env={
+            "KUBECONFIG": str(kubeconfig),
+            **NO_LOGIN,
+            "DEVPLANE_SERVER_TOKEN_LIFETIME": str(lifetime),
+            "DEVPLANE_HUB_EXTRA_CONFIG": str(fast_poll),
+        },
+    )  # fmt: skip
+    user = "heidi"
+    try:
+        hub.start()
+        assert hub.api("POST", f"/users/{user}").status_code == 201
+        assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
+        hub.wait_ready(user)
+        token = stack.hub_secret(user)["JUPYTERHUB_API_TOKEN"]
+        # Renewed while its hub runs: valid for several lifetimes.
+        until = time.monotonic() + 3 * lifetime
+        while time.monotonic() < until:
+            assert token_works(hub, token)
+            time.sleep(0.5)
+
+        hub.stop()
+        # What is under test is time passing with nobody renewing the token.
+        time.sleep(lifetime + 1)
+        hub.start()
+        hub.wait_stopped(user, timeout=60)
+        assert not token_works(hub, token)
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert ws["spec"]["started"] is False  # stopped, not just forgotten by the hub
     finally:
         hub.stop()
         proxy.stop()
