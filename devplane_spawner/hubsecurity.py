@@ -63,3 +63,44 @@ def cookie_options(public: str) -> dict[str, Any]:
     if urlsplit(public).scheme == "https":
         options["secure"] = True
     return options
+
+
+def subdomain_host(admin_access: bool, public: str, env: Mapping[str, str] | None = None) -> str:
+    """DEVPLANE_SUBDOMAIN_HOST (each user's server on ``<user>.<host>``), checked; "" if unset.
+
+    Required with admin access: a workspace page is whatever its owner makes it, and an admin
+    who opens it on the hub's own origin hands the page the admin's session (a user's
+    ``Set-Cookie`` replaced an admin's hub cookie in a review). On a host of its own the page
+    is another origin, and the hub's ``__Host-`` cookies (hub_config sets them with an https
+    subdomain host) cannot be set from a subdomain either, hence https too.
+    """
+    url = env_str("DEVPLANE_SUBDOMAIN_HOST", env=env)
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise HubSettingsError(
+                f"DEVPLANE_SUBDOMAIN_HOST={url!r} must be a scheme and host without a path, "
+                "e.g. https://devplane.example.com (users get <user>.devplane.example.com)"
+            )
+        # JupyterHub builds the users' hosts from the public URL's host when there is one.
+        if public and urlsplit(public).hostname != parts.hostname:
+            raise HubSettingsError(
+                f"DEVPLANE_SUBDOMAIN_HOST={url!r} must have the host of DEVPLANE_PUBLIC_URL="
+                f"{public!r}: users' servers are served on <user>.<that host>"
+            )
+    if not admin_access:
+        return url
+    if not url:
+        raise HubSettingsError(
+            "DEVPLANE_ADMIN_ACCESS=true needs per-user subdomains: an admin who opens a "
+            "user's terminal would otherwise run that user's page on the hub's own origin. "
+            "Set DEVPLANE_SUBDOMAIN_HOST=https://<host> (wildcard DNS and certificate for "
+            "*.<host>), or set DEVPLANE_ADMIN_ACCESS=false"
+        )
+    if not url.startswith("https://"):
+        raise HubSettingsError(
+            f"DEVPLANE_SUBDOMAIN_HOST={url!r} must be https with DEVPLANE_ADMIN_ACCESS=true: "
+            "only Secure __Host- cookies keep a user's page on <user>.<host> from setting "
+            "cookies for the hub"
+        )
+    return url

@@ -57,7 +57,14 @@ c.JupyterHub.cleanup_servers = False
 c.JupyterHub.last_activity_interval = 0
 c.JupyterHub.allow_named_servers = env_bool("DEVPLANE_NAMED_SERVERS", False)
 c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 0)
+# Admins may open users' terminals only with each user's server on a host of its own
+# (hubsecurity.subdomain_host refuses anything less).
 c.JupyterHub.admin_access = env_bool("DEVPLANE_ADMIN_ACCESS", False)
+subdomain_host = hubsecurity.subdomain_host(c.JupyterHub.admin_access, public_url)
+if subdomain_host:
+    c.JupyterHub.subdomain_host = subdomain_host
+    # __Host- cookies cannot be set from a subdomain (a user's server); they must be Secure.
+    c.JupyterHub.cookie_host_prefix_enabled = subdomain_host.startswith("https://")
 
 # ------------------------------------------------------------------ login: OIDC
 c.JupyterHub.authenticator_class = "generic-oauth"

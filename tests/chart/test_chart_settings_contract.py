@@ -160,6 +160,21 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
         assert c.DevPlaneSpawner.resources["limits"] == {"cpu": "4", "memory": "8Gi"}
 
 
+def test_hub_config_takes_admin_access_as_the_chart_sets_it(render, tmp_path, monkeypatch):
+    """hub.adminAccess comes with per-user subdomains; the hub config accepts that pair and
+    turns on the __Host- cookies that a user's subdomain cannot set."""
+    login = (
+        "--set",
+        "hub.oidc.clientId=x",
+        "--set",
+        "hub.oidc.issuer=https://sso.example.internal",
+    )
+    c, _ = _load_hub_config(_hub_env(render("named-servers", *login), tmp_path), monkeypatch)
+    assert c.JupyterHub.admin_access is True
+    assert c.JupyterHub.subdomain_host == "https://devplane.example.internal"
+    assert c.JupyterHub.cookie_host_prefix_enabled is True
+
+
 def test_hub_without_login_refuses_to_start_naming_the_setting(render, tmp_path, monkeypatch):
     """The defaults carry no OIDC client: the hub must stop with a message, not run open."""
     env = _hub_env(render("defaults"), tmp_path)

@@ -140,3 +140,20 @@ def test_cookies_are_same_site_and_secure_over_https():
     }
     assert hubsecurity.cookie_options("http://127.0.0.1:8000/") == {"samesite": "Lax"}
     assert hubsecurity.cookie_options("") == {"samesite": "Lax"}
+
+
+def test_admin_access_needs_per_user_subdomains_over_https():
+    on = {"DEVPLANE_SUBDOMAIN_HOST": "https://devplane.example.com"}
+    public = "https://devplane.example.com/"
+    assert hubsecurity.subdomain_host(True, public, on) == "https://devplane.example.com"
+    assert hubsecurity.subdomain_host(True, "", on) == "https://devplane.example.com"
+    with pytest.raises(hs.HubSettingsError, match="DEVPLANE_SUBDOMAIN_HOST=https://<host>"):
+        hubsecurity.subdomain_host(True, public, {})
+    with pytest.raises(hs.HubSettingsError, match="must be https"):
+        hubsecurity.subdomain_host(True, "", {"DEVPLANE_SUBDOMAIN_HOST": "http://devplane.test"})
+    with pytest.raises(hs.HubSettingsError, match="without a path"):
+        hubsecurity.subdomain_host(False, "", {"DEVPLANE_SUBDOMAIN_HOST": "https://d.example/h"})
+    with pytest.raises(hs.HubSettingsError, match="host of DEVPLANE_PUBLIC_URL"):
+        hubsecurity.subdomain_host(True, "https://other.example.com/", on)
+    # Without admin access, subdomains are optional.
+    assert hubsecurity.subdomain_host(False, public, {}) == ""

@@ -303,3 +303,40 @@ def test_a_servers_token_expires_unless_a_running_hub_renews_it(stack, kubeconfi
     finally:
         hub.stop()
         proxy.stop()
+
+
+def test_with_admin_access_each_users_server_has_a_host_of_its_own(stack, kubeconfig, tmp_path):
+    """Admin access on (which needs per-user subdomains): the user's server is routed and
+    reached on <user>.<host>, never on the hub's origin, and its auth proxy is told to let
+    admins in and to use __Host- cookies."""
+    proxy = ConfigurableHttpProxy(tmp_path)
+    hub = Hub(
+        tmp_path, proxy, None, stack.namespace, PROFILES,
+        extra_env={
+            "KUBECONFIG": str(kubeconfig),
+            **NO_LOGIN,
+            "DEVPLANE_ADMIN_ACCESS": "true",
+            "DEVPLANE_SUBDOMAIN_HOST": "https://devplane.example.test",
+            # Behind a TLS Ingress for *.devplane.example.test; the proxy itself is plain http.
+            "DEVPLANE_PUBLIC_URL": "https://devplane.example.test/",
+            "DEVPLANE_BIND_URL": proxy.url,
+        },
+    )  # fmt: skip
+    user = "ivan"
+    try:
+        hub.start()
+        assert hub.api("POST", f"/users/{user}").status_code == 201
+        assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
+        hub.wait_ready(user)
+        env = stack.hub_secret(user)
+        assert env["JUPYTERHUB_ADMIN_ACCESS"] == "1"
+        assert env["JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"] == "1"
+        assert env["JUPYTERHUB_PUBLIC_URL"] == f"https://{user}.devplane.example.test/user/{user}/"
+        # The proxy routes the server by host: on the hub's host the path is the hub's.
+        routes = proxy.routes()
+        ws = stack.get("workspace", naming.workspace_name(user))
+        (route,) = [r for r, v in routes.items() if ws["status"]["podIP"] in v["target"]]
+        assert route.rstrip("/") == f"/{user}.devplane.example.test/user/{user}", routes
+    finally:
+        hub.stop()
+        proxy.stop()
