@@ -1,4 +1,5 @@
-"""The hub's security settings, computed from its environment: URLs and cookies.
+"""The hub's security settings, computed from its environment: URLs, cookies, admin access
+and auth state.
 
 Kept out of hub_config/jupyterhub_config.py so each rule is a pure function with a test, and
 so a setting that would weaken the hub is refused at start-up with the fix in the message
@@ -7,12 +8,13 @@ so a setting that would weaken the hub is refused at start-up with the fix in th
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .hubsettings import HubSettingsError, env_str
+from .hubsettings import HubSettingsError, env_str, secret_value
 
 DEFAULT_BIND_URL = "http://0.0.0.0:8000"
 
@@ -104,3 +106,37 @@ def subdomain_host(admin_access: bool, public: str, env: Mapping[str, str] | Non
             "cookies for the hub"
         )
     return url
+
+
+def _key_bytes(key: str) -> int:
+    """Length in bytes of a hex- or base64-encoded key; 0 if it is neither."""
+    try:
+        if len(key) == 64:
+            return len(bytes.fromhex(key))
+        return len(base64.b64decode(key, validate=True))
+    except ValueError:  # binascii.Error is one
+        return 0
+
+
+def auth_state_keys(env: Mapping[str, str] | None = None) -> list[str]:
+    """DEVPLANE_AUTH_STATE_KEY (or _FILE): the keys that encrypt auth state, newest first.
+
+    Auth state holds each user's identity-provider tokens, which let the hub re-check the user
+    with the provider every auth_refresh_age; it is stored encrypted, and there is no auth state
+    without a key. ";" separates keys for rotation: the first encrypts, all decrypt.
+    """
+    raw = secret_value("DEVPLANE_AUTH_STATE_KEY", env=env)
+    keys = [key.strip() for key in raw.split(";") if key.strip()]
+    if not keys:
+        raise HubSettingsError(
+            "DEVPLANE_AUTH_STATE_KEY (or DEVPLANE_AUTH_STATE_KEY_FILE) is required: it "
+            "encrypts the identity-provider tokens the hub re-checks users with. Generate one "
+            "with `openssl rand -hex 32` and keep it (the chart keeps it in a Secret)"
+        )
+    for number, key in enumerate(keys, 1):
+        if _key_bytes(key) != 32:
+            raise HubSettingsError(
+                f"DEVPLANE_AUTH_STATE_KEY: key {number} is not 32 bytes, hex- or "
+                "base64-encoded (`openssl rand -hex 32` makes one)"
+            )
+    return keys

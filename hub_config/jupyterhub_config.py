@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 from devplane_spawner import hubsecurity
+from devplane_spawner.authenticator import DevPlaneOAuthenticator
 from devplane_spawner.hubsettings import (
     HubSettingsError,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -67,7 +69,8 @@ if subdomain_host:
     c.JupyterHub.cookie_host_prefix_enabled = subdomain_host.startswith("https://")
 
 # ------------------------------------------------------------------ login: OIDC
-c.JupyterHub.authenticator_class = "generic-oauth"
+# GenericOAuthenticator that also re-checks the allowed groups on every refresh (below).
+c.JupyterHub.authenticator_class = DevPlaneOAuthenticator
 endpoints = oidc_endpoints()
 c.GenericOAuthenticator.authorize_url = endpoints["authorize_url"]
 c.GenericOAuthenticator.token_url = endpoints["token_url"]
@@ -105,6 +108,19 @@ c.GenericOAuthenticator.allow_all = env_bool("DEVPLANE_OIDC_ALLOW_ALL", False)
 c.Authenticator.admin_users = set(env_list("DEVPLANE_ADMIN_USERS"))
 # Refresh the identity before each start so a removed group member cannot spawn.
 c.Authenticator.refresh_pre_spawn = env_bool("DEVPLANE_OIDC_REFRESH_PRE_SPAWN", False)
+
+# ------------------------------------------------------------------ revocation
+# Auth state (the provider's tokens, encrypted) lets the hub re-read a user's groups every
+# auth_refresh_age; strict refresh makes a failed one refuse that user's tokens too, which
+# is what an open terminal's auth proxy re-checks. docs/hub-config.md, "Revocation".
+c.Authenticator.enable_auth_state = True
+c.CryptKeeper.keys = hubsecurity.auth_state_keys()
+c.Authenticator.auth_refresh_age = env_int("DEVPLANE_AUTH_REFRESH_AGE", 30)
+c.Authenticator.auth_refresh_strict = env_bool("DEVPLANE_AUTH_REFRESH_STRICT", True)
+# The hub's login cookie, and the OAuth tokens in the servers' cookies (JupyterHub's defaults:
+# 14 days for both).
+c.JupyterHub.cookie_max_age_days = env_float("DEVPLANE_COOKIE_MAX_AGE_DAYS", 1)
+c.JupyterHub.oauth_token_expires_in = env_int("DEVPLANE_OAUTH_TOKEN_EXPIRES_IN", 8 * 3600)
 
 # ------------------------------------------------------------------ the spawner
 c.JupyterHub.spawner_class = "devplane"

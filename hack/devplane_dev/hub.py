@@ -144,6 +144,7 @@ class Hub(HubClient):
             "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
             "DEVPLANE_PROFILES": json.dumps(profiles),
             "DEVPLANE_AUTOMATION_TOKEN": self.token,
+            "DEVPLANE_AUTH_STATE_KEY_FILE": str(workdir / "auth_state_key"),
             **timeouts,
             **(oidc.hub_env() if oidc is not None else {}),
             **(extra_env or {}),
@@ -151,6 +152,11 @@ class Hub(HubClient):
 
     def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)  # the database, the cookie secret
+        key = self.workdir / "auth_state_key"
+        if not key.exists():
+            # Like the chart's Secret: made once, kept with the database it encrypts.
+            key.touch(mode=0o600)
+            key.write_text(secrets.token_hex(32))
         self.process = run_jupyterhub(
             HUB_CONFIG, self.env, self.workdir, self.log_path, self.url, timeout
         )

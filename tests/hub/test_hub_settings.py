@@ -157,3 +157,18 @@ def test_admin_access_needs_per_user_subdomains_over_https():
         hubsecurity.subdomain_host(True, "https://other.example.com/", on)
     # Without admin access, subdomains are optional.
     assert hubsecurity.subdomain_host(False, public, {}) == ""
+
+
+def test_auth_state_needs_a_32_byte_key(tmp_path):
+    hex_key, b64_key = "ab" * 32, "q" * 43 + "="
+    assert hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY": hex_key}) == [hex_key]
+    # Rotation: the new key first; the old one still decrypts.
+    both = {"DEVPLANE_AUTH_STATE_KEY": f"{hex_key}; {b64_key}"}
+    assert hubsecurity.auth_state_keys(both) == [hex_key, b64_key]
+    path = tmp_path / "key"
+    path.write_text(hex_key + "\n")
+    assert hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY_FILE": str(path)}) == [hex_key]
+    with pytest.raises(hs.HubSettingsError, match="openssl rand -hex 32"):
+        hubsecurity.auth_state_keys({})
+    with pytest.raises(hs.HubSettingsError, match="key 2 is not 32 bytes"):
+        hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY": f"{hex_key};tooshort"})
