@@ -45,6 +45,7 @@ from .progress import (
     is_stopped,
     kube_event,
     phase,
+    pod_not_ready,
     ready_reason,
     server_url,
     workspace_progress,
@@ -168,9 +169,10 @@ class DevPlaneSpawner(Spawner):
         default_value="service",
         config=True,
         help="""How the hub and its proxy reach a workspace: "service" uses the Workspace's
-        status.url (the Service's cluster DNS name, the in-cluster default); "pod-ip" uses
-        http://<status.podIP>:<workspace_port> (the local demo and tests, where cluster DNS
-        does not exist).""",
+        status.url (the Service's cluster DNS name, which only leads to a ready pod: the only
+        choice the chart offers); "pod-ip" uses http://<status.podIP>:<workspace_port>, for
+        the local demo and tests only, where cluster DNS does not exist: poll() then stops a
+        server whose pod is not ready, at most poll_interval after the operator says so.""",
     )
 
     workspace_port = Integer(
@@ -552,6 +554,13 @@ class DevPlaneSpawner(Spawner):
             return 1
         if phase(ws) in ("Stopping", "Stopped"):
             return 0
+        if self.hub_connect_via == "pod-ip" and not self._spawn_pending and pod_not_ready(ws):
+            # The hub's proxy routes straight to the pod's IP, and once the auth proxy is down
+            # the user's own processes may listen on its port (docs/spawner.md, "Reaching a
+            # workspace"). A Service would stop sending traffic to a pod that is not ready;
+            # here only removing the route does, which the hub does for a server that stopped.
+            await self._stop_without_waiting(client, ws, "its auth proxy is not ready")
+            return 1
         if not self._token_alive():
             # Its auth proxy can no longer authenticate anyone. Stopping it (not only
             # reporting it stopped) keeps the hub and the cluster agreeing: a pod the hub

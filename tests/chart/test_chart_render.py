@@ -267,6 +267,18 @@ def test_admin_access_needs_per_user_subdomains_over_https(helm, render) -> None
     assert env["DEVPLANE_SUBDOMAIN_HOST"] == "https://devplane.example.internal"
 
 
+def test_routing_to_pod_ips_is_not_offered(helm, render) -> None:
+    """Only a Service sends traffic to a pod whose auth proxy is ready; a pod's IP reaches
+    whatever listens on the proxy's port, the user's own processes too once it is down."""
+    result = helm("template", "x", str(CHART), "--set", "hub.spawner.connectVia=pod-ip")
+    assert result.returncode != 0
+    assert "hub.spawner.connectVia=pod-ip is not offered" in result.stderr
+    env = container_env(
+        one(render("defaults"), "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert env["DEVPLANE_HUB_CONNECT_VIA"] == "service"
+
+
 def test_ingress_needs_host_and_tls_secret(helm) -> None:
     no_host = helm("template", "x", str(CHART), "--set", "ingress.enabled=true")
     assert no_host.returncode != 0 and "ingress.host" in no_host.stderr

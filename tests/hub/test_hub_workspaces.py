@@ -340,3 +340,58 @@ def test_with_admin_access_each_users_server_has_a_host_of_its_own(stack, kubeco
     finally:
         hub.stop()
         proxy.stop()
+
+
+def test_in_pod_ip_mode_a_server_whose_auth_proxy_is_not_ready_is_stopped(
+    stack, kubeconfig, tmp_path
+):
+    """pod-ip routing (the local demo's) sends visitors, admins too, straight to the pod's IP,
+    where the user's processes could listen on the proxy's port once the proxy died. So the
+    hub must stop routing there as soon as the operator reports the pod not ready. The test
+    plays the kubelet: the image's `.test` registry is one kwok never plays."""
+    fast_poll = tmp_path / "fast_poll.py"
+    fast_poll.write_text("c.Spawner.poll_interval = 1\n")
+    played = {"slug": "played", "default": True, "image": "registry.test/devplane/ws:played"}
+    proxy = ConfigurableHttpProxy(tmp_path)
+    hub = Hub(
+        tmp_path, proxy, None, stack.namespace, [played],
+        extra_env={"KUBECONFIG": str(kubeconfig), **NO_LOGIN,
+                   "DEVPLANE_HUB_EXTRA_CONFIG": str(fast_poll)},
+    )  # fmt: skip
+    user = "judy"
+    pod = naming.child_name(naming.workspace_name(user))
+    pod_ip = f"127.99.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
+
+    def kubelet_reports(ready: bool) -> None:
+        containers = [
+            {"name": name, "image": "x", "imageID": "", "restartCount": 0, "ready": ready,
+             "state": {"running": {}} if ready else {"terminated": {"exitCode": 137}}}
+            for name in ("workspace", "authproxy")
+        ]  # fmt: skip
+        status = {
+            "phase": "Running", "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+            "conditions": [{"type": "PodScheduled", "status": "True"},
+                           {"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": containers,
+        }  # fmt: skip
+        stack.kubectl("patch", "pod", pod, "-n", stack.namespace, "--subresource=status",
+                      "--type=merge", "-p", json.dumps({"status": status}))  # fmt: skip
+
+    try:
+        hub.start()
+        assert hub.api("POST", f"/users/{user}").status_code == 201
+        assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
+        wait_for("the pod to be scheduled", lambda: (stack.get("pod", pod) or {}).get(
+            "spec", {}).get("nodeName"))  # fmt: skip
+        kubelet_reports(ready=True)
+        hub.wait_ready(user)
+        assert any(pod_ip in r["target"] for r in proxy.routes().values())
+
+        kubelet_reports(ready=False)  # the auth proxy died (its port is free to take)
+        hub.wait_stopped(user, timeout=30)
+        assert not any(pod_ip in r["target"] for r in proxy.routes().values())
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert ws["spec"]["started"] is False
+    finally:
+        hub.stop()
+        proxy.stop()
