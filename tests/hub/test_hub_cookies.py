@@ -8,13 +8,11 @@ configurable-http-proxy on plain http, as in the cluster behind a TLS-terminatin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.hub import Hub, running_hub
 from devplane_dev.login import login
-from devplane_dev.proxy import ConfigurableHttpProxy
 from hub_testdata import USERS
 
 
@@ -36,22 +34,9 @@ def attributes(set_cookie: str) -> set[str]:
 @pytest.fixture(scope="module")
 def https_hub(tmp_path_factory) -> Iterator[Hub]:
     """A hub whose public URL is https (a TLS-terminating Ingress in front of the proxy)."""
-    workdir: Path = tmp_path_factory.mktemp("hub-https")
-    proxy = ConfigurableHttpProxy(workdir)
-    hub = Hub(
-        workdir, proxy, None, namespace="unused", profiles=[],
-        extra_env={
-            **NO_LOGIN,
-            "DEVPLANE_BIND_URL": proxy.url,
-            "DEVPLANE_PUBLIC_URL": "https://devplane.example.test",
-        },
-    )  # fmt: skip
-    try:
-        hub.start()
+    public = {"DEVPLANE_PUBLIC_URL": "https://devplane.example.test"}
+    with running_hub(tmp_path_factory.mktemp("hub-https"), **public) as hub:
         yield hub
-    finally:
-        hub.stop()
-        proxy.stop()
 
 
 def test_cookies_are_secure_and_same_site_when_the_public_url_is_https(https_hub):

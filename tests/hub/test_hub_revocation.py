@@ -12,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,8 +19,7 @@ from devplane_dev.hub import Hub
 from devplane_dev.login import login
 from devplane_dev.oidc import ADMINS_GROUP, USERS_GROUP, OidcProvider, OidcUser
 from devplane_dev.poll import wait_for
-from devplane_dev.proxy import ConfigurableHttpProxy
-from hub_testdata import PROFILES
+from hub_testdata import login_stack
 
 REFRESH_AGE = 3  # seconds; the hub's default is 30
 COOKIE_AGE = 15  # seconds; the hub's default is a day (JupyterHub's: 14 days)
@@ -38,24 +36,12 @@ USERS = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[tuple[Hub, OidcProvider]]:
-    workdir: Path = tmp_path_factory.mktemp("hub-revocation")
-    proxy = ConfigurableHttpProxy(workdir)
-    oidc = OidcProvider(workdir, f"{proxy.url}/hub/oauth_callback", USERS.values())
-    # With profiles, the page after login is the spawn form: nothing starts (no cluster here).
-    hub = Hub(
-        workdir, proxy, oidc, namespace="unused", profiles=PROFILES,
-        extra_env={
-            "DEVPLANE_AUTH_REFRESH_AGE": str(REFRESH_AGE),
-            "DEVPLANE_COOKIE_MAX_AGE_DAYS": str(COOKIE_AGE / 86400),
-        },
-    )  # fmt: skip
-    try:
-        hub.start()
-        yield hub, oidc
-    finally:
-        hub.stop()
-        oidc.stop()
-        proxy.stop()
+    ages = {
+        "DEVPLANE_AUTH_REFRESH_AGE": str(REFRESH_AGE),
+        "DEVPLANE_COOKIE_MAX_AGE_DAYS": str(COOKIE_AGE / 86400),
+    }
+    with login_stack(tmp_path_factory.mktemp("hub-revocation"), USERS.values(), **ages) as s:
+        yield s
 
 
 def logged_in(hub: Hub, name: str) -> tuple[requests.Session, requests.Response]:
@@ -105,36 +91,38 @@ def test_the_hub_login_cookie_is_refused_once_its_max_age_is_over(stack):
     assert home.status_code == 302 and "/hub/login" in home.headers["Location"]
 
 
+def seconds_until(
+    hub: Hub, oidc: OidcProvider, name: str, groups: list[str], check
+) -> tuple[float, requests.Session]:
+    """Log ``name`` in, then set their groups at the provider to ``groups`` as an admin would;
+    return how long until ``check`` holds for the hub's answer to their own API token, and
+    their browser session."""
+    session, _ = logged_in(hub, name)
+    token = own_token(hub, session, name)
+    assert as_token(hub, token).status_code == 200 and not check(as_token(hub, token))
+    oidc.set_groups(name, groups)
+    changed = time.monotonic()
+    wait_for(f"the hub to see {name}'s new groups", lambda: check(as_token(hub, token)),
+             timeout=REFRESH_AGE + 30, interval=0.2)  # fmt: skip
+    return time.monotonic() - changed, session
+
+
 def test_removal_from_the_allowed_groups_reaches_tokens_within_the_refresh_age(stack):
     hub, oidc = stack
-    session, _ = logged_in(hub, "dora")
-    token = own_token(hub, session, "dora")
-    assert as_token(hub, token).status_code == 200
-
-    oidc.set_groups("dora", [])  # an admin takes dora out of devplane-users at the provider
-    removed = time.monotonic()
-    wait_for("the hub to refuse dora's token", lambda: as_token(hub, token).status_code == 403,
-             timeout=REFRESH_AGE + 30, interval=0.2)  # fmt: skip
-    latency = time.monotonic() - removed
+    latency, session = seconds_until(hub, oidc, "dora", [], lambda r: r.status_code == 403)
     print(f"allowed-group removal reached token requests in {latency:.1f}s")
     assert latency <= REFRESH_AGE + 2
-    # Her browser session is gone too: the hub sends her to log in, and the provider's
-    # answer then is no longer good enough.
+    # Her browser session is gone too: the hub sends her to log in, where the provider's
+    # answer is no longer good enough.
     home = session.get(f"{hub.url}/hub/home", allow_redirects=False, timeout=30)
     assert home.status_code == 302 and "/hub/login" in home.headers["Location"]
 
 
 def test_removal_from_the_admin_groups_reaches_the_hub_within_the_refresh_age(stack):
     hub, oidc = stack
-    session, _ = logged_in(hub, "hana")
-    token = own_token(hub, session, "hana")
-    assert as_token(hub, token).json()["admin"] is True
-
-    oidc.set_groups("hana", [USERS_GROUP])
-    removed = time.monotonic()
-    wait_for("hana to lose admin", lambda: as_token(hub, token).json()["admin"] is False,
-             timeout=REFRESH_AGE + 30, interval=0.2)  # fmt: skip
-    latency = time.monotonic() - removed
+    latency, _ = seconds_until(
+        hub, oidc, "hana", [USERS_GROUP], lambda reply: reply.json()["admin"] is False
+    )
     print(f"admin-group removal reached the hub in {latency:.1f}s")
     assert latency <= REFRESH_AGE + 2
     assert hub.user_model("hana")["admin"] is False
