@@ -97,7 +97,7 @@ c.GenericOAuthenticator.validate_server_cert = env_bool("DEVPLANE_OIDC_TLS_VERIF
 if env_str("DEVPLANE_OIDC_CA_FILE"):
     c.GenericOAuthenticator.http_request_kwargs = {"ca_certs": env_str("DEVPLANE_OIDC_CA_FILE")}
 # Groups from a claim (userinfo) become JupyterHub groups; membership decides who may log in
-# and who is an admin, re-evaluated at every login.
+# and who is an admin, re-evaluated at every login and every refresh (revocation, below).
 c.GenericOAuthenticator.manage_groups = True
 c.GenericOAuthenticator.auth_state_groups_key = "oauth_user." + env_str(
     "DEVPLANE_OIDC_GROUPS_CLAIM", "groups"
