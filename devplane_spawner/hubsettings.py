@@ -13,9 +13,9 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -39,15 +39,32 @@ def env_bool(name: str, default: bool, env: Mapping[str, str] | None = None) -> 
         raise HubSettingsError(str(e)) from None
 
 
-def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
+_Number = TypeVar("_Number", int, float)
+
+
+def _env_number(
+    name: str,
+    default: _Number,
+    parse: Callable[[str], _Number],
+    what: str,
+    env: Mapping[str, str] | None,
+) -> _Number:
     env = os.environ if env is None else env
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError:
-        raise HubSettingsError(f"{name}={raw!r}: must be a whole number") from None
+        raise HubSettingsError(f"{name}={raw!r}: must be {what}") from None
+
+
+def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
+    return _env_number(name, default, int, "a whole number", env)
+
+
+def env_float(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    return _env_number(name, default, float, "a number", env)
 
 
 def env_list(name: str, env: Mapping[str, str] | None = None) -> list[str]:

@@ -70,6 +70,12 @@ def is_ready(ws: Mapping[str, Any]) -> bool:
     )
 
 
+def pod_not_ready(ws: Mapping[str, Any]) -> bool:
+    """The operator reports the pod not ready (PodReady=False): one of its containers, the
+    auth proxy among them, fails its readiness check or is not running."""
+    return (conditions(ws).get("PodReady") or {}).get("status") == "False"
+
+
 def is_stopped(ws: Mapping[str, Any]) -> bool:
     """Asked to stop and the operator confirms the pod is gone."""
     if (ws.get("spec") or {}).get("started"):

@@ -35,7 +35,7 @@ from devplane_api.v1alpha1 import (
     workspace_labels,
 )
 
-from . import profiles
+from . import profiles, server_token
 from .progress import (
     DEFAULT_FATAL_REASONS,
     ProgressEvent,
@@ -45,11 +45,12 @@ from .progress import (
     is_stopped,
     kube_event,
     phase,
+    pod_not_ready,
     ready_reason,
     server_url,
     workspace_progress,
 )
-from .workspace_client import WorkspaceClient, shared_api_client
+from .workspace_client import WorkspaceClient, belongs_to, shared_api_client
 
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
 # admin's `environment` entries) stays out of the Secret.
@@ -168,9 +169,10 @@ class DevPlaneSpawner(Spawner):
         default_value="service",
         config=True,
         help="""How the hub and its proxy reach a workspace: "service" uses the Workspace's
-        status.url (the Service's cluster DNS name, the in-cluster default); "pod-ip" uses
-        http://<status.podIP>:<workspace_port> (the local demo and tests, where cluster DNS
-        does not exist).""",
+        status.url (the Service's cluster DNS name, which only leads to a ready pod: the only
+        choice the chart offers); "pod-ip" uses http://<status.podIP>:<workspace_port>, for
+        the local demo and tests only, where cluster DNS does not exist: poll() then stops a
+        server whose pod is not ready, at most poll_interval after the operator says so.""",
     )
 
     workspace_port = Integer(
@@ -215,6 +217,17 @@ class DevPlaneSpawner(Spawner):
         holds one watch open, so set it above the number of concurrent spawns you expect.""",
     )
 
+    server_token_lifetime = Integer(
+        3 * 24 * 3600,
+        config=True,
+        help="""Seconds a server's API token stays valid unless the hub renews it.
+
+        The hub renews it (in poll(), every Spawner.poll_interval) while the server runs and
+        revokes it when the server stops, whichever hub instance started it; the expiry ends a
+        token every other path missed. A hub down for longer finds those tokens expired and
+        stops their workspaces (home volumes stay). Must exceed twice poll_interval.""",
+    )
+
     cleanup_secret_on_stop = Bool(
         False,
         config=True,
@@ -253,6 +266,10 @@ class DevPlaneSpawner(Spawner):
     workspace_name = Unicode("", help="Name of this server's Workspace (kept in hub state).")
     _profile: profiles.Profile | None = None
     _client: WorkspaceClient | None = None
+    # The name came from hub state, or start() has looked for one made by an older release.
+    _name_settled = False
+    # Database id of this server's API token (server_token.py), kept in state.
+    _token_id: int | None = None
 
     @property
     def profiles(self) -> list[profiles.Profile]:
@@ -268,6 +285,8 @@ class DevPlaneSpawner(Spawner):
         if self.workspace_name:
             state["workspace_name"] = self.workspace_name
             state["namespace"] = self.namespace
+        if self._token_id is not None:
+            state["api_token_id"] = self._token_id
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -275,12 +294,46 @@ class DevPlaneSpawner(Spawner):
         # Keep the name the Workspace was created with, even if naming rules ever changed.
         if state.get("workspace_name"):
             self.workspace_name = state["workspace_name"]
+            self._name_settled = True
         if state.get("namespace"):
             self.namespace = state["namespace"]
+        self._token_id = state.get("api_token_id")
 
     def clear_state(self) -> None:
-        # The Workspace (and its name) outlive a stop; only the token is per-start.
+        # The Workspace (and its name) outlive a stop; only the token is per-start. The hub
+        # calls this when the server has stopped (and before a new start): the token dies here,
+        # whichever hub instance started the server.
+        session = server_token.hub_session(self.orm_spawner)
+        token_id, self._token_id = self._token_id, None
+        if (
+            session is not None
+            and token_id is not None
+            and server_token.revoke(session, token_id, self.orm_spawner.user_id)
+        ):
+            self.log.info("Revoked the API token of %s's stopped server", self._log_name)
         super().clear_state()
+
+    def _adopt_token(self) -> None:
+        """Give this start's API token its expiry and remember its id (server_token.py)."""
+        if self.server_token_lifetime <= 2 * self.poll_interval:
+            raise WorkspaceStartError(
+                f"DevPlaneSpawner.server_token_lifetime ({self.server_token_lifetime}s) must "
+                f"exceed twice Spawner.poll_interval ({self.poll_interval}s), or running "
+                "servers lose their token between two renewals: ask an administrator"
+            )
+        session = server_token.hub_session(self.orm_spawner)
+        if session is not None and self.api_token:
+            self._token_id = server_token.adopt(session, self.api_token, self.server_token_lifetime)
+
+    def _token_alive(self) -> bool:
+        """Renew this server's token; False once it is gone (revoked, or expired while no
+        hub ran). Servers started before the token was tracked count as alive."""
+        session = server_token.hub_session(self.orm_spawner)
+        if session is None or self._token_id is None:
+            return True
+        return server_token.renew(
+            session, self._token_id, self.orm_spawner.user_id, self.server_token_lifetime
+        )
 
     async def client(self) -> WorkspaceClient:
         if self._client is None:
@@ -359,23 +412,71 @@ class DevPlaneSpawner(Spawner):
             },
         }
 
-    async def start(self) -> str:
-        client = await self.client()
+    def _is_ours(self, ws: dict[str, Any]) -> bool:
+        return belongs_to(ws, self.user.name, self.name or "")
+
+    def _foreign(self, ws: dict[str, Any]) -> WorkspaceStartError:
+        """The refusal to use a Workspace of someone else that sits under our name."""
+        spec = ws.get("spec") or {}
+        # The other owner is named in the hub's log for the admin, not to this user.
+        self.log.error(
+            "Workspace %s/%s belongs to user %r (server %r), not to %r (server %r): refusing "
+            "to adopt it", self.namespace, ws["metadata"]["name"], spec.get("owner"),
+            spec.get("serverName", ""), self.user.name, self.name or "",
+        )  # fmt: skip
+        return WorkspaceStartError(
+            f"Your workspace cannot start: its name {ws['metadata']['name']!r} is taken by "
+            "another user's workspace. Ask an administrator to resolve the clash; the hub's "
+            "log names both."
+        )
+
+    async def _settle_name(self, client: WorkspaceClient) -> str:
+        """This server's Workspace name: from hub state, else today's rule, else the name an
+        older release gave it (8-hex-digit hash) if a Workspace of ours has it."""
         name = self.ws_name()
+        if self._name_settled:
+            return name
+        legacy = naming.legacy_workspace_name(self.user.name, self.name or "")
+        if legacy != name and await client.get(name) is None:
+            old = await client.get(legacy)
+            if old is not None and self._is_ours(old):
+                self.workspace_name = name = legacy
+        self._name_settled = True
+        return name
+
+    async def _restart_own(
+        self, client: WorkspaceClient, name: str, spec: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Patch the existing Workspace ``name`` for this start, if it is ours.
+
+        The patch names the uid that was checked, so a Workspace deleted and re-created by
+        someone else between the check and the patch is refused too.
+        """
+        existing = await client.get(name)
+        if existing is None:
+            raise WorkspaceStartError("Your workspace was deleted while it was starting.")
+        if not self._is_ours(existing):
+            raise self._foreign(existing)
+        return await client.patch_spec(name, spec, existing["metadata"]["uid"])
+
+    async def start(self) -> str:
+        self._adopt_token()
+        client = await self.client()
+        name = await self._settle_name(client)
         if self._profile is None and self.profile_list:
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
             self.apply_profile(self.user_options)
         spec = self.workspace_spec()
-        # Two API round trips for a new Workspace, three for an existing one: create (or,
-        # when it exists, merge-patch) the Workspace, then write the Secret already owned by
-        # it. The operator needs the Secret only when the pod's containers start, several
-        # API calls later (and the kubelet retries until it exists).
+        # Two API round trips for a new Workspace, four for an existing one: create (or,
+        # when it exists, read, check it is ours and merge-patch) the Workspace, then write
+        # the Secret already owned by it. The operator needs the Secret only when the pod's
+        # containers start, several API calls later (and the kubelet retries until it exists).
         try:
             ws = await client.create(self._new_workspace(spec))
         except ApiException as e:
             if e.status != 409:
                 raise
-            ws = await client.patch_spec(name, spec)
+            ws = await self._restart_own(client, name, spec)
         await client.write_secret(self._secret_name(), self.hub_env(), self._labels(), ws)
         generation = ws["metadata"]["generation"]
         self.log.info("Workspace %s/%s started (generation %s)", self.namespace, name, generation)
@@ -410,11 +511,18 @@ class DevPlaneSpawner(Spawner):
     async def stop(self, now: bool = False) -> None:
         client = await self.client()
         name = self.ws_name()
+        current = await client.get(name)
+        if current is None:
+            return  # nothing to stop (e.g. a start refused before it created anything)
+        if not self._is_ours(current):
+            self.log.warning("Workspace %s/%s is not %s's: not stopping it", self.namespace,
+                             name, self._log_name)  # fmt: skip
+            return
         try:
-            ws = await client.patch_spec(name, {"started": False})
+            ws = await client.patch_spec(name, {"started": False}, current["metadata"]["uid"])
         except ApiException as e:
             if e.status == 404:
-                return  # nothing to stop (e.g. a start refused before it created anything)
+                return  # deleted meanwhile
             raise
         generation = ws["metadata"]["generation"]
 
@@ -440,22 +548,48 @@ class DevPlaneSpawner(Spawner):
             return 0
         client = await self.client()
         ws = await client.get(self.ws_name())
-        if ws is None or not (ws.get("spec") or {}).get("started"):
+        if ws is None or not self._is_ours(ws) or not (ws.get("spec") or {}).get("started"):
             return 0
         if phase(ws) == "Failed":
             return 1
         if phase(ws) in ("Stopping", "Stopped"):
             return 0
+        if self.hub_connect_via == "pod-ip" and not self._spawn_pending and pod_not_ready(ws):
+            # The hub's proxy routes straight to the pod's IP, and once the auth proxy is down
+            # the user's own processes may listen on its port (docs/spawner.md, "Reaching a
+            # workspace"). A Service would stop sending traffic to a pod that is not ready;
+            # here only removing the route does, which the hub does for a server that stopped.
+            await self._stop_without_waiting(client, ws, "its auth proxy is not ready")
+            return 1
+        if not self._token_alive():
+            # Its auth proxy can no longer authenticate anyone. Stopping it (not only
+            # reporting it stopped) keeps the hub and the cluster agreeing: a pod the hub
+            # forgot would escape the idle culler, and a new start would reuse it with the
+            # dead token.
+            await self._stop_without_waiting(client, ws, "its API token was revoked or expired")
+            return 1
         return None
+
+    async def _stop_without_waiting(
+        self, client: WorkspaceClient, ws: dict[str, Any], why: str
+    ) -> None:
+        self.log.warning("Stopping Workspace %s/%s: %s", self.namespace, self.ws_name(), why)
+        with contextlib.suppress(ApiException):  # gone or replaced meanwhile: nothing to stop
+            await client.patch_spec(self.ws_name(), {"started": False}, ws["metadata"]["uid"])
 
     async def delete_forever(self) -> None:
         """Delete the Workspace; its children follow, the home volume per its reclaim policy."""
         client = await self.client()
-        deleted = await client.delete(self.ws_name())
+        name = await self._settle_name(client)
+        ws = await client.get(name)
+        if ws is not None and not self._is_ours(ws):
+            self.log.warning("Workspace %s/%s is not %s's: not deleting it", self.namespace,
+                             name, self._log_name)  # fmt: skip
+            return
+        deleted = ws is not None and await client.delete(name, ws["metadata"]["uid"])
         self.log.info(
-            "Workspace %s/%s %s", self.namespace, self.ws_name(),
-            "deleted" if deleted else "was already gone",
-        )  # fmt: skip
+            "Workspace %s/%s %s", self.namespace, name, "deleted" if deleted else "was already gone"
+        )
 
     # ------------------------------------------------------------ progress
 

@@ -44,6 +44,16 @@ async def shared_api_client(kubeconfig: str = "", pool_size: int = 500) -> k8s.A
         return _clients[key]
 
 
+def belongs_to(ws: Mapping[str, Any], owner: str, server_name: str) -> bool:
+    """Whether ``ws`` is the Workspace of this user's server (its immutable spec says whose).
+
+    A name alone does not say it: an admin may have made the object, or (before the name hash
+    was widened) another user's name may have hashed to the same one.
+    """
+    spec = ws.get("spec") or {}
+    return spec.get("owner") == owner and (spec.get("serverName") or "") == server_name
+
+
 def owner_reference(ws: Mapping[str, Any]) -> dict[str, Any]:
     """An ownerReference to ``ws``, so Kubernetes garbage-collects the child with it."""
     meta = ws["metadata"]
@@ -83,21 +93,24 @@ class WorkspaceClient:
             GROUP, VERSION, self.namespace, PLURAL, body
         )
 
-    async def patch_spec(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """JSON merge-patch of ``spec`` (keys set to None are removed)."""
+    async def patch_spec(self, name: str, spec: dict[str, Any], uid: str) -> dict[str, Any]:
+        """JSON merge-patch of ``spec`` (keys set to None are removed), only if the Workspace
+        is still the object ``uid`` (one re-created under the name meanwhile is refused: the
+        API server rejects a changed metadata.uid as immutable, 422)."""
+        body = {"metadata": {"uid": uid}, "spec": spec}
         # Without _content_type the client sends a JSON patch, which wants a list. The method
         # reads it from its **kwargs; the client's stubs leave it out.
         return await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
-            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec},
-            _content_type=MERGE_PATCH,
+            GROUP, VERSION, self.namespace, PLURAL, name, body, _content_type=MERGE_PATCH,
         )  # fmt: skip
 
-    async def delete(self, name: str) -> bool:
-        """Delete the Workspace; False when it was already gone."""
+    async def delete(self, name: str, uid: str) -> bool:
+        """Delete the Workspace if it is still the object ``uid``; False when it was gone."""
         try:
             await self.custom.delete_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name,
                 propagation_policy="Background",
+                body=k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid)),
             )  # fmt: skip
         except ApiException as e:
             if e.status == 404:

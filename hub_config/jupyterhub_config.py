@@ -8,9 +8,12 @@ added with DEVPLANE_HUB_EXTRA_CONFIG (a Python file loaded last, with the same `
 import sys
 from pathlib import Path
 
+from devplane_spawner import hubsecurity
+from devplane_spawner.authenticator import DevPlaneOAuthenticator
 from devplane_spawner.hubsettings import (
     HubSettingsError,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -25,7 +28,13 @@ c = get_config()
 # ------------------------------------------------------------------ network and storage
 # The public side is served by configurable-http-proxy, started separately (its own pod in the
 # chart, its own process in the demo) so a hub restart never drops users' connections.
-c.JupyterHub.bind_url = env_str("DEVPLANE_PUBLIC_URL", "http://0.0.0.0:8000")
+public_url = hubsecurity.public_url()
+c.JupyterHub.bind_url = hubsecurity.bind_url(public_url)
+if public_url:
+    # Redirects and the Secure flag follow it, not a request's X-Forwarded-Proto.
+    c.JupyterHub.public_url = public_url
+# The hub's cookies, and the servers' through JUPYTERHUB_COOKIE_OPTIONS.
+c.JupyterHub.tornado_settings = {"cookie_options": hubsecurity.cookie_options(public_url)}
 c.JupyterHub.hub_bind_url = env_str("DEVPLANE_HUB_BIND_URL", "http://0.0.0.0:8081")
 if env_str("DEVPLANE_HUB_CONNECT_URL"):
     # How workspaces (their auth proxies) and the proxy reach the hub, e.g. the hub Service.
@@ -50,10 +59,18 @@ c.JupyterHub.cleanup_servers = False
 c.JupyterHub.last_activity_interval = 0
 c.JupyterHub.allow_named_servers = env_bool("DEVPLANE_NAMED_SERVERS", False)
 c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 0)
+# Admins may open users' terminals only with each user's server on a host of its own
+# (hubsecurity.subdomain_host refuses anything less).
 c.JupyterHub.admin_access = env_bool("DEVPLANE_ADMIN_ACCESS", False)
+subdomain_host = hubsecurity.subdomain_host(c.JupyterHub.admin_access, public_url)
+if subdomain_host:
+    c.JupyterHub.subdomain_host = subdomain_host
+    # __Host- cookies cannot be set from a subdomain (a user's server); they must be Secure.
+    c.JupyterHub.cookie_host_prefix_enabled = subdomain_host.startswith("https://")
 
 # ------------------------------------------------------------------ login: OIDC
-c.JupyterHub.authenticator_class = "generic-oauth"
+# GenericOAuthenticator that also re-checks the allowed groups on every refresh (below).
+c.JupyterHub.authenticator_class = DevPlaneOAuthenticator
 endpoints = oidc_endpoints()
 c.GenericOAuthenticator.authorize_url = endpoints["authorize_url"]
 c.GenericOAuthenticator.token_url = endpoints["token_url"]
@@ -80,7 +97,7 @@ c.GenericOAuthenticator.validate_server_cert = env_bool("DEVPLANE_OIDC_TLS_VERIF
 if env_str("DEVPLANE_OIDC_CA_FILE"):
     c.GenericOAuthenticator.http_request_kwargs = {"ca_certs": env_str("DEVPLANE_OIDC_CA_FILE")}
 # Groups from a claim (userinfo) become JupyterHub groups; membership decides who may log in
-# and who is an admin, re-evaluated at every login.
+# and who is an admin, re-evaluated at every login and every refresh (revocation, below).
 c.GenericOAuthenticator.manage_groups = True
 c.GenericOAuthenticator.auth_state_groups_key = "oauth_user." + env_str(
     "DEVPLANE_OIDC_GROUPS_CLAIM", "groups"
@@ -91,6 +108,19 @@ c.GenericOAuthenticator.allow_all = env_bool("DEVPLANE_OIDC_ALLOW_ALL", False)
 c.Authenticator.admin_users = set(env_list("DEVPLANE_ADMIN_USERS"))
 # Refresh the identity before each start so a removed group member cannot spawn.
 c.Authenticator.refresh_pre_spawn = env_bool("DEVPLANE_OIDC_REFRESH_PRE_SPAWN", False)
+
+# ------------------------------------------------------------------ revocation
+# Auth state (the provider's tokens, encrypted) lets the hub re-read a user's groups every
+# auth_refresh_age; strict refresh makes a failed one refuse that user's tokens too, which
+# is what an open terminal's auth proxy re-checks. docs/hub-config.md, "Revocation".
+c.Authenticator.enable_auth_state = True
+c.CryptKeeper.keys = hubsecurity.auth_state_keys()
+c.Authenticator.auth_refresh_age = env_int("DEVPLANE_AUTH_REFRESH_AGE", 30)
+c.Authenticator.auth_refresh_strict = env_bool("DEVPLANE_AUTH_REFRESH_STRICT", True)
+# The hub's login cookie, and the OAuth tokens in the servers' cookies (JupyterHub's defaults:
+# 14 days for both).
+c.JupyterHub.cookie_max_age_days = env_float("DEVPLANE_COOKIE_MAX_AGE_DAYS", 1)
+c.JupyterHub.oauth_token_expires_in = env_int("DEVPLANE_OAUTH_TOKEN_EXPIRES_IN", 8 * 3600)
 
 # ------------------------------------------------------------------ the spawner
 c.JupyterHub.spawner_class = "devplane"
@@ -111,6 +141,7 @@ for trait, variable in [
         setattr(c.DevPlaneSpawner, trait, env_str(variable))
 for trait, variable in [
     ("start_timeout", "DEVPLANE_START_TIMEOUT"),
+    ("server_token_lifetime", "DEVPLANE_SERVER_TOKEN_LIFETIME"),
     ("http_timeout", "DEVPLANE_HTTP_TIMEOUT"),
 ]:
     if env_str(variable):

@@ -171,6 +171,26 @@ hub.publicURL (e.g. a LoadBalancer's name), else empty (NOTES.txt then explains 
 {{- end -}}
 {{- end -}}
 
+{{/*
+The hub's subdomain_host when hub.perUserSubdomains is on: the public URL's scheme and host
+(users get <user>.<host>); "" when off. Fails, naming the values, on what cannot be safe:
+admin access without per-user subdomains (a user's page would run on the hub's origin in an
+admin's browser), or subdomains without an https public URL (__Host- cookies need https).
+*/}}
+{{- define "devplane.subdomainHost" -}}
+{{- $public := include "devplane.publicURL" . -}}
+{{- if and .Values.hub.adminAccess (not .Values.hub.perUserSubdomains) -}}
+{{- fail "hub.adminAccess needs hub.perUserSubdomains=true: an admin who opens a user's terminal would otherwise run that user's page on the hub's own origin (docs/install.md, \"Admin access\")" -}}
+{{- end -}}
+{{- if .Values.hub.perUserSubdomains -}}
+{{- if not (hasPrefix "https://" $public) -}}
+{{- fail "hub.perUserSubdomains needs an https public URL: ingress.host with ingress.tls.enabled, or hub.publicURL=https://..." -}}
+{{- end -}}
+{{- $u := urlParse $public -}}
+{{- printf "%s://%s" $u.scheme $u.host -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The CA bundle ConfigMap (chart-made from caBundle.pem, or the admin's), or "" when none. */}}
 {{- define "devplane.caBundleConfigMap" -}}
 {{- if .Values.caBundle.existingConfigMap -}}

@@ -4,17 +4,18 @@
 DevPlane's hub, ``hub_config/jupyterhub_config.py`` configured through environment variables
 only, behind a configurable-http-proxy started apart from it (``proxy``), as the chart runs
 it; the tests, the spawn benchmark and the demo all start it through ``Hub``. ``restart()``
-keeps its database and the proxy.
+keeps its database and the proxy. ``running_hub`` is one with a proxy of its own, for a test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,8 @@ class Hub(HubClient):
         self.env = {
             **(env or base_env()),
             "DEVPLANE_PUBLIC_URL": proxy.url,
+            # Where the proxy listens, also when a test gives another public URL.
+            "DEVPLANE_BIND_URL": proxy.url,
             "DEVPLANE_HUB_BIND_URL": self.bind_url,
             "DEVPLANE_PROXY_API_URL": proxy.api_url,
             "DEVPLANE_PROXY_AUTH_TOKEN": proxy.token,
@@ -144,6 +147,7 @@ class Hub(HubClient):
             "DEVPLANE_HUB_CONNECT_VIA": "pod-ip",
             "DEVPLANE_PROFILES": json.dumps(profiles),
             "DEVPLANE_AUTOMATION_TOKEN": self.token,
+            "DEVPLANE_AUTH_STATE_KEY_FILE": str(workdir / "auth_state_key"),
             **timeouts,
             **(oidc.hub_env() if oidc is not None else {}),
             **(extra_env or {}),
@@ -151,6 +155,11 @@ class Hub(HubClient):
 
     def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)  # the database, the cookie secret
+        key = self.workdir / "auth_state_key"
+        if not key.exists():
+            # Like the chart's Secret: made once, kept with the database it encrypts.
+            key.touch(mode=0o600)
+            key.write_text(secrets.token_hex(32))
         self.process = run_jupyterhub(
             HUB_CONFIG, self.env, self.workdir, self.log_path, self.url, timeout
         )
@@ -216,3 +225,23 @@ class Hub(HubClient):
         response = self.start_in_background(user, options)
         events = self.follow_progress(user, timeout).result(timeout)
         return response(timeout), events
+
+
+@contextlib.contextmanager
+def running_hub(
+    workdir: Path,
+    namespace: str = "unused",
+    profiles: list[dict[str, Any]] | None = None,
+    **env: str,
+) -> Iterator[Hub]:
+    """DevPlane's hub without login (the API token only) behind a proxy of its own,
+    configured with ``env`` on top of NO_LOGIN, started; both stopped at the end, also when
+    the hub refuses to start (StartError)."""
+    proxy = ConfigurableHttpProxy(workdir)
+    hub = Hub(workdir, proxy, None, namespace, profiles or [], extra_env={**NO_LOGIN, **env})
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.stop()
+        proxy.stop()

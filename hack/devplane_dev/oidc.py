@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,9 @@ class OidcProvider:
         }
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "oidc.json"
+        self.config.touch(mode=0o600)  # it holds the client secret and the passwords
         self.config.write_text(json.dumps(config, indent=2))
-        self.config.chmod(0o600)  # it holds the client secret and the passwords
+        self._reloads = 0
         self.process = ManagedProcess(
             ["node", str(OIDC_SERVER), str(self.config)],
             (log_dir or workdir) / "oidc.log",
@@ -87,6 +89,17 @@ class OidcProvider:
         except StartError:
             self.process.stop()
             raise
+
+    def set_groups(self, username: str, groups: Iterable[str]) -> None:
+        """Change ``username``'s groups at the provider, as an admin would; return once the
+        provider answers with them (its next userinfo)."""
+        config = json.loads(self.config.read_text())
+        (user,) = [u for u in config["users"] if u["username"] == username]
+        user["groups"] = list(groups)
+        self.config.write_text(json.dumps(config, indent=2))
+        self.process.signal_group(signal.SIGHUP)
+        self._reloads += 1
+        self.process.wait_for_log(f"reloaded users ({self._reloads})")
 
     def hub_env(self) -> dict[str, str]:
         """The settings that make hub_config log in through this provider."""

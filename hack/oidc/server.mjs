@@ -12,7 +12,9 @@
 // - a `groups` scope and claim, which the hub's GenericOAuthenticator reads for allowed and
 //   admin groups; PKCE (S256) is accepted, and required when "requirePkce" is true.
 // Everything binds to the host in the config (127.0.0.1 by default). On start it prints one
-// line `ready <issuer>` on stdout, which the tests and the demo wait for.
+// line `ready <issuer>` on stdout, which the tests and the demo wait for. SIGHUP re-reads the
+// users from the file (a group membership changed at the provider, as revocation tests need)
+// and prints `reloaded users (<n>)`, n counting the reloads.
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -27,6 +29,14 @@ const config = JSON.parse(readFileSync(configPath, 'utf8'));
 const host = config.host || '127.0.0.1';
 const port = Number(config.port || 0);
 const users = new Map((config.users || []).map((u) => [u.username, u]));
+let reloads = 0;
+process.on('SIGHUP', () => {
+  const fresh = JSON.parse(readFileSync(configPath, 'utf8'));
+  users.clear();
+  for (const u of fresh.users || []) users.set(u.username, u);
+  reloads += 1;
+  console.log(`reloaded users (${reloads})`);
+});
 
 // Signing keys live only in memory: tokens do not need to survive a restart of a test IdP.
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -43,6 +43,8 @@ class Workspace:
     reclaim_policy: str
     ai: dict[str, Any]
     hub_secret: str
+    # A home volume an older release named (reconcile.Controller._home_volume), else "".
+    legacy_home: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -50,7 +52,7 @@ class Workspace:
 
     @property
     def pvc_name(self) -> str:
-        return naming.pvc_name(self.owner, self.server_name)
+        return self.legacy_home or naming.pvc_name(self.owner, self.server_name)
 
     @property
     def child_name(self) -> str:

@@ -17,13 +17,15 @@ kopf's: this module's workers do the retrying, kopf never sees them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR, STUCK_REASONS
+from devplane_api import naming
+from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR, OWNER_ANNOTATION, STUCK_REASONS
 
 from .builders import build_children
 from .cache import Cache, Key, workspace_of
@@ -45,6 +47,7 @@ INDEPENDENT_KINDS = ("PersistentVolumeClaim", "ConfigMap", "Service", "NetworkPo
 # The pod last: it mounts the PVC and the ConfigMap, and must never run without its
 # NetworkPolicy.
 CHILD_KINDS = (*INDEPENDENT_KINDS, "Pod")
+_PVC = "PersistentVolumeClaim"
 MAX_BACKOFF = 60.0
 RECHECK_PERMANENT = 60.0
 
@@ -209,6 +212,7 @@ class Controller:
         except SpecError as err:
             raise PermanentFailure(str(err)) from None
         try:
+            ws = await self._home_volume(ws)
             desired = build_children(ws, self.settings)
             await self._all(ws, [self._apply(ws, k, desired[k]) for k in INDEPENDENT_KINDS])
             if ws.started:
@@ -229,6 +233,24 @@ class Controller:
                 raise PermanentFailure(f"the API server refused a change: {err}") from err
             raise TemporaryFailure(str(err), delay=1) from err
         return recheck
+
+    async def _home_volume(self, ws: Workspace) -> Workspace:
+        """``ws``, using the home volume an older release named (8-hex-digit hash) when no
+        volume has today's name and that one is this owner's (devplane_api.naming).
+
+        Its owner annotation (the verbatim user name) is checked because the old hash was
+        short enough to be matched on purpose. When the cache has not seen the old volume,
+        it is read from the API: deciding on a cold cache would give the user an empty volume
+        beside their files.
+        """
+        legacy = naming.legacy_pvc_name(ws.owner, ws.server_name)
+        if legacy == ws.pvc_name or self.cache.get(_PVC, ws.namespace, ws.pvc_name):
+            return ws
+        pvc = self.cache.get(_PVC, ws.namespace, legacy)
+        if pvc is None:
+            pvc = await self.kube.get(_PVC, ws.namespace, legacy)
+        owner = ((pvc or {}).get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION)
+        return dataclasses.replace(ws, legacy_home=legacy) if owner == ws.owner else ws
 
     async def _all(self, ws: Workspace, writes: list[Coroutine[Any, Any, None]]) -> None:
         """Run ``writes`` concurrently; if any failed, raise the failure that decides the outcome.

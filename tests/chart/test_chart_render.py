@@ -137,6 +137,9 @@ def test_ingress_with_tls(render) -> None:
         hub_env["DEVPLANE_OIDC_CALLBACK_URL"]
         == "https://devplane.example.internal/devplane/hub/oauth_callback"
     )
+    # So does the hub's public URL (Secure cookies); it listens on every address.
+    assert hub_env["DEVPLANE_PUBLIC_URL"] == "https://devplane.example.internal/devplane/"
+    assert hub_env["DEVPLANE_BIND_URL"] == "http://0.0.0.0:8000/devplane/"
     # The client secret is a file from the admin's Secret, never an environment variable.
     assert hub_env["DEVPLANE_OIDC_CLIENT_SECRET_FILE"] == "/etc/devplane/secrets/oidc/client-secret"
     hub_pod = one(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
@@ -164,6 +167,8 @@ def test_named_servers_and_profiles(render) -> None:
     assert env["DEVPLANE_NAMED_SERVERS"] == "true"
     assert env["DEVPLANE_NAMED_SERVER_LIMIT"] == "3"
     assert env["DEVPLANE_ADMIN_ACCESS"] == "true"
+    # ...which comes with each user's server on a host of its own.
+    assert env["DEVPLANE_SUBDOMAIN_HOST"] == "https://devplane.example.internal"
     profiles = json.loads(env["DEVPLANE_PROFILES"])
     assert [p["slug"] for p in profiles] == ["small", "large"]
     assert env["DEVPLANE_STORAGE_RECLAIM_POLICY"] == "Delete"
@@ -237,6 +242,41 @@ def test_no_llm_endpoint_it_cannot_express(helm) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "llm.providers[0].networkPolicy.to" in result.stderr
+
+
+def test_admin_access_needs_per_user_subdomains_over_https(helm, render) -> None:
+    """A user's page must never run on the hub's origin in an admin's browser."""
+    result = helm("template", "x", str(CHART), "--set", "hub.adminAccess=true")
+    assert result.returncode != 0
+    assert "hub.adminAccess needs hub.perUserSubdomains=true" in result.stderr
+    result = helm("template", "x", str(CHART), "--set", "hub.perUserSubdomains=true",
+                  "--set", "hub.publicURL=http://devplane.example.internal")  # fmt: skip
+    assert result.returncode != 0
+    assert "hub.perUserSubdomains needs an https public URL" in result.stderr
+    # Behind the Ingress: the users' hosts are routed to the same proxy, under the same TLS.
+    docs = render("ingress-tls", "--set", "hub.adminAccess=true",
+                  "--set", "hub.perUserSubdomains=true")  # fmt: skip
+    ingress = one(docs, "Ingress", "devplane")["spec"]
+    hosts = ["devplane.example.internal", "*.devplane.example.internal"]
+    assert ingress["tls"][0]["hosts"] == hosts
+    assert [rule["host"] for rule in ingress["rules"]] == hosts
+    assert ingress["rules"][0]["http"] == ingress["rules"][1]["http"]
+    env = container_env(
+        one(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert env["DEVPLANE_SUBDOMAIN_HOST"] == "https://devplane.example.internal"
+
+
+def test_routing_to_pod_ips_is_not_offered(helm, render) -> None:
+    """Only a Service sends traffic to a pod whose auth proxy is ready; a pod's IP reaches
+    whatever listens on the proxy's port, the user's own processes too once it is down."""
+    result = helm("template", "x", str(CHART), "--set", "hub.spawner.connectVia=pod-ip")
+    assert result.returncode != 0
+    assert "hub.spawner.connectVia=pod-ip is not offered" in result.stderr
+    env = container_env(
+        one(render("defaults"), "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert env["DEVPLANE_HUB_CONNECT_VIA"] == "service"
 
 
 def test_ingress_needs_host_and_tls_secret(helm) -> None:

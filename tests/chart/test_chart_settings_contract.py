@@ -10,6 +10,7 @@ file, and compare what is set with what is read.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ OPERATOR_STANDARD_ENV = {
 }  # fmt: skip
 HUB_STANDARD_ENV = {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
 HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
+AUTH_STATE_KEY = secrets.token_hex(32)
 # Value sets that configure login; without it the hub config refuses to start (by design).
 WITH_OIDC = ["airgapped", "ingress-tls"]
 
@@ -77,7 +79,9 @@ def _hub_env(docs, tmp_path: Path) -> dict[str, str]:
     for name, value in list(env.items()):
         if name.endswith("_FILE") and value.startswith("/etc/devplane/secrets/"):
             stand_in = tmp_path / name
-            stand_in.write_text(f"value-of-{name}\n")
+            # A key must be one to be accepted; any other secret is recognisable text.
+            text = AUTH_STATE_KEY if name == "DEVPLANE_AUTH_STATE_KEY_FILE" else f"value-of-{name}"
+            stand_in.write_text(f"{text}\n")
             env[name] = str(stand_in)
     if "DEVPLANE_HUB_EXTRA_CONFIG" in env:
         config_map = one(docs, "ConfigMap", "-hub")["data"]
@@ -131,6 +135,13 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     assert c.GenericOAuthenticator.client_id == "devplane"
     assert c.GenericOAuthenticator.client_secret == "value-of-DEVPLANE_OIDC_CLIENT_SECRET_FILE"
     assert c.JupyterHub.cleanup_servers is False
+    # Auth state, encrypted with the key from the chart's Secret (a file), re-checked often.
+    assert c.Authenticator.enable_auth_state is True
+    assert c.CryptKeeper["keys"] == [AUTH_STATE_KEY]  # (.keys is the dict method)
+    assert c.Authenticator.auth_refresh_age == 30 and c.Authenticator.auth_refresh_strict
+    # A login lasts a day, a terminal's OAuth token a working day (JupyterHub: 14 days each).
+    assert c.JupyterHub.cookie_max_age_days == 1
+    assert c.JupyterHub.oauth_token_expires_in == 8 * 3600
     assert c.DevPlaneSpawner.image.endswith(":0.1.0")
     # The idle culler: a hub service whose role allows exactly what culling needs.
     (culler,) = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
@@ -139,20 +150,40 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     assert sorted(role["scopes"]) == sorted(
         ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     )
+    # Cookies are Secure because the public URL is https (a TLS Ingress, or hub.publicURL),
+    # not because a request said X-Forwarded-Proto; SameSite=Lax always.
+    assert c.JupyterHub.tornado_settings["cookie_options"] == {"samesite": "Lax", "secure": True}
     if value_set == "ingress-tls":
         assert c.JupyterHub.bind_url == "http://0.0.0.0:8000/devplane/"
+        assert c.JupyterHub.public_url == "https://devplane.example.internal/devplane/"
         assert c.GenericOAuthenticator.token_url == "https://sso.example.internal/token"
     else:
         assert c.GenericOAuthenticator.token_url.startswith("https://sso.example.internal/")
         assert c.GenericOAuthenticator.http_request_kwargs == {
             "ca_certs": "/etc/devplane/ca/ca.crt"
         }
+        assert c.JupyterHub.public_url == "https://devplane.example.internal/"
         assert c.DevPlaneSpawner.ai_providers[0]["name"] == "vllm"
         assert c.DevPlaneSpawner.default_model == "qwen2.5-coder-32b"
         # hub.automationToken and hub.extraConfig reach the hub.
         (automation,) = [s for s in c.JupyterHub.services if s["name"] == "devplane-automation"]
         assert automation["api_token"] == "value-of-DEVPLANE_AUTOMATION_TOKEN_FILE"
         assert c.DevPlaneSpawner.resources["limits"] == {"cpu": "4", "memory": "8Gi"}
+
+
+def test_hub_config_takes_admin_access_as_the_chart_sets_it(render, tmp_path, monkeypatch):
+    """hub.adminAccess comes with per-user subdomains; the hub config accepts that pair and
+    turns on the __Host- cookies that a user's subdomain cannot set."""
+    login = (
+        "--set",
+        "hub.oidc.clientId=x",
+        "--set",
+        "hub.oidc.issuer=https://sso.example.internal",
+    )
+    c, _ = _load_hub_config(_hub_env(render("named-servers", *login), tmp_path), monkeypatch)
+    assert c.JupyterHub.admin_access is True
+    assert c.JupyterHub.subdomain_host == "https://devplane.example.internal"
+    assert c.JupyterHub.cookie_host_prefix_enabled is True
 
 
 def test_hub_without_login_refuses_to_start_naming_the_setting(render, tmp_path, monkeypatch):
@@ -170,7 +201,11 @@ def test_culler_can_be_turned_off(render, tmp_path, monkeypatch) -> None:
 
 def test_hub_config_leaves_unset_spawner_settings_to_the_spawner(monkeypatch) -> None:
     """What the environment does not set keeps the traitlet default in spawner.py (one place)."""
-    login = {"DEVPLANE_OIDC_ISSUER": "https://sso.example.internal", "DEVPLANE_OIDC_CLIENT_ID": "x"}
+    login = {
+        "DEVPLANE_OIDC_ISSUER": "https://sso.example.internal",
+        "DEVPLANE_OIDC_CLIENT_ID": "x",
+        "DEVPLANE_AUTH_STATE_KEY": AUTH_STATE_KEY,
+    }
     c, _ = _load_hub_config(login, monkeypatch)
     assert set(c.DevPlaneSpawner) == {"profile_list", "ai_providers"}
     c, _ = _load_hub_config({**login, "DEVPLANE_START_TIMEOUT": "120"}, monkeypatch)

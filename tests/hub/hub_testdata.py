@@ -1,9 +1,15 @@
-"""The hub tests' people and profiles (a uniquely named module: pytest puts this directory on
-sys.path, and the tests import it by name)."""
+"""The hub tests' people, profiles and login stack (a uniquely named module: pytest puts this
+directory on sys.path, and the tests import it by name)."""
 
 from __future__ import annotations
 
-from devplane_dev.oidc import ADMINS_GROUP, USERS_GROUP, OidcUser
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from devplane_dev.hub import Hub
+from devplane_dev.oidc import ADMINS_GROUP, USERS_GROUP, OidcProvider, OidcUser
+from devplane_dev.proxy import ConfigurableHttpProxy
 
 USERS = {
     u.username: u
@@ -38,3 +44,21 @@ PROFILES = [
         "image": "registry.invalid/devplane/workspace:missing",
     },
 ]
+
+
+@contextlib.contextmanager
+def login_stack(
+    workdir: Path, users: Iterable[OidcUser], **env: str
+) -> Iterator[tuple[Hub, OidcProvider]]:
+    """Proxy + OIDC provider with ``users`` + hub (configured with ``env``); no cluster is
+    needed as long as nobody spawns (with PROFILES, the page after login is the spawn form)."""
+    proxy = ConfigurableHttpProxy(workdir)
+    oidc = OidcProvider(workdir, f"{proxy.url}/hub/oauth_callback", users)
+    hub = Hub(workdir, proxy, oidc, namespace="unused", profiles=PROFILES, extra_env=env)
+    try:
+        hub.start()
+        yield hub, oidc
+    finally:
+        hub.stop()
+        oidc.stop()
+        proxy.stop()

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from devplane_spawner import hubsecurity
 from devplane_spawner import hubsettings as hs
 
 
@@ -113,3 +114,61 @@ def test_explicit_endpoints_need_no_issuer():
     assert hs.oidc_endpoints(env)["userdata_url"] == "https://idp/u"
     with pytest.raises(hs.HubSettingsError, match="DEVPLANE_OIDC_ISSUER"):
         hs.oidc_endpoints({})
+
+
+def test_the_public_url_is_the_one_users_open():
+    env = {"DEVPLANE_PUBLIC_URL": "https://devplane.example.com/"}
+    assert hubsecurity.public_url(env) == "https://devplane.example.com/"
+    assert hubsecurity.public_url({}) == ""
+    # Where the proxy listens defaults to it (the demo), or is given apart (behind an Ingress).
+    assert hubsecurity.bind_url("http://127.0.0.1:8000", {}) == "http://127.0.0.1:8000"
+    assert hubsecurity.bind_url("", {}) == "http://0.0.0.0:8000"
+    listen = {"DEVPLANE_BIND_URL": "http://0.0.0.0:8000/x/"}
+    assert hubsecurity.bind_url("https://d.example.com/x/", listen) == "http://0.0.0.0:8000/x/"
+    # A listening address is not a public URL: it would turn Secure cookies off.
+    for wildcard in ("http://0.0.0.0:8000", "http://[::]:8000/"):
+        with pytest.raises(hs.HubSettingsError, match="DEVPLANE_BIND_URL"):
+            hubsecurity.public_url({"DEVPLANE_PUBLIC_URL": wildcard})
+    with pytest.raises(hs.HubSettingsError, match="http"):
+        hubsecurity.public_url({"DEVPLANE_PUBLIC_URL": "devplane.example.com"})
+
+
+def test_cookies_are_same_site_and_secure_over_https():
+    assert hubsecurity.cookie_options("https://d.example.com/") == {
+        "samesite": "Lax",
+        "secure": True,
+    }
+    assert hubsecurity.cookie_options("http://127.0.0.1:8000/") == {"samesite": "Lax"}
+    assert hubsecurity.cookie_options("") == {"samesite": "Lax"}
+
+
+def test_admin_access_needs_per_user_subdomains_over_https():
+    on = {"DEVPLANE_SUBDOMAIN_HOST": "https://devplane.example.com"}
+    public = "https://devplane.example.com/"
+    assert hubsecurity.subdomain_host(True, public, on) == "https://devplane.example.com"
+    assert hubsecurity.subdomain_host(True, "", on) == "https://devplane.example.com"
+    with pytest.raises(hs.HubSettingsError, match="DEVPLANE_SUBDOMAIN_HOST=https://<host>"):
+        hubsecurity.subdomain_host(True, public, {})
+    with pytest.raises(hs.HubSettingsError, match="must be https"):
+        hubsecurity.subdomain_host(True, "", {"DEVPLANE_SUBDOMAIN_HOST": "http://devplane.test"})
+    with pytest.raises(hs.HubSettingsError, match="without a path"):
+        hubsecurity.subdomain_host(False, "", {"DEVPLANE_SUBDOMAIN_HOST": "https://d.example/h"})
+    with pytest.raises(hs.HubSettingsError, match="host of DEVPLANE_PUBLIC_URL"):
+        hubsecurity.subdomain_host(True, "https://other.example.com/", on)
+    # Without admin access, subdomains are optional.
+    assert hubsecurity.subdomain_host(False, public, {}) == ""
+
+
+def test_auth_state_needs_a_32_byte_key(tmp_path):
+    hex_key, b64_key = "ab" * 32, "q" * 43 + "="
+    assert hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY": hex_key}) == [hex_key]
+    # Rotation: the new key first; the old one still decrypts.
+    both = {"DEVPLANE_AUTH_STATE_KEY": f"{hex_key}; {b64_key}"}
+    assert hubsecurity.auth_state_keys(both) == [hex_key, b64_key]
+    path = tmp_path / "key"
+    path.write_text(hex_key + "\n")
+    assert hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY_FILE": str(path)}) == [hex_key]
+    with pytest.raises(hs.HubSettingsError, match="openssl rand -hex 32"):
+        hubsecurity.auth_state_keys({})
+    with pytest.raises(hs.HubSettingsError, match="key 2 is not 32 bytes"):
+        hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY": f"{hex_key};tooshort"})

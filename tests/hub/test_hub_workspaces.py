@@ -7,6 +7,7 @@ each test uses its own user, so they do not depend on each other's order.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.hub import NO_LOGIN, Hub, running_hub
 from devplane_dev.kubectl import TEST_NAMESPACE
 from devplane_dev.operator_process import OperatorProcess, install_crd
 from devplane_dev.poll import wait_for
@@ -32,11 +33,32 @@ pytestmark = pytest.mark.cluster
 class Stack:
     """The running pieces plus small helpers to look at the cluster."""
 
-    def __init__(self, hub: Hub, namespace: str, kubectl, responders: PodResponders) -> None:
+    def __init__(
+        self, hub: Hub, namespace: str, kubectl, responders: PodResponders, kubeconfig: Path
+    ) -> None:
         self.hub = hub
         self.namespace = namespace
         self.kubectl = kubectl
         self.responders = responders
+        self.kubeconfig = kubeconfig
+
+    @contextlib.contextmanager
+    def another_hub(
+        self,
+        workdir: Path,
+        profiles: list[dict] = PROFILES,
+        poll_interval: float | None = None,
+        **env: str,
+    ) -> Iterator[Hub]:
+        """A hub of its own (proxy, database) on this stack's namespace, operator and pod
+        responders, configured with ``env``; ``poll_interval`` (s) for how often it polls."""
+        extra = {"KUBECONFIG": str(self.kubeconfig)}
+        if poll_interval is not None:
+            config = workdir / "poll_interval.py"
+            config.write_text(f"c.Spawner.poll_interval = {poll_interval}\n")
+            extra["DEVPLANE_HUB_EXTRA_CONFIG"] = str(config)
+        with running_hub(workdir, self.namespace, profiles, **extra, **env) as hub:
+            yield hub
 
     def get(self, kind: str, name: str) -> dict | None:
         proc = self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", check=False)
@@ -44,6 +66,11 @@ class Stack:
             assert "NotFound" in proc.stderr, proc.stderr
             return None
         return json.loads(proc.stdout)
+
+    def hub_secret(self, user: str, server: str = "") -> dict[str, str]:
+        """The hub-credentials Secret of ``user``'s server, decoded."""
+        secret = self.get("secret", naming.child_name(naming.workspace_name(user, server), "hub"))
+        return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
 
     def create_user(self, name: str) -> None:
         response = self.hub.api("POST", f"/users/{name}")
@@ -70,7 +97,7 @@ def stack(kubeconfig, kubectl, tmp_path_factory) -> Iterator[Stack]:
         operator.start()
         operator.wait_ready()
         hub.start()
-        yield Stack(hub, namespace, kubectl, responders)
+        yield Stack(hub, namespace, kubectl, responders, kubeconfig)
     finally:
         hub.stop()
         proxy.stop()
@@ -78,6 +105,13 @@ def stack(kubeconfig, kubectl, tmp_path_factory) -> Iterator[Stack]:
         operator.stop()
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         print(f"hub, proxy and operator logs: {workdir}")
+
+
+def start_ready(hub: Hub, user: str) -> None:
+    """Create ``user`` and start their server with the default profile; return when ready."""
+    assert hub.api("POST", f"/users/{user}").status_code == 201
+    assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
+    hub.wait_ready(user)
 
 
 def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
@@ -107,8 +141,12 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
 
     # The credentials Secret: the token is there (and only there), owned by the Workspace.
     secret = stack.get("secret", naming.child_name(ws_name, "hub"))
-    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    data = stack.hub_secret(user)
     assert data["JUPYTERHUB_USER"] == user and data["JUPYTERHUB_API_TOKEN"]
+    # The auth proxy's cookies get the hub's options (SameSite; Secure when https) and know
+    # the public URL.
+    assert json.loads(data["JUPYTERHUB_COOKIE_OPTIONS"]) == {"samesite": "Lax"}
+    assert data["JUPYTERHUB_PUBLIC_URL"] == f"{hub.url}/user/{user}/"
     assert data["JUPYTERHUB_API_TOKEN"] not in json.dumps(ws)
     assert [o["uid"] for o in secret["metadata"]["ownerReferences"]] == [ws["metadata"]["uid"]]
     pvc_uid = stack.get("pvc", naming.pvc_name(user))["metadata"]["uid"]
@@ -196,25 +234,13 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_cause(stack):
     assert "" not in model["servers"]  # not left pending or running
 
 
-def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path):
+def test_idle_culler_service_stops_an_idle_workspace(stack, tmp_path):
     """The culler runs as configured in production (a hub service with only its own role)
     and really stops a server nobody uses: the role has every scope it needs."""
-    proxy = ConfigurableHttpProxy(tmp_path)
-    hub = Hub(
-        tmp_path, proxy, None, stack.namespace, PROFILES,
-        extra_env={
-            "KUBECONFIG": str(kubeconfig),
-            **NO_LOGIN,
-            "DEVPLANE_CULL_TIMEOUT": "4",
-            "DEVPLANE_CULL_EVERY": "1",
-        },
-    )  # fmt: skip
-    user = "erin"
-    try:
-        hub.start()
-        assert hub.api("POST", f"/users/{user}").status_code == 201
-        assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
-        hub.wait_ready(user)
+    culling = {"DEVPLANE_CULL_TIMEOUT": "4", "DEVPLANE_CULL_EVERY": "1"}
+    with stack.another_hub(tmp_path, **culling) as hub:
+        user = "erin"
+        start_ready(hub, user)
         # Nothing reports activity (no terminal in use), so the culler stops it.
         hub.wait_stopped(user, timeout=60)
         # The hub logs a request when it has answered it, a moment after the server is
@@ -223,6 +249,122 @@ def test_idle_culler_service_stops_an_idle_workspace(stack, kubeconfig, tmp_path
         wait_for("the idle culler's DELETE in the hub log", lambda: culled in hub.log(), 10)
         ws = stack.get("workspace", naming.workspace_name(user))
         assert ws["spec"]["started"] is False
-    finally:
+
+
+def token_works(hub: Hub, token: str) -> bool:
+    """Whether the hub still accepts ``token`` (a server's API token) at all."""
+    reply = requests.get(
+        f"{hub.url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=30
+    )
+    assert reply.status_code in (200, 401, 403), reply.text
+    return reply.status_code == 200
+
+
+def test_a_servers_token_dies_with_it_whichever_hub_instance_stops_it(stack):
+    """The hub that starts a server makes its API token; after a restart, another instance
+    stops it. The token must still be revoked (it sits in the workspace's Secret)."""
+    hub, user = stack.hub, "grace"
+    stack.create_user(user)
+    assert stack.start(user, {"profile": "small"}).status_code in (201, 202)
+    hub.wait_ready(user)
+    token = stack.hub_secret(user)["JUPYTERHUB_API_TOKEN"]
+    assert token_works(hub, token)
+
+    hub.restart()  # the instance that made the token, and knew it, is gone
+    assert token_works(hub, token)  # the server still runs: its proxy still needs it
+    assert hub.api("DELETE", f"/users/{user}/server").status_code in (202, 204)
+    hub.wait_stopped(user)
+    assert not token_works(hub, token)
+
+
+def test_a_servers_token_expires_unless_a_running_hub_renews_it(stack, tmp_path):
+    """Server tokens get an expiry that the hub renews while the server runs; a token no hub
+    renewed is dead, and the hub that comes back stops the workspace it belonged to."""
+    lifetime = 6
+    short = {"DEVPLANE_SERVER_TOKEN_LIFETIME": str(lifetime)}
+    with stack.another_hub(tmp_path, poll_interval=1, **short) as hub:
+        user = "heidi"
+        start_ready(hub, user)
+        token = stack.hub_secret(user)["JUPYTERHUB_API_TOKEN"]
+        # Renewed while its hub runs: valid for several lifetimes.
+        until = time.monotonic() + 3 * lifetime
+        while time.monotonic() < until:
+            assert token_works(hub, token)
+            time.sleep(0.5)
+
         hub.stop()
-        proxy.stop()
+        # What is under test is time passing with nobody renewing the token.
+        time.sleep(lifetime + 1)
+        hub.start()
+        hub.wait_stopped(user, timeout=60)
+        assert not token_works(hub, token)
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert ws["spec"]["started"] is False  # stopped, not just forgotten by the hub
+
+
+def test_with_admin_access_each_users_server_has_a_host_of_its_own(stack, tmp_path):
+    """Admin access on (which needs per-user subdomains): the user's server is routed and
+    reached on <user>.<host>, never on the hub's origin, and its auth proxy is told to let
+    admins in and to use __Host- cookies."""
+    admin_access = {
+        "DEVPLANE_ADMIN_ACCESS": "true",
+        "DEVPLANE_SUBDOMAIN_HOST": "https://devplane.example.test",
+        # Behind a TLS Ingress for *.devplane.example.test; the proxy itself is plain http.
+        "DEVPLANE_PUBLIC_URL": "https://devplane.example.test/",
+    }
+    with stack.another_hub(tmp_path, **admin_access) as hub:
+        user = "ivan"
+        start_ready(hub, user)
+        env = stack.hub_secret(user)
+        assert env["JUPYTERHUB_ADMIN_ACCESS"] == "1"
+        assert env["JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"] == "1"
+        assert env["JUPYTERHUB_PUBLIC_URL"] == f"https://{user}.devplane.example.test/user/{user}/"
+        # The proxy routes the server by host: on the hub's host the path is the hub's.
+        routes = hub.proxy.routes()
+        ws = stack.get("workspace", naming.workspace_name(user))
+        (route,) = [r for r, v in routes.items() if ws["status"]["podIP"] in v["target"]]
+        assert route.rstrip("/") == f"/{user}.devplane.example.test/user/{user}", routes
+
+
+def test_in_pod_ip_mode_a_server_whose_auth_proxy_is_not_ready_is_stopped(stack, tmp_path):
+    """pod-ip routing (the local demo's) sends visitors, admins too, straight to the pod's IP,
+    where the user's processes could listen on the proxy's port once the proxy died. So the
+    hub must stop routing there as soon as the operator reports the pod not ready. The test
+    plays the kubelet: the image's `.test` registry is one kwok never plays."""
+    played = {"slug": "played", "default": True, "image": "registry.test/devplane/ws:played"}
+    user = "judy"
+    pod = naming.child_name(naming.workspace_name(user))
+    pod_ip = f"127.99.{uuid.uuid4().int % 250 + 1}.{uuid.uuid4().int % 250 + 1}"
+
+    def kubelet_reports(ready: bool) -> None:
+        containers = [
+            {"name": name, "image": "x", "imageID": "", "restartCount": 0, "ready": ready,
+             "state": {"running": {}} if ready else {"terminated": {"exitCode": 137}}}
+            for name in ("workspace", "authproxy")
+        ]  # fmt: skip
+        status = {
+            "phase": "Running", "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+            "conditions": [{"type": "PodScheduled", "status": "True"},
+                           {"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": containers,
+        }  # fmt: skip
+        stack.kubectl("patch", "pod", pod, "-n", stack.namespace, "--subresource=status",
+                      "--type=merge", "-p", json.dumps({"status": status}))  # fmt: skip
+
+    def routed() -> bool:
+        return any(pod_ip in r["target"] for r in hub.proxy.routes().values())
+
+    with stack.another_hub(tmp_path, profiles=[played], poll_interval=1) as hub:
+        assert hub.api("POST", f"/users/{user}").status_code == 201
+        assert hub.api("POST", f"/users/{user}/server", json={}).status_code in (201, 202)
+        wait_for("the pod to be scheduled", lambda: (stack.get("pod", pod) or {}).get(
+            "spec", {}).get("nodeName"))  # fmt: skip
+        kubelet_reports(ready=True)
+        hub.wait_ready(user)
+        assert routed()
+
+        kubelet_reports(ready=False)  # the auth proxy died (its port is free to take)
+        hub.wait_stopped(user, timeout=30)
+        assert not routed()
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert ws["spec"]["started"] is False

@@ -10,7 +10,14 @@ import json
 
 from op_helpers import apply, condition, get, wait_for, wait_ready, workspace
 
-from devplane_api.v1alpha1 import OWNER_LABEL, PROXY_PORT
+from devplane_api import naming
+from devplane_api.v1alpha1 import (
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    OWNER_ANNOTATION,
+    OWNER_LABEL,
+    PROXY_PORT,
+)
 
 CHILDREN = ("pod", "service", "configmap", "networkpolicy", "persistentvolumeclaim")
 
@@ -215,6 +222,46 @@ def test_delete_with_retain_keeps_the_volume_and_a_new_workspace_reuses_it(kubec
     ws = wait_ready(kubectl, ns, name)
     assert ws["status"]["pvcName"] == f"home-{name}"
     assert get(kubectl, ns, "pvc", f"home-{name}")["metadata"]["uid"] == pvc_uid
+
+
+def home_volume(name: str, owner: str) -> dict:
+    """A retained home volume as an older release left it (no ownerReference)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY: MANAGED_BY_VALUE},
+            "annotations": {OWNER_ANNOTATION: owner},
+        },
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+
+
+def test_a_home_volume_named_by_an_older_release_is_kept_only_by_its_owner(
+    kubectl, make_namespace, run_operator
+):
+    """Hashed names got a wider hash (devplane_api.naming): a user whose home volume has the
+    old name gets it back, also when the operator starts cold with it already there; a volume
+    under the old name of someone else (the old hash could be matched on purpose) is never
+    mounted for them."""
+    ns = make_namespace("op")
+    gina, ivy = "Gina@Example.org", "Ivy@Example.org"
+    mine, squatted = naming.legacy_pvc_name(gina), naming.legacy_pvc_name(ivy)
+    apply(kubectl, ns, home_volume(mine, gina), home_volume(squatted, "mallory"))
+    apply(kubectl, ns, workspace(gina), workspace(ivy))
+    run_operator(ns)
+
+    ws = wait_ready(kubectl, ns, naming.workspace_name(gina))
+    assert ws["status"]["pvcName"] == mine
+    pod = get(kubectl, ns, "pod", naming.child_name(naming.workspace_name(gina)))
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == mine
+    assert get(kubectl, ns, "pvc", naming.pvc_name(gina)) is None
+
+    ws = wait_ready(kubectl, ns, naming.workspace_name(ivy))
+    assert ws["status"]["pvcName"] == naming.pvc_name(ivy) != squatted
+    pod = get(kubectl, ns, "pod", naming.child_name(naming.workspace_name(ivy)))
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == naming.pvc_name(ivy)
 
 
 def test_delete_with_reclaim_delete_removes_the_volume(kubectl, ws_namespace):

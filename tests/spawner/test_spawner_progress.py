@@ -133,3 +133,12 @@ def test_server_url_by_connect_mode():
     assert progress.server_url(obj, "pod-ip", PROXY_PORT) == "http://127.20.0.7:8888"
     with pytest.raises(ValueError, match="podIP"):
         progress.server_url(ws(url="http://x"), "pod-ip", PROXY_PORT)
+
+
+def test_pod_not_ready_only_when_the_operator_says_so():
+    def ws(*conds):
+        return {"status": {"conditions": [{"type": t, "status": s} for t, s in conds]}}
+
+    assert progress.pod_not_ready(ws(("PodReady", "False"), ("Ready", "False")))
+    assert not progress.pod_not_ready(ws(("PodReady", "True"), ("Ready", "True")))
+    assert not progress.pod_not_ready(ws())  # nothing reported yet: not a verdict

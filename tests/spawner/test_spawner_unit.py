@@ -60,7 +60,7 @@ def test_workspace_from_the_chosen_profile():
     )
     spawner.apply_profile({"profile": "big"})
     body = spawner._new_workspace(spawner.workspace_spec())
-    assert body["metadata"]["name"] == "alice-x-com---30f5543c--dev"
+    assert body["metadata"]["name"] == "alice-x-com---30f5543c7fff0dbc79c08057--dev"
     assert body["metadata"]["annotations"]["devplane.io/owner"] == "Alice@x.com"
     assert body["metadata"]["labels"]["devplane.io/server"] == "dev"
     spec = body["spec"]
@@ -71,7 +71,7 @@ def test_workspace_from_the_chosen_profile():
     assert spec["servicePrefix"] == "/user/Alice@x.com/dev/"
     assert spec["ai"]["defaultModel"] == "vllm/qwen"
     assert spec["storage"] == {"reclaimPolicy": "Delete", "storageClassName": "fast"}
-    assert spec["hubSecretRef"] == {"name": "ws-alice-x-com---30f5543c--dev-hub"}
+    assert spec["hubSecretRef"] == {"name": "ws-alice-x-com---30f5543c7fff0dbc79c08057--dev-hub"}
     assert "secret-token" not in repr(body)  # the token is only in the Secret
 
     spawner.apply_profile({"profile": "small"})
@@ -100,7 +100,10 @@ def test_state_round_trip_finds_the_same_workspace():
     first = make_spawner(namespace="team-a")
     first.ws_name()
     state = first.get_state()
-    assert state == {"workspace_name": "alice-x-com---30f5543c--dev", "namespace": "team-a"}
+    assert state == {
+        "workspace_name": "alice-x-com---30f5543c7fff0dbc79c08057--dev",
+        "namespace": "team-a",
+    }
     second = make_spawner()
     second.load_state(state)
     assert second.ws_name() == first.ws_name() and second.namespace == "team-a"

@@ -14,11 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 from devplane_dev.operator_process import install_crd
+from devplane_dev.workspaces import workspace_manifest
 from jupyterhub import orm
 from jupyterhub.objects import Hub
 from jupyterhub.utils import iterate_until
 from kubernetes_asyncio import client as k8s
 
+from devplane_api import naming
 from devplane_api.v1alpha1 import GROUP, PLURAL, PROXY_PORT, VERSION
 from devplane_spawner.spawner import DevPlaneSpawner, WorkspaceStartError
 
@@ -173,3 +175,80 @@ async def test_progress_follows_a_start_as_the_hub_reads_it(kubeconfig, api_clie
     assert len(messages) == len(set(messages)), f"a line was said twice: {messages}"
     assert bar == sorted(bar), f"the progress bar went back: {bar}"
     await spawner.delete_forever()
+
+
+async def read_workspace(api_client, namespace: str, name: str) -> dict | None:
+    try:
+        return await k8s.CustomObjectsApi(api_client).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except k8s.ApiException as e:
+        assert e.status == 404, e
+        return None
+
+
+async def create_workspace(api_client, namespace: str, body: dict) -> dict:
+    return await k8s.CustomObjectsApi(api_client).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body
+    )
+
+
+async def test_a_workspace_of_another_user_under_our_name_is_never_adopted(
+    kubeconfig, api_client, ws_namespace
+):
+    """A name clash (an admin's object, or a user name searched to hash like another's) must
+    not hand one user's Workspace — its home volume, its hub Secret — to someone else."""
+    name = naming.workspace_name("olive")
+    theirs = workspace_manifest("mallory", metadata={"name": name}, started=False)
+    before = await create_workspace(api_client, ws_namespace, theirs)
+    spawner = make_spawner(kubeconfig, ws_namespace, "olive")
+
+    with pytest.raises(WorkspaceStartError) as info:
+        await asyncio.wait_for(spawner.start(), 10)
+    assert "taken by another user's workspace" in info.value.jupyterhub_message
+    assert "mallory" not in info.value.jupyterhub_message  # the admin reads that in the log
+
+    after = await read_workspace(api_client, ws_namespace, name)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    core = k8s.CoreV1Api(api_client)
+    with pytest.raises(k8s.ApiException) as missing:
+        await core.read_namespaced_secret(naming.child_name(name, "hub"), ws_namespace)
+    assert missing.value.status == 404  # olive's token was not written for mallory's pod
+    # Nor does anything else the hub does to olive's server touch it.
+    assert await spawner.poll() == 0
+    await spawner.stop()
+    await spawner.delete_forever()
+    after = await read_workspace(api_client, ws_namespace, name)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+async def test_a_workspace_named_by_an_older_release_is_found_again(
+    kubeconfig, api_client, ws_namespace
+):
+    """Names with a hash got a wider one: a user's Workspace made with the old, shorter hash
+    is still theirs when the hub has no state naming it (e.g. a restored hub database)."""
+    user = "Liam@Example.org"
+    legacy = naming.legacy_workspace_name(user)
+    assert legacy != naming.workspace_name(user)
+    old = workspace_manifest(user, metadata={"name": legacy}, started=False)
+    created = await create_workspace(api_client, ws_namespace, old)
+    spawner = make_spawner(kubeconfig, ws_namespace, user)
+
+    start = asyncio.ensure_future(spawner.start())
+
+    async def started() -> None:  # start() has patched the old Workspace, not made a new one
+        while not ((await read_workspace(api_client, ws_namespace, legacy))["spec"]["started"]):
+            assert not start.done(), start
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(started(), 10)
+    await set_status(api_client, ws_namespace, legacy, {
+        "phase": "Running", "podIP": "127.20.9.11",
+        "conditions": [cond("StorageReady", True, "Bound"), cond("PodReady", True, "PodReady"),
+                       cond("Ready", True, "Running")],
+    })  # fmt: skip
+    assert await asyncio.wait_for(start, 10) == "http://127.20.9.11:8888"
+    ws = await read_workspace(api_client, ws_namespace, legacy)
+    assert ws["metadata"]["uid"] == created["metadata"]["uid"] and ws["spec"]["started"] is True
+    assert await read_workspace(api_client, ws_namespace, naming.workspace_name(user)) is None
+    assert spawner.get_state()["workspace_name"] == legacy

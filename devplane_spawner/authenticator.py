@@ -1,0 +1,36 @@
+"""The hub's authenticator: GenericOAuthenticator that also re-checks who may log in on refresh.
+
+With auth state, the hub re-reads a user's identity-provider record every auth_refresh_age
+(oauthenticator's refresh_user), which updates their groups and admin flag. It does not ask
+again whether the user is still allowed in: someone removed from the allowed groups kept
+their session and every token until they logged in again. Here a refresh that finds the user
+no longer allowed fails, and the hub (auth_refresh_strict) then refuses that user's cookies
+and tokens alike, including the OAuth token an open terminal's auth proxy re-checks. A user
+without auth state is not re-checked (docs/hub-config.md, "Revocation").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauthenticator.generic import GenericOAuthenticator
+
+
+class DevPlaneOAuthenticator(GenericOAuthenticator):
+    """Configured as GenericOAuthenticator (its config section applies unchanged)."""
+
+    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+        if not await user.get_auth_state():
+            # Never logged in through the provider (an admin or automation made the user and
+            # started their server) or not since auth state was turned on: there is nothing
+            # to re-check, and failing would refuse their server's own token (its activity
+            # reports) under strict refresh. Their next login stores auth state.
+            return True
+        model = await super().refresh_user(user, handler, **kwargs)
+        if isinstance(model, dict) and not await self.check_allowed(user.name, model):
+            self.log.warning(
+                "%s is no longer allowed by the identity provider: refusing their session",
+                user.name,
+            )
+            return False
+        return model
