@@ -159,7 +159,7 @@ async def test_pod_becomes_running_and_ready_with_a_loopback_ip(api_client, name
 
     pod = await async_wait_until(ready, what="pod Running and Ready")
     ip = ipaddress.ip_address(pod.status.pod_ip)
-    assert ip in ipaddress.ip_network("127.20.0.0/16"), ip
+    assert ip in ipaddress.ip_network(devcluster.POD_CIDR), ip
     assert pod.spec.node_name == "kwok-node-0"
 
 

@@ -4,6 +4,7 @@ and stops them against the local control plane."""
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import signal
@@ -185,7 +186,9 @@ def test_runner_runs_workspace_pods_and_stops_them(
         names = [_pod_objects(kubectl, namespace, owner) for owner in ("alice", "bob")]
         pods = [runner.wait_pod(namespace, name, timeout=90) for name in names]
         ips = {p["podIP"] for p in pods}
-        assert len(ips) == 2 and all(ip.startswith("127.20.") for ip in ips)
+        assert len(ips) == 2 and all(
+            ipaddress.ip_address(ip) in ipaddress.ip_network(devcluster.POD_CIDR) for ip in ips
+        )
         for owner, pod in zip(("alice", "bob"), pods, strict=True):
             # The auth proxy answers the hub's readiness check at podIP:8888 ...
             _wait_proxy(runner, pod, owner)

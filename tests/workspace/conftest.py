@@ -14,16 +14,20 @@ from devplane_dev.local_workspace import LocalWorkspace
 from devplane_dev.localhub import LocalHub
 from devplane_dev.procs import short_tempdir
 
-# alice: plain owner; carol: a workspace that lets hub admins in; dave: activity tests.
+# alice: plain owner; carol: a workspace that lets hub admins in; dave: activity tests;
+# erin: refused only by the log-flood test, whose proxy's refusal-line budget per minute
+# (devplane_authproxy/logs.py) no other test may have spent first.
 # bob: another plain user; admin: a hub admin (the hub grants admins access to servers).
 # mallory: lets hub admins in, and her own server answers on her ttyd socket instead of ttyd.
-WORKSPACE_OWNERS = ("alice", "carol", "dave")
+WORKSPACE_OWNERS = ("alice", "carol", "dave", "erin")
+FLOOD_TARGET = "erin"
 HOSTILE_OWNER = "mallory"
 USERS = {
     "alice": False,
     "bob": False,
     "carol": False,
     "dave": False,
+    "erin": False,
     "mallory": False,
     "admin": True,
 }
@@ -40,6 +44,7 @@ class Deployment:
     workspaces: dict[str, LocalWorkspace]
     hostile: HostileTtyd
     identity_max_age: float = IDENTITY_MAX_AGE
+    flood_target: str = FLOOD_TARGET
 
 
 @pytest.fixture(scope="session")

@@ -36,30 +36,30 @@ def flood(url: str, count: int, tail_bytes: int, workers: int = 4) -> set[int]:
         return set(pool.map(get, range(count)))
 
 
-def logged_everything_so_far(hub) -> None:
-    """Return once the proxies have written the lines of every request answered so far: they
-    log in order, so a readiness check's line after them marks the end."""
-    needle = "GET /user/alice/api "
+def logged_everything_so_far(hub, owner: str) -> None:
+    """Return once ``owner``'s proxy has written the lines of every request answered so far:
+    it logs in order, so a readiness check's line after them marks the end."""
+    needle = f"GET /user/{owner}/api "
     seen = hub.log().count(needle)
-    assert requests.get(f"{hub.url}/user/alice/api", timeout=10).status_code == 200
+    assert requests.get(f"{hub.url}/user/{owner}/api", timeout=10).status_code == 200
     wait_for("the readiness check's log line", lambda: hub.log().count(needle) > seen, 30)
 
 
 def test_a_flood_of_refusals_adds_a_bounded_amount_to_the_log(deployment):
     """Finding 15: 3,000 cookie-less requests with long paths added ~36 MB to a proxy's log."""
-    hub = deployment.hub
-    logged_everything_so_far(hub)
+    hub, owner = deployment.hub, deployment.flood_target
+    logged_everything_so_far(hub, owner)
     mark, size = len(hub.log()), hub.log_size()
     # Refused all: a path under the prefix that is not the terminal's is a 404 (it was a
     # redirect into the OAuth flow before ttyd's page became the proxy's own).
-    assert flood(f"{hub.url}/user/alice/", 3000, 12 * 1024) <= {302, 404}
-    logged_everything_so_far(hub)
+    assert flood(f"{hub.url}/user/{owner}/", 3000, 12 * 1024) <= {302, 404}
+    logged_everything_so_far(hub, owner)
     grown = hub.log_size() - size
     print(f"\nlog growth for 3,000 refusals with 12 KiB paths: {grown / 1024:.1f} KiB")
     assert grown < 64 * 1024
     new = hub.log()[mark:]
     # Refusals are still seen: the first ones, shortened, and a note that the rest are counted.
-    refusals = [line for line in new.splitlines() if "GET /user/alice/0000" in line]
+    refusals = [line for line in new.splitlines() if f"GET /user/{owner}/0000" in line]
     assert refusals and max(map(len, refusals)) < 600
     assert "counting the rest instead of writing them" in new
 
