@@ -93,6 +93,44 @@ Call with (dict "root" $ "image" .Values.hub.image).
 {{- $ref -}}
 {{- end -}}
 
+{{/*
+Where workspace images may come from, as DEVPLANE_ALLOWED_IMAGE_REGISTRIES: the listed prefixes,
+else the chart's own registry, else "" (the operator then allows the path of its default image).
+*/}}
+{{- define "devplane.allowedImageRegistries" -}}
+{{- $ws := .Values.workspaces -}}
+{{- if $ws.allowedImageRegistries -}}
+{{- $prefixes := list -}}
+{{- range $ws.allowedImageRegistries -}}
+{{- $prefixes = append $prefixes (trimSuffix "/" .) -}}
+{{- end -}}
+{{- join "," $prefixes -}}
+{{- else -}}
+{{- default .Values.global.imageRegistry $ws.image.registry | trimSuffix "/" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fails the render when a profile's image lies outside the allowed registries (the operator would
+refuse every Workspace started from it): the same prefix rule as the operator's.
+*/}}
+{{- define "devplane.checkProfileImages" -}}
+{{- $allowed := include "devplane.allowedImageRegistries" . -}}
+{{- if not $allowed -}}
+{{- $default := include "devplane.image" (dict "root" . "image" .Values.workspaces.image) -}}
+{{- $allowed = regexReplaceAll "/[^/]*$" $default "" -}}
+{{- end -}}
+{{- range $i, $profile := .Values.hub.profiles -}}
+{{- $ok := not $profile.image -}}
+{{- range splitList "," $allowed -}}
+{{- if hasPrefix (printf "%s/" .) ($profile.image | default "") -}}{{- $ok = true -}}{{- end -}}
+{{- end -}}
+{{- if not $ok -}}
+{{- fail (printf "hub.profiles[%d].image %q is not under the allowed registries (%s): the operator would refuse it; add its registry to workspaces.allowedImageRegistries or use an image from one of them" $i $profile.image $allowed) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* imagePullSecrets of every chart pod (global list). */}}
 {{- define "devplane.imagePullSecrets" -}}
 {{- with .Values.global.imagePullSecrets }}

@@ -7,6 +7,7 @@ Modules, one job each:
 
 * ``settings``  — operator settings from DEVPLANE_* env vars / CLI flags, validated at start-up;
 * ``model``     — the parsed, validated view of one Workspace;
+* ``policy``    — what a Workspace may reference (its own hub Secret, allowed keys and images);
 * ``builders``  — pure functions: (workspace, settings) -> child manifests;
 * ``status``    — pure functions: observed children -> phase, conditions, message;
 * ``compare``   — pure functions: desired vs actual child -> what to write (if anything);

@@ -24,6 +24,11 @@ class SpecError(ValueError):
     """The Workspace spec cannot be realised; the message says which field and why."""
 
 
+class Refused(SpecError):
+    """The Workspace references what it may not (policy.py); the message says what and how
+    to fix it. Reported with the Ready reason Refused, and its pod is removed."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A validated Workspace: identity plus the effective (defaulted) spec."""

@@ -120,6 +120,42 @@ def test_airgapped_every_image_comes_from_the_mirror(render) -> None:
     assert hub_env["DEVPLANE_OIDC_CA_FILE"] == "/etc/devplane/ca/ca.crt"
 
 
+def test_what_workspaces_may_reference(render, helm) -> None:
+    """Images from the chart's own registry unless listed; API-key Secrets from the list (the
+    providers' own are allowed by the operator itself); a profile the operator would refuse
+    fails the render (issue 13, finding 5)."""
+
+    def operator_env(docs):
+        deployment = one(docs, "Deployment", "-operator")
+        return container_env(deployment["spec"]["template"]["spec"]["containers"][0])
+
+    # No registry anywhere: empty, so the operator allows its default image's path.
+    env = operator_env(render("defaults"))
+    assert env["DEVPLANE_ALLOWED_IMAGE_REGISTRIES"] == ""
+    assert env["DEVPLANE_API_KEY_SECRETS"] == ""
+    # The mirror is the chart's registry.
+    env = operator_env(render("airgapped"))
+    assert env["DEVPLANE_ALLOWED_IMAGE_REGISTRIES"] == "registry.example.internal/devplane-mirror"
+    listed = render(
+        "defaults",
+        "--set", "workspaces.allowedImageRegistries={registry.example/a/,registry.example:5000}",
+        "--set", "llm.apiKeySecrets={llm-key,other-key}",
+    )  # fmt: skip
+    env = operator_env(listed)
+    assert env["DEVPLANE_ALLOWED_IMAGE_REGISTRIES"] == "registry.example/a,registry.example:5000"
+    assert env["DEVPLANE_API_KEY_SECRETS"] == "llm-key,other-key"
+
+    profile = ["--set", "hub.profiles[0].slug=gpu", "--set", "hub.profiles[0].display_name=GPU"]
+    refused = helm("template", "x", str(CHART), *profile,
+                   "--set", "hub.profiles[0].image=elsewhere.example/ws:1")  # fmt: skip
+    assert refused.returncode != 0
+    assert 'hub.profiles[0].image "elsewhere.example/ws:1" is not under' in refused.stderr
+    assert "(devplane)" in refused.stderr and "workspaces.allowedImageRegistries" in refused.stderr
+    accepted = helm("template", "x", str(CHART), *profile,
+                    "--set", "hub.profiles[0].image=devplane/workspace:gpu")  # fmt: skip
+    assert accepted.returncode == 0, accepted.stderr
+
+
 def test_ingress_with_tls(render) -> None:
     docs = render("ingress-tls")
     ingress = one(docs, "Ingress", "devplane")
