@@ -49,7 +49,8 @@ c.JupyterHub.cleanup_servers = False
 # from proxy traffic, which an open but abandoned browser tab would keep alive.
 c.JupyterHub.last_activity_interval = 0
 c.JupyterHub.allow_named_servers = env_bool("DEVPLANE_NAMED_SERVERS", False)
-c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 0)
+# A bound per user (with the workspace namespace's LimitRange); 0 lifts it.
+c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 3)
 c.JupyterHub.admin_access = env_bool("DEVPLANE_ADMIN_ACCESS", False)
 
 # ------------------------------------------------------------------ login: OIDC

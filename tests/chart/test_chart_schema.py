@@ -58,6 +58,8 @@ INVALID = [
     (["workspaces.allowedImageRegistries[0]=https://registry.example"],
      "/workspaces/allowedImageRegistries/0"),
     (["llm.apiKeySecrets[0]=ws-bob-hub"], "/llm/apiKeySecrets/0"),
+    (["workspaces.resourceQuota.hard.pods=lots"], "/workspaces/resourceQuota/hard/pods"),
+    (["workspaces.limitRange.volumeMax=big"], "/workspaces/limitRange/volumeMax"),
 ]  # fmt: skip
 
 

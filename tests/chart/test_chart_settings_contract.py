@@ -131,6 +131,7 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     assert c.GenericOAuthenticator.client_id == "devplane"
     assert c.GenericOAuthenticator.client_secret == "value-of-DEVPLANE_OIDC_CLIENT_SECRET_FILE"
     assert c.JupyterHub.cleanup_servers is False
+    assert c.JupyterHub.named_server_limit_per_user == 3  # a bound per user by default
     assert c.DevPlaneSpawner.image.endswith(":0.1.0")
     # The idle culler: a hub service whose role allows exactly what culling needs.
     (culler,) = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
@@ -175,3 +176,13 @@ def test_hub_config_leaves_unset_spawner_settings_to_the_spawner(monkeypatch) ->
     assert set(c.DevPlaneSpawner) == {"profile_list", "ai_providers"}
     c, _ = _load_hub_config({**login, "DEVPLANE_START_TIMEOUT": "120"}, monkeypatch)
     assert c.DevPlaneSpawner.start_timeout == 120
+
+
+def test_named_servers_are_limited_per_user_even_without_the_chart(monkeypatch) -> None:
+    """The demo and any deployment that leaves DEVPLANE_NAMED_SERVER_LIMIT unset get the
+    same bound as the chart's default; 0 lifts it explicitly (issue 13, finding 7)."""
+    login = {"DEVPLANE_OIDC_ISSUER": "https://sso.example.internal", "DEVPLANE_OIDC_CLIENT_ID": "x"}
+    c, _ = _load_hub_config(login, monkeypatch)
+    assert c.JupyterHub.named_server_limit_per_user == 3
+    c, _ = _load_hub_config({**login, "DEVPLANE_NAMED_SERVER_LIMIT": "0"}, monkeypatch)
+    assert c.JupyterHub.named_server_limit_per_user == 0
