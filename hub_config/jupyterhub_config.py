@@ -28,8 +28,12 @@ c = get_config()
 c.JupyterHub.bind_url = env_str("DEVPLANE_PUBLIC_URL", "http://0.0.0.0:8000")
 c.JupyterHub.hub_bind_url = env_str("DEVPLANE_HUB_BIND_URL", "http://0.0.0.0:8081")
 if env_str("DEVPLANE_HUB_CONNECT_URL"):
-    # How workspaces (their auth proxies) and the proxy reach the hub, e.g. the hub Service.
+    # How the proxy (and, unless the next says otherwise, workspaces) reach the hub.
     c.JupyterHub.hub_connect_url = env_str("DEVPLANE_HUB_CONNECT_URL")
+if env_str("DEVPLANE_WORKSPACE_HUB_URL"):
+    # How workspaces' auth proxies reach the hub API (their JUPYTERHUB_API_URL): the chart
+    # sends them through the proxy, so no workspace pod may reach the hub's own port.
+    c.DevPlaneSpawner.hub_connect_url = env_str("DEVPLANE_WORKSPACE_HUB_URL")
 c.ConfigurableHTTPProxy.should_start = env_bool("DEVPLANE_PROXY_SHOULD_START", False)
 c.ConfigurableHTTPProxy.api_url = env_str("DEVPLANE_PROXY_API_URL", "http://127.0.0.1:8001")
 proxy_token = secret_value("DEVPLANE_PROXY_AUTH_TOKEN")

@@ -15,6 +15,7 @@ from typing import Any
 from devplane_api import naming
 from devplane_api.v1alpha1 import API_VERSION, KIND
 
+from .endpoint import Endpoint
 from .model import Refused, Workspace
 from .settings import Settings
 
@@ -31,6 +32,7 @@ def check_spec(ws: Workspace, settings: Settings) -> None:
         )
     allowed = settings.allowed_api_key_secrets
     for index, provider in enumerate(ws.ai.get("providers", [])):
+        _check_endpoint(ws, index, Endpoint.of(provider["baseURL"]))
         name = (provider.get("apiKeySecretRef") or {}).get("name")
         if name and name not in allowed:
             offered = ", ".join(sorted(allowed)) or "none"
@@ -46,6 +48,21 @@ def check_spec(ws: Workspace, settings: Settings) -> None:
             "or ask the admin to add its registry to DEVPLANE_ALLOWED_IMAGE_REGISTRIES "
             "(chart: workspaces.allowedImageRegistries)"
         )
+
+
+def _check_endpoint(ws: Workspace, index: int, endpoint: Endpoint) -> None:
+    """Refuse an LLM endpoint in the workspace namespace itself: egress there would reach
+    other users' workspace pods (netpol.py never opens it)."""
+    if endpoint.namespace == "":
+        where = f"{endpoint.host!r} is a bare name, which resolves in the workspace namespace"
+    elif endpoint.namespace == ws.namespace:
+        where = f"{endpoint.host!r} is in the workspace namespace {ws.namespace}"
+    else:
+        return
+    raise Refused(
+        f"spec.ai.providers[{index}].baseURL: {where}, which workspaces may not reach; name "
+        "the LLM's Service in its own namespace, <service>.<namespace>.svc"
+    )
 
 
 def check_hub_secret(ws: Workspace, secret: dict[str, Any] | None) -> None:

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 from devplane_api import naming
 from devplane_api.envparse import ACCEPTED, parse_bool
 
+from .providers import DNS_LABEL, validate_provider
 from .quantity import QuantityError, parse_quantity
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _IMAGE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$")
 # A registry host (with an optional port) and optional path, without tag or digest.
@@ -238,26 +238,6 @@ def _resources(setting: Setting, raw: str) -> dict[str, dict[str, str]]:
     return result
 
 
-def validate_provider(provider: Any, where: str) -> str | None:
-    """Problem with one LLM provider entry (same shape as spec.ai.providers[]), or None."""
-    if not isinstance(provider, dict):
-        return f"{where} must be an object"
-    name = provider.get("name")
-    if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name):
-        return f"{where}.name must be a lower-case DNS label"
-    url = provider.get("baseURL")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{where}.baseURL must be an http:// or https:// URL with a host"
-    models = provider.get("models")
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        return f"{where}.models must be a non-empty list of model names"
-    ref = provider.get("apiKeySecretRef")
-    if ref is not None and not (isinstance(ref, dict) and ref.get("name") and ref.get("key")):
-        return f"{where}.apiKeySecretRef must have a name and a key"
-    return None
-
-
 def _providers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     fix = (
         'Use a JSON list like [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", '
@@ -331,7 +311,7 @@ def _namespaces(setting: Setting, raw: str) -> tuple[str, ...]:
         return ()
     fix = "Namespaces are lower-case DNS labels, separated by commas (or * for all)."
     names = (n.strip() for n in raw.split(",") if n.strip())
-    return tuple(_matching(setting, n, _DNS_LABEL, "a namespace name", fix) for n in names)
+    return tuple(_matching(setting, n, DNS_LABEL, "a namespace name", fix) for n in names)
 
 
 def _required_name(setting: Setting, raw: str) -> str:
@@ -456,7 +436,8 @@ class Settings:
     )
     hub_selector: dict[str, str] = _setting(
         _labels,
-        "Labels (`k=v,...`) of the hub pods: they may reach workspaces and be reached.",
+        "Labels (`k=v,...`) of the hub pods: they may reach workspaces (and serve them the hub "
+        "API unless `DEVPLANE_HUB_API_SELECTOR` says otherwise).",
         default=_HUB,
     )
     proxy_selector: dict[str, str] = _setting(
@@ -464,8 +445,16 @@ class Settings:
         "Labels (`k=v,...`) of the configurable-http-proxy pods allowed to reach workspaces.",
         default=_PROXY,
     )
+    hub_api_selector: dict[str, str] = _setting(
+        _labels,
+        "Labels (`k=v,...`) of the pods that serve the hub API to workspaces, in the hub's "
+        "namespace: the hub's, or the proxy's when workspaces reach the hub through it (the "
+        "chart does, so they never reach the hub's own port). Empty means `DEVPLANE_HUB_SELECTOR`.",
+    )
     hub_api_port: int = _setting(
-        _Whole(1, 65535), "Port of the hub API that workspaces may reach.", default="8081"
+        _Whole(1, 65535),
+        "Port of those pods that workspaces may reach for the hub API.",
+        default="8081",
     )
     dns_namespace: str = _setting(
         _required_name, "Namespace of the cluster DNS pods.", default="kube-system"
@@ -587,6 +576,7 @@ def load_settings(
                 "Use one of the models listed in DEVPLANE_LLM_PROVIDERS.",
             )  # fmt: skip
     _check_references(values)
+    values["hub_api_selector"] = values["hub_api_selector"] or values["hub_selector"]
     if not values["identity"]:
         values["identity"] = environ.get("POD_NAME") or f"{os.uname().nodename}-{os.getpid()}"
     if not values["leader_election_namespace"]:

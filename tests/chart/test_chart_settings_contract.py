@@ -125,6 +125,8 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     # What the chart means is what the hub does.
     assert c.DevPlaneSpawner.namespace == "devplane-workspaces"
     assert c.JupyterHub.hub_connect_url == "http://devplane-hub.devplane.svc:8081"
+    # Workspaces reach the hub API through the proxy, never the hub's own port (finding 6).
+    assert c.DevPlaneSpawner.hub_connect_url == "http://devplane-proxy-public.devplane.svc:80"
     assert c.ConfigurableHTTPProxy.api_url == "http://devplane-proxy-api.devplane.svc:8001"
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.ConfigurableHTTPProxy.auth_token == "value-of-DEVPLANE_PROXY_AUTH_TOKEN_FILE"
