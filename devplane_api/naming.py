@@ -106,6 +106,11 @@ def legacy_pvc_name(owner: str, server_name: str = "") -> str:
     return f"home-{legacy_workspace_name(owner, server_name)}"
 
 
+# Every child's name starts with it, so no other object in a workspace namespace should: the
+# operator refuses an API-key Secret named so (it could be a workspace's hub Secret).
+CHILD_PREFIX = "ws-"
+
+
 def child_name(workspace: str, suffix: str = "") -> str:
     """Name of a child object (Pod, Service, ConfigMap, Secret, NetworkPolicy)."""
-    return f"ws-{workspace}{'-' + suffix if suffix else ''}"
+    return f"{CHILD_PREFIX}{workspace}{'-' + suffix if suffix else ''}"

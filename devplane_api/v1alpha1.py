@@ -35,6 +35,11 @@ AUTHPROXY_MODULE = "devplane_authproxy"
 
 PHASES = ("Pending", "Starting", "Running", "Stopping", "Stopped", "Failed")
 
+# The Ready=False reason of a Workspace the operator will not run because it references
+# something it may not (another Workspace's hub Secret, a Secret not on the API-key allow-list,
+# an image from a registry not allowed); the message says which and how to fix it.
+REFUSED = "Refused"
+
 # Ready=False reasons that waiting will not cure. The operator sets them; the spawner fails
 # a start at once on them instead of holding the user on the spawn page until start_timeout.
 # (Slow-to-clear causes such as VolumePending are reported only after the operator's
@@ -47,6 +52,7 @@ STUCK_REASONS = frozenset(
         "ContainerConfigError",
         "CrashLoopBackOff",
         "InvalidSpec",
+        REFUSED,
     }
 )
 

@@ -27,13 +27,12 @@ from .upstream import TtydUpstream
 
 def make_hub_auth(settings: ProxySettings) -> CookieOnlyHubOAuth:
     """HubOAuth configured from the JUPYTERHUB_* environment, cookie-only, Secure on TLS."""
-    cookie_options = {"secure": True} if settings.secure_cookies else {}
     # HubOAuth reads JUPYTERHUB_API_URL, _CLIENT_ID, _OAUTH_CALLBACK_URL, _OAUTH_ACCESS_SCOPES
     # and _SERVICE_PREFIX itself; we only add what it cannot know.
     return CookieOnlyHubOAuth(
         api_token=settings.api_token,
         base_url=settings.prefix,
-        cookie_options=cookie_options,
+        cookie_options=dict(settings.cookie_options),
         # Identity checks are cached per token no longer than open terminals are re-checked.
         cache_max_age=settings.identity_max_age,
     )

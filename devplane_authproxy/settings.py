@@ -6,9 +6,11 @@ The `JUPYTERHUB_*` variables come from the hub-credentials Secret the spawner wr
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from devplane_api.envparse import env_bool
@@ -32,6 +34,19 @@ def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not 0 < seconds < float("inf"):
         raise ValueError(f"{name}={value!r} is not a positive number of seconds")
     return seconds
+
+
+def cookie_options(env: Mapping[str, str], secure: bool) -> dict[str, Any]:
+    """``JUPYTERHUB_COOKIE_OPTIONS`` (a JSON object the hub sets, e.g. ``{"samesite": "Lax"}``),
+    with ``secure`` added when the hub is on TLS."""
+    raw = env.get("JUPYTERHUB_COOKIE_OPTIONS", "").strip()
+    try:
+        options = json.loads(raw) if raw else {}
+    except ValueError as err:
+        raise ValueError(f"JUPYTERHUB_COOKIE_OPTIONS={raw!r} is not JSON: {err}") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"JUPYTERHUB_COOKIE_OPTIONS={raw!r} must be a JSON object")
+    return {**options, "secure": True} if secure else options
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class ProxySettings:
     activity_interval: float = 60.0
     identity_max_age: float = IDENTITY_MAX_AGE
     allow_admin_access: bool = False
-    secure_cookies: bool = False
+    cookie_options: Mapping[str, Any] = field(default_factory=dict)
     public_origin: Origin | None = None
 
     @classmethod
@@ -123,9 +138,11 @@ class ProxySettings:
             # server (admins with the hub's admin_access, or users it was shared with); the
             # pod's own setting wins over the hub's.
             allow_admin_access=env_bool(env, "DEVPLANE_ALLOW_ADMIN_ACCESS", hub_admin_access),
-            # Cookies get the Secure flag when the hub is served over TLS.
-            secure_cookies=(
-                hub_host.startswith("https:") or env_bool(env, "DEVPLANE_SECURE_COOKIES", False)
+            # The hub's cookie options (SameSite), and the Secure flag when the hub is served
+            # over TLS: the proxy's login cookie is as strict as the hub's own.
+            cookie_options=cookie_options(
+                env,
+                hub_host.startswith("https:") or env_bool(env, "DEVPLANE_SECURE_COOKIES", False),
             ),
             # The server's public URL (the hub's public_url or the user's subdomain): when the
             # hub says it, a WebSocket's Origin must be exactly its scheme, host and port;

@@ -37,8 +37,12 @@ if public_url:
 c.JupyterHub.tornado_settings = {"cookie_options": hubsecurity.cookie_options(public_url)}
 c.JupyterHub.hub_bind_url = env_str("DEVPLANE_HUB_BIND_URL", "http://0.0.0.0:8081")
 if env_str("DEVPLANE_HUB_CONNECT_URL"):
-    # How workspaces (their auth proxies) and the proxy reach the hub, e.g. the hub Service.
+    # How the proxy (and, unless the next says otherwise, workspaces) reach the hub.
     c.JupyterHub.hub_connect_url = env_str("DEVPLANE_HUB_CONNECT_URL")
+if env_str("DEVPLANE_WORKSPACE_HUB_URL"):
+    # How workspaces' auth proxies reach the hub API (their JUPYTERHUB_API_URL): the chart
+    # sends them through the proxy, so no workspace pod may reach the hub's own port.
+    c.DevPlaneSpawner.hub_connect_url = env_str("DEVPLANE_WORKSPACE_HUB_URL")
 c.ConfigurableHTTPProxy.should_start = env_bool("DEVPLANE_PROXY_SHOULD_START", False)
 c.ConfigurableHTTPProxy.api_url = env_str("DEVPLANE_PROXY_API_URL", "http://127.0.0.1:8001")
 proxy_token = secret_value("DEVPLANE_PROXY_AUTH_TOKEN")
@@ -58,7 +62,8 @@ c.JupyterHub.cleanup_servers = False
 # from proxy traffic, which an open but abandoned browser tab would keep alive.
 c.JupyterHub.last_activity_interval = 0
 c.JupyterHub.allow_named_servers = env_bool("DEVPLANE_NAMED_SERVERS", False)
-c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 0)
+# A bound per user (with the workspace namespace's LimitRange); 0 lifts it.
+c.JupyterHub.named_server_limit_per_user = env_int("DEVPLANE_NAMED_SERVER_LIMIT", 3)
 # Admins may open users' terminals only with each user's server on a host of its own
 # (hubsecurity.subdomain_host refuses anything less).
 c.JupyterHub.admin_access = env_bool("DEVPLANE_ADMIN_ACCESS", False)

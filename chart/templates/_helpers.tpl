@@ -93,6 +93,44 @@ Call with (dict "root" $ "image" .Values.hub.image).
 {{- $ref -}}
 {{- end -}}
 
+{{/*
+Where workspace images may come from, as DEVPLANE_ALLOWED_IMAGE_REGISTRIES: the listed prefixes,
+else the chart's own registry, else "" (the operator then allows the path of its default image).
+*/}}
+{{- define "devplane.allowedImageRegistries" -}}
+{{- $ws := .Values.workspaces -}}
+{{- if $ws.allowedImageRegistries -}}
+{{- $prefixes := list -}}
+{{- range $ws.allowedImageRegistries -}}
+{{- $prefixes = append $prefixes (trimSuffix "/" .) -}}
+{{- end -}}
+{{- join "," $prefixes -}}
+{{- else -}}
+{{- default .Values.global.imageRegistry $ws.image.registry | trimSuffix "/" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fails the render when a profile's image lies outside the allowed registries (the operator would
+refuse every Workspace started from it): the same prefix rule as the operator's.
+*/}}
+{{- define "devplane.checkProfileImages" -}}
+{{- $allowed := include "devplane.allowedImageRegistries" . -}}
+{{- if not $allowed -}}
+{{- $default := include "devplane.image" (dict "root" . "image" .Values.workspaces.image) -}}
+{{- $allowed = regexReplaceAll "/[^/]*$" $default "" -}}
+{{- end -}}
+{{- range $i, $profile := .Values.hub.profiles -}}
+{{- $ok := not $profile.image -}}
+{{- range splitList "," $allowed -}}
+{{- if hasPrefix (printf "%s/" .) ($profile.image | default "") -}}{{- $ok = true -}}{{- end -}}
+{{- end -}}
+{{- if not $ok -}}
+{{- fail (printf "hub.profiles[%d].image %q is not under the allowed registries (%s): the operator would refuse it; add its registry to workspaces.allowedImageRegistries or use an image from one of them" $i $profile.image $allowed) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* imagePullSecrets of every chart pod (global list). */}}
 {{- define "devplane.imagePullSecrets" -}}
 {{- with .Values.global.imagePullSecrets }}
@@ -249,28 +287,100 @@ resolve a Service name.
     {{- end }}
 {{- end -}}
 
-{{/* Egress to the Kubernetes API server (hub and operator only). */}}
+{{/*
+Egress to the Kubernetes API server (hub and operator only): its endpoint addresses and port,
+never any address. networkPolicy.kubeAPI.cidrs when set; else the `kubernetes` EndpointSlice in
+`default`, looked up at install; a render that can look nothing up (helm template) fails.
+*/}}
 {{- define "devplane.kubeAPIEgressRule" -}}
+{{- $api := .Values.networkPolicy.kubeAPI -}}
+{{- $cidrs := $api.cidrs | default list -}}
+{{- $ports := $api.ports -}}
+{{- if not $cidrs -}}
+{{- $slice := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "kubernetes" -}}
+{{- range ($slice.endpoints | default list) -}}
+{{- range .addresses -}}
+{{- $cidrs = append $cidrs (printf "%s/%s" . (ternary "128" "32" (contains ":" .))) -}}
+{{- end -}}
+{{- end -}}
+{{- $found := list -}}
+{{- range ($slice.ports | default list) -}}
+{{- $found = append $found .port -}}
+{{- end -}}
+{{- if $found -}}
+{{- $ports = $found -}}
+{{- end -}}
+{{- end -}}
+{{- if not $cidrs -}}
+{{- fail "networkPolicy.kubeAPI.cidrs is empty and the API server's address could not be looked up (helm template and other renders without a cluster cannot): set networkPolicy.kubeAPI.cidrs (and ports) to the API server's endpoints, from `kubectl get endpointslice -n default kubernetes`, or turn networkPolicy.enabled off" -}}
+{{- end }}
 - to:
-    {{- range .Values.networkPolicy.kubeAPI.cidrs }}
+    {{- range $cidrs }}
     - ipBlock:
         cidr: {{ . }}
     {{- end }}
   ports:
-    {{- range .Values.networkPolicy.kubeAPI.ports }}
+    {{- range $ports }}
     - protocol: TCP
       port: {{ . }}
     {{- end }}
 {{- end -}}
 
 {{/*
-The egress rule of one LLM provider, for the workspace egress policy. Derived like the
-operator's per-workspace policy (operator/devplane_operator/builders.py llm_egress_rules):
-  - `networkPolicy.to` set: those peers, on `networkPolicy.ports` or else the URL's port;
-  - an IP address in baseURL: that address (/32) on the URL's port;
-  - an in-cluster Service name (<svc>.<namespace>.svc[...] or <svc>.<namespace>; a bare <svc>
-    is in the workspace namespace): the pods of that namespace on any port — a Service's port is usually not its pods' port, and
-    NetworkPolicies see the pod's;
+Egress from the hub to the OIDC provider (discovery, token, userinfo), when a login is
+configured: networkPolicy.oidc.cidrs when set; else the addresses hub.oidc's URLs name, on their
+ports. A provider known only by name fails the render (unless hub.extraEgress, the older way,
+says where it is): a NetworkPolicy cannot match a host name.
+*/}}
+{{- define "devplane.oidcEgressRule" -}}
+{{- $oidc := .Values.hub.oidc -}}
+{{- $np := .Values.networkPolicy.oidc -}}
+{{- if $oidc.clientId -}}
+{{- $cidrs := $np.cidrs | default list -}}
+{{- $ports := $np.ports -}}
+{{- $names := list -}}
+{{- if not $cidrs -}}
+{{- $ports = list -}}
+{{- range (list $oidc.issuer $oidc.tokenURL $oidc.userdataURL | compact) -}}
+{{- $u := urlParse . -}}
+{{- $hostport := splitList ":" $u.host -}}
+{{- $host := first $hostport -}}
+{{- if regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $host -}}
+{{- $cidrs = append $cidrs (printf "%s/32" $host) -}}
+{{- $ports = append $ports (ternary (last $hostport) (ternary "443" "80" (eq $u.scheme "https")) (gt (len $hostport) 1) | int) -}}
+{{- else -}}
+{{- $names = append $names $host -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $names (not .Values.hub.extraEgress) -}}
+{{- fail (printf "the hub must reach the OIDC provider %s, and a NetworkPolicy cannot match a host name: set networkPolicy.oidc.cidrs (and ports) to its addresses" (join ", " ($names | uniq))) -}}
+{{- end -}}
+{{- if $cidrs }}
+- to:
+    {{- range ($cidrs | uniq) }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range ($ports | uniq) }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The egress rule of one LLM provider, for the workspace egress policy: one port (the URL's,
+80/443 when it names none, or networkPolicy.ports), never every port. Derived like the
+operator's per-workspace policy (operator/devplane_operator/netpol.py):
+  - `networkPolicy.to` set: those peers;
+  - an IP address in baseURL: that address (/32);
+  - an in-cluster Service name (<svc>.<namespace>.svc[...] or <svc>.<namespace>): that
+    namespace, narrowed to `networkPolicy.podSelector`'s pods when given;
+  - a bare <svc>, or a Service in the workspace namespace, fails: that namespace holds other
+    users' workspaces, which no workspace may reach;
   - any other host name cannot be a NetworkPolicy peer: rendering fails, naming the field.
 Call with (dict "root" $ "provider" . "index" $i).
 */}}
@@ -285,9 +395,34 @@ Call with (dict "root" $ "provider" . "index" $i).
 {{- $port = last $hostport -}}
 {{- end -}}
 {{- $labels := splitList "." $host -}}
+{{- $wsNamespace := include "devplane.workspaceNamespace" .root -}}
+{{- $serviceNamespace := "" -}}
+{{- if or (eq (len $labels) 2) (and (ge (len $labels) 3) (eq (index $labels 2) "svc")) -}}
+{{- $serviceNamespace = index $labels 1 -}}
+{{- end }}
 {{- if $np.to }}
 - to:
     {{- toYaml $np.to | nindent 4 }}
+{{- else if regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $host }}
+- to:
+    - ipBlock:
+        cidr: {{ printf "%s/32" $host }}
+{{- else if eq (len $labels) 1 }}
+{{- fail (printf "llm.providers[%d] (%s): %q is a bare host name, and a bare host name resolves in the workspace namespace, which holds other users' workspaces: name the LLM's Service in its own namespace, <service>.<namespace>.svc" .index $p.name $host) }}
+{{- else if eq $serviceNamespace $wsNamespace }}
+{{- fail (printf "llm.providers[%d] (%s): the namespace of %q is the workspace namespace, which holds other users' workspaces: run the LLM in a namespace of its own" .index $p.name $host) }}
+{{- else if $serviceNamespace }}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $serviceNamespace }}
+      {{- with $np.podSelector }}
+      podSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- else }}
+{{- fail (printf "llm.providers[%d] (%s): cannot derive a NetworkPolicy peer from the host %q of its baseURL; set llm.providers[%d].networkPolicy.to (e.g. an ipBlock with the endpoint's address)" .index $p.name $host .index) }}
+{{- end }}
   ports:
     {{- if $np.ports }}
     {{- toYaml $np.ports | nindent 4 }}
@@ -295,39 +430,12 @@ Call with (dict "root" $ "provider" . "index" $i).
     - protocol: TCP
       port: {{ $port | int }}
     {{- end }}
-{{- else if regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $host }}
-- to:
-    - ipBlock:
-        cidr: {{ printf "%s/32" $host }}
-  ports:
-    - protocol: TCP
-      port: {{ $port | int }}
-{{- else if eq (len $labels) 1 }}
-- to:
-    - namespaceSelector:
-        matchLabels:
-          kubernetes.io/metadata.name: {{ include "devplane.workspaceNamespace" .root }}
-  {{- with $np.ports }}
-  ports:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-{{- else if or (eq (len $labels) 2) (and (ge (len $labels) 3) (eq (index $labels 2) "svc")) }}
-- to:
-    - namespaceSelector:
-        matchLabels:
-          kubernetes.io/metadata.name: {{ index $labels 1 }}
-  {{- with $np.ports }}
-  ports:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-{{- else }}
-{{- fail (printf "llm.providers[%d] (%s): cannot derive a NetworkPolicy peer from the host %q of its baseURL; set llm.providers[%d].networkPolicy.to (e.g. an ipBlock with the endpoint's address)" .index $p.name $host .index) }}
-{{- end }}
 {{- end -}}
 
 {{/*
-llm.providers as the spawner and operator read them (the Workspace's spec.ai.providers shape):
-the chart-only `networkPolicy` key is left out.
+llm.providers as the spawner reads them (the Workspace's spec.ai.providers shape): without
+`networkPolicy`, which only the operator reads (its DEVPLANE_LLM_PROVIDERS get the values as
+they are).
 */}}
 {{- define "devplane.llmProvidersJson" -}}
 {{- $out := list -}}

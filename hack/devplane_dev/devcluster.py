@@ -629,8 +629,15 @@ def bootstrap(bin_dir: Path) -> None:
                 },
                 "spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]},
                 "status": {
-                    # Big enough for the 1,000-workspace benchmark.
-                    "capacity": {"cpu": "512", "memory": "2Ti", "pods": "5000"},
+                    # Big enough for the 1,000-workspace benchmark. Scratch space too, as a
+                    # kubelet reports it: pods that request some (the chart's LimitRange gives
+                    # every workspace container a request) must fit.
+                    "capacity": {
+                        "cpu": "512",
+                        "memory": "2Ti",
+                        "pods": "5000",
+                        "ephemeral-storage": "100Ti",
+                    },
                 },
             },
             {

@@ -79,6 +79,10 @@ class OperatorProcess:
             "DEVPLANE_METRICS_PORT": str(self.port),
             "DEVPLANE_LEADER_ELECTION": "true" if self.leader_election else "false",
             "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON,
+            # The default image's path, and hosts the local control plane never pulls from,
+            # which tests use for pull failures: `.invalid` (kwok plays the failure) and
+            # `.test` (no kwok stage: the test plays the kubelet); hack/devcluster/kwok-stages.yaml.
+            "DEVPLANE_ALLOWED_IMAGE_REGISTRIES": "devplane,registry.invalid,registry.test",
             "PYTHONUNBUFFERED": "1",
         }
         env |= self.extra_env

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from devplane_api import naming
-from devplane_api.v1alpha1 import API_VERSION, KIND
+from devplane_api.v1alpha1 import API_VERSION, KIND, workspace_labels
 
 # An LLM provider as the operator's DEVPLANE_LLM_PROVIDERS and spec.ai take it. Nothing
 # serves it: only the manifests the operator writes from it are looked at.
@@ -36,4 +36,25 @@ def workspace_manifest(
             "hubSecretRef": {"name": naming.child_name(name, "hub")},
             **spec,
         },
+    }
+
+
+def hub_secret_manifest(ws: dict[str, Any], data: dict[str, str] | None = None) -> dict[str, Any]:
+    """The hub-credentials Secret of the stored Workspace ``ws`` as the spawner writes it:
+    named after the Workspace, labelled like it and owned by it (its uid), so the operator
+    accepts it. ``data`` defaults to a placeholder token; nothing reads it in these tests."""
+    meta, spec = ws["metadata"], ws["spec"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": naming.child_name(meta["name"], "hub"),
+            "namespace": meta["namespace"],
+            "labels": workspace_labels(meta["name"], spec["owner"], spec.get("serverName", "")),
+            "ownerReferences": [
+                {"apiVersion": API_VERSION, "kind": KIND, "name": meta["name"], "uid": meta["uid"]}
+            ],
+        },
+        "type": "Opaque",
+        "stringData": data or {"JUPYTERHUB_API_TOKEN": f"token-of-{spec['owner']}"},
     }

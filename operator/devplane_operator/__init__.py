@@ -7,7 +7,10 @@ Modules, one job each:
 
 * ``settings``  — operator settings from DEVPLANE_* env vars / CLI flags, validated at start-up;
 * ``model``     — the parsed, validated view of one Workspace;
+* ``providers`` — what an LLM provider entry may hold;
+* ``policy``    — what a Workspace may reference (its own hub Secret, allowed keys and images);
 * ``builders``  — pure functions: (workspace, settings) -> child manifests;
+* ``netpol``, ``endpoint`` — the NetworkPolicy's rules, and where an LLM endpoint is;
 * ``status``    — pure functions: observed children -> phase, conditions, message;
 * ``compare``   — pure functions: desired vs actual child -> what to write (if anything);
 * ``cache``     — the in-memory view of Workspaces and children, fed by watch events;

@@ -9,10 +9,8 @@ specification of the pod built here.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from devplane_api.v1alpha1 import (
     AUTHPROXY_MODULE,
@@ -27,6 +25,7 @@ from devplane_api.v1alpha1 import (
 )
 
 from .model import Workspace
+from .netpol import egress_rules, ingress_rules
 from .opencode_config import api_key_env_var, build_opencode_config
 from .settings import Settings
 
@@ -286,88 +285,8 @@ def build_pod(ws: Workspace, settings: Settings) -> Manifest:
 # ------------------------------------------------------------------ NetworkPolicy
 
 
-def _namespace_selector(namespace: str) -> dict[str, Any]:
-    return {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-
-
-def _hub_peers(
-    ws: Workspace, settings: Settings, *selectors: dict[str, str]
-) -> list[dict[str, Any]]:
-    peers = []
-    for labels_ in selectors:
-        if not labels_:
-            continue  # an empty selector would mean "every pod": never what we want here
-        peer: dict[str, Any] = {"podSelector": {"matchLabels": dict(labels_)}}
-        if settings.hub_namespace and settings.hub_namespace != ws.namespace:
-            peer["namespaceSelector"] = _namespace_selector(settings.hub_namespace)
-        peers.append(peer)
-    return peers
-
-
-def llm_egress_rules(ws: Workspace) -> list[dict[str, Any]]:
-    """Egress rules for the providers' base URLs.
-
-    NetworkPolicy knows pods and CIDRs, not host names, so:
-    * an IP address -> that address (/32 or /128) on the URL's port;
-    * an in-cluster Service name (``svc.ns.svc[.cluster.local]`` or ``svc.ns``) -> the pods of
-      namespace ``ns`` on any port (a Service port usually differs from its pods' port);
-    * a bare name (``svc``) -> the pods of the workspace's own namespace, any port;
-    * any other host name cannot be expressed: the admin adds its CIDR to the allowlist
-      (docs/operator.md says so).
-    """
-    rules: dict[str, dict[str, Any]] = {}
-    for provider in ws.ai.get("providers", []):
-        parts = urlsplit(provider["baseURL"])
-        host = parts.hostname or ""
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            cidr = f"{address}/{address.max_prefixlen}"
-            rules[f"ip:{cidr}:{port}"] = {
-                "to": [{"ipBlock": {"cidr": cidr}}],
-                "ports": [{"protocol": "TCP", "port": port}],
-            }
-            continue
-        labels_ = host.split(".")
-        if len(labels_) == 1:
-            namespace = ws.namespace
-        elif len(labels_) == 2 or (len(labels_) >= 3 and labels_[2] == "svc"):
-            namespace = labels_[1]
-        else:
-            continue
-        rules[f"ns:{namespace}"] = {"to": [{"namespaceSelector": _namespace_selector(namespace)}]}
-    return [rules[k] for k in sorted(rules)]
-
-
 def build_networkpolicy(ws: Workspace, settings: Settings) -> Manifest:
-    """Default deny for the workspace pod, then exactly the flows docs/architecture.md allows."""
-    hub_and_proxy = _hub_peers(ws, settings, settings.hub_selector, settings.proxy_selector)
-    egress: list[dict[str, Any]] = [
-        {
-            "to": [
-                {
-                    "namespaceSelector": _namespace_selector(settings.dns_namespace),
-                    "podSelector": {"matchLabels": dict(settings.dns_selector)},
-                }
-            ],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-        }
-    ]
-    hub = _hub_peers(ws, settings, settings.hub_selector)
-    if hub:
-        egress.append({"to": hub, "ports": [{"protocol": "TCP", "port": settings.hub_api_port}]})
-    egress.extend(llm_egress_rules(ws))
-    for rule in settings.egress_allowlist:
-        entry: dict[str, Any] = {"to": [{"ipBlock": {"cidr": rule.cidr}}]}
-        if rule.ports:
-            entry["ports"] = [{"protocol": rule.protocol, "port": p} for p in rule.ports]
-        egress.append(entry)
-    ingress = []
-    if hub_and_proxy:
-        ingress.append({"from": hub_and_proxy, "ports": [{"protocol": "TCP", "port": PROXY_PORT}]})
+    """Default deny for the workspace pod, then exactly the flows netpol.py allows."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -375,8 +294,8 @@ def build_networkpolicy(ws: Workspace, settings: Settings) -> Manifest:
         "spec": {
             "podSelector": {"matchLabels": selector(ws)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": ingress,
-            "egress": egress,
+            "ingress": ingress_rules(ws, settings),
+            "egress": egress_rules(ws, settings),
         },
     }
 

@@ -56,11 +56,15 @@ RESOURCES: dict[str, Resource] = {
         Resource("ConfigMap", "/api/v1", "configmaps"),
         Resource("PersistentVolumeClaim", "/api/v1", "persistentvolumeclaims"),
         Resource("Event", "/api/v1", "events"),
+        Resource("Secret", "/api/v1", "secrets"),
         Resource("NetworkPolicy", "/apis/networking.k8s.io/v1", "networkpolicies"),
         Resource("Lease", "/apis/coordination.k8s.io/v1", "leases"),
     )
 }
 _OBJECT = {code: "object" for code in (200, 201, 202)}
+JSON = "application/json"
+# The object's metadata only: a Secret's data never reaches the operator.
+METADATA_ONLY = f"{JSON};as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 class KubeError(Exception):
@@ -148,10 +152,11 @@ class Kube:
         method: str,
         path: str,
         body: Any = None,
-        content_type: str = "application/json",
+        content_type: str = JSON,
         query: list[tuple[str, str]] | None = None,
+        accept: str = JSON,
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         try:
             result = await self.api.call_api(
                 path,
@@ -175,9 +180,15 @@ class Kube:
 
     # -------------------------------------------------------------- reads
 
-    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(
+        self, kind: str, namespace: str, name: str, metadata_only: bool = False
+    ) -> dict[str, Any] | None:
+        """The object, or None when it does not exist; ``metadata_only`` asks the server for
+        its metadata alone (how Secrets are read: RBAC cannot grant less than `get`, so the
+        operator asks for less)."""
+        accept = METADATA_ONLY if metadata_only else JSON
         try:
-            return await self._call("GET", RESOURCES[kind].path(namespace, name))
+            return await self._call("GET", RESOURCES[kind].path(namespace, name), accept=accept)
         except KubeError as err:
             if err.not_found:
                 return None

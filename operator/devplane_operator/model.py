@@ -15,6 +15,7 @@ from urllib.parse import quote
 from devplane_api import naming
 from devplane_api.v1alpha1 import API_VERSION, KIND
 
+from .endpoint import Endpoint
 from .opencode_config import build_opencode_config
 from .quantity import parse_quantity
 from .settings import Settings
@@ -22,6 +23,11 @@ from .settings import Settings
 
 class SpecError(ValueError):
     """The Workspace spec cannot be realised; the message says which field and why."""
+
+
+class Refused(SpecError):
+    """The Workspace references what it may not (policy.py); the message says what and how
+    to fix it. Reported with the Ready reason Refused, and its pod is removed."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,10 @@ def _merge_resources(
     return merged
 
 
+def _without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
 def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
     """Validate ``body`` (a Workspace object) against ``settings``; raise SpecError if hopeless."""
     meta = body.get("metadata") or {}
@@ -114,13 +124,19 @@ def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
                 "spec.ai is not set and the operator has no default LLM providers "
                 "(DEVPLANE_LLM_PROVIDERS); set spec.ai.providers"
             )
-        ai = {"providers": [dict(p) for p in settings.llm_providers]}
+        # networkPolicy is for the egress rules (netpol.py), not for opencode.
+        ai = {"providers": [_without(p, "networkPolicy") for p in settings.llm_providers]}
         if settings.llm_default_model:
             ai["defaultModel"] = settings.llm_default_model
     try:
         build_opencode_config(ai)  # the same checks the ConfigMap build will make
     except (ValueError, KeyError) as err:
         raise SpecError(f"spec.ai: {err}") from None
+    for index, provider in enumerate(ai.get("providers", [])):
+        try:
+            Endpoint.of(provider["baseURL"])  # what the egress rules will read
+        except ValueError as err:
+            raise SpecError(f"spec.ai.providers[{index}].baseURL: {err}") from None
 
     resources = _merge_resources(settings.workspace_resources, spec.get("resources"))
     for resource, request in resources.get("requests", {}).items():

@@ -7,10 +7,10 @@ event, an event on a child, the periodic resync, a retry — it does the same th
 safe to run any number of times, from any state, including right after the operator was
 killed half-way through.
 
-Errors: a spec the operator cannot realise raises PermanentFailure (phase Failed, no retry
-until the Workspace changes); an API call refused for good (403, 422) is permanent too but
-re-checked slowly, since RBAC or admission can be fixed; anything else raises
-TemporaryFailure and is retried with exponential back-off. These are our own types, not
+Errors: a spec the operator cannot realise or refuses (policy.py) raises PermanentFailure
+(phase Failed, no retry until the Workspace changes); an API call refused for good (403, 422)
+is permanent too but re-checked slowly, since RBAC or admission can be fixed; anything else
+raises TemporaryFailure and is retried with exponential back-off. These are our own types, not
 kopf's: this module's workers do the retrying, kopf never sees them.
 """
 
@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devplane_api import naming
-from devplane_api.v1alpha1 import KIND, MANAGED_BY_SELECTOR, OWNER_ANNOTATION, STUCK_REASONS
+from devplane_api.v1alpha1 import (
+    KIND,
+    MANAGED_BY_SELECTOR,
+    OWNER_ANNOTATION,
+    REFUSED,
+    STUCK_REASONS,
+)
 
 from .builders import build_children
 from .cache import Cache, Key, workspace_of
@@ -33,7 +39,8 @@ from .compare import compare, normalize, replacing_patch
 from .events import build_event
 from .kube import Kube, KubeError
 from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DURATION, RESYNCS
-from .model import SpecError, Workspace, parse_workspace
+from .model import Refused, SpecError, Workspace, parse_workspace
+from .policy import check_hub_secret, check_spec
 from .settings import Settings
 from .status import compute_status, failed_status, ready_reason
 from .workqueue import WorkQueue
@@ -53,7 +60,12 @@ RECHECK_PERMANENT = 60.0
 
 
 class PermanentFailure(Exception):
-    """The Workspace cannot be realised as it stands: report Failed, do not retry."""
+    """The Workspace cannot be realised as it stands: report Failed with ``reason``, do not
+    retry."""
+
+    def __init__(self, message: str, reason: str = "InvalidSpec") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TemporaryFailure(Exception):
@@ -163,7 +175,7 @@ class Controller:
             RECONCILES.labels(result="failed").inc()
             RECONCILE_ERRORS.labels(kind="permanent").inc()
             log.warning("workspace %s/%s failed: %s", *key, err)
-            await self._report_failure(key, str(err))
+            await self._report_failure(key, str(err), err.reason)
             self._failures.pop(key, None)
             if isinstance(err.__cause__, KubeError):
                 self.queue.add_after(key, RECHECK_PERMANENT)
@@ -208,17 +220,32 @@ class Controller:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None  # children go with it through their ownerReferences
         try:
-            ws = parse_workspace(body, self.settings)
+            return await self._reconcile(body)
+        except Refused as err:
+            # A refused Workspace runs no pod: one started before (the spec or the settings
+            # changed since) would keep what it is now refused for.
+            try:
+                await self._remove_pod(*key)
+            except KubeError as removal:
+                raise TemporaryFailure(f"removing the pod: {removal}", delay=1) from removal
+            raise PermanentFailure(str(err), reason=REFUSED) from None
         except SpecError as err:
             raise PermanentFailure(str(err)) from None
+
+    async def _reconcile(self, body: Obj) -> float | None:
+        ws = parse_workspace(body, self.settings)
+        if ws.started:
+            check_spec(ws, self.settings)
         try:
             ws = await self._home_volume(ws)
             desired = build_children(ws, self.settings)
             await self._all(ws, [self._apply(ws, k, desired[k]) for k in INDEPENDENT_KINDS])
             if ws.started:
+                if self.cache.get("Pod", ws.namespace, ws.child_name) is None:
+                    await self._check_hub_secret(ws)  # a new pod is handed the Secret
                 await self._apply(ws, "Pod", desired["Pod"])
             else:
-                await self._remove_pod(ws)
+                await self._remove_pod(*ws.key)
             status, recheck = compute_status(
                 ws,
                 self.cache.get("PersistentVolumeClaim", ws.namespace, ws.pvc_name),
@@ -299,15 +326,29 @@ class Controller:
             if deleted:
                 self.cache.put(kind, deleted, owner=ws.name)
 
-    async def _remove_pod(self, ws: Workspace) -> None:
-        """started: false removes the pod — and only the pod."""
-        pod = self.cache.get("Pod", ws.namespace, ws.child_name)
+    async def _check_hub_secret(self, ws: Workspace) -> None:
+        """Refuse a hub Secret this Workspace does not own (its metadata only is read)."""
+        try:
+            secret = await self.kube.get("Secret", ws.namespace, ws.hub_secret, metadata_only=True)
+        except KubeError as err:
+            if not err.permanent:
+                raise
+            raise PermanentFailure(
+                f"cannot check the hub Secret {ws.hub_secret}: {err}; the operator needs `get` "
+                "on Secrets in this namespace (docs/operator.md, RBAC)"
+            ) from err
+        check_hub_secret(ws, secret)
+
+    async def _remove_pod(self, namespace: str, workspace: str) -> None:
+        """Remove the pod of a stopped (or refused) Workspace — and only the pod."""
+        name = naming.child_name(workspace)
+        pod = self.cache.get("Pod", namespace, name)
         if pod is None or pod["metadata"].get("deletionTimestamp"):
             return
-        log.info("workspace %s/%s: stopping, deleting pod %s", *ws.key, ws.child_name)
-        deleted = await self.kube.delete("Pod", ws.namespace, ws.child_name, pod["metadata"]["uid"])
+        log.info("workspace %s/%s: deleting pod %s", namespace, workspace, name)
+        deleted = await self.kube.delete("Pod", namespace, name, pod["metadata"]["uid"])
         if deleted:
-            self.cache.put("Pod", deleted, owner=ws.name)
+            self.cache.put("Pod", deleted, owner=workspace)
 
     # ---------------------------------------------------------------- status and events
 
@@ -344,13 +385,14 @@ class Controller:
         except KubeError as err:  # an Event is best effort; never fail a reconcile over it
             log.warning("could not post an Event for %s: %s", body["metadata"]["name"], err)
 
-    async def _report_failure(self, key: Key, message: str) -> None:
+    async def _report_failure(self, key: Key, message: str, reason: str) -> None:
         body = self.cache.get(KIND, *key)
         if body is None:
             return
         previous = body.get("status") or {}
         generation = int(body["metadata"].get("generation") or 0)
+        status = failed_status(generation, message, previous, _now(), reason)
         try:
-            await self._write_status(body, failed_status(generation, message, previous, _now()))
+            await self._write_status(body, status)
         except KubeError as err:
             log.warning("could not report the failure of %s/%s: %s", *key, err)

@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from devplane_api import naming
 from devplane_api.envparse import ACCEPTED, parse_bool
 
+from .providers import DNS_LABEL, validate_provider
 from .quantity import QuantityError, parse_quantity
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _IMAGE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$")
+# A registry host (with an optional port) and optional path, without tag or digest.
+_REGISTRY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*(:[0-9]+)?(/[a-zA-Z0-9._-]+)*$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?"  # optional DNS prefix
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -154,6 +157,38 @@ def _image(setting: Setting, raw: str) -> str:
     )  # fmt: skip
 
 
+def image_allowed(image: str, registries: Sequence[str]) -> bool:
+    """True when ``image`` lies under one of ``registries`` (prefixes such as
+    ``registry.example/devplane``): it starts with the prefix and a ``/``, so
+    ``registry.example/devplane-tools/x`` and ``registry.example:5000/x`` are not under
+    ``registry.example/devplane`` and ``registry.example``."""
+    return any(image.startswith(f"{prefix}/") for prefix in registries)
+
+
+def _registries(setting: Setting, raw: str) -> tuple[str, ...]:
+    fix = "List registry prefixes, comma-separated, e.g. registry.example/devplane,reg.example."
+    prefixes = tuple(p.strip().rstrip("/") for p in raw.split(",") if p.strip())
+    for prefix in prefixes:
+        _matching(setting, prefix, _REGISTRY, "a registry prefix", fix)
+    return prefixes
+
+
+def _api_key_secret(setting: Setting, name: str) -> str:
+    """An API-key Secret's name: never one of a workspace's own (its hub Secret among them)."""
+    if name.startswith(naming.CHILD_PREFIX):
+        raise SettingsError(
+            setting, f"the API-key Secret {name!r} starts with {naming.CHILD_PREFIX!r}",
+            f"Names starting with {naming.CHILD_PREFIX} belong to workspaces' own objects, "
+            "their hub Secrets among them; keep API keys in Secrets named otherwise.",
+        )  # fmt: skip
+    return name
+
+
+def _secret_names(setting: Setting, raw: str) -> tuple[str, ...]:
+    names = (n.strip() for n in raw.split(",") if n.strip())
+    return tuple(_api_key_secret(setting, _required_name(setting, n)) for n in names)
+
+
 def _quantity(setting: Setting, raw: str, what: str) -> str:
     try:
         parse_quantity(raw)
@@ -201,26 +236,6 @@ def _resources(setting: Setting, raw: str) -> dict[str, dict[str, str]]:
                 "Make every request at most its limit.",
             )  # fmt: skip
     return result
-
-
-def validate_provider(provider: Any, where: str) -> str | None:
-    """Problem with one LLM provider entry (same shape as spec.ai.providers[]), or None."""
-    if not isinstance(provider, dict):
-        return f"{where} must be an object"
-    name = provider.get("name")
-    if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name):
-        return f"{where}.name must be a lower-case DNS label"
-    url = provider.get("baseURL")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{where}.baseURL must be an http:// or https:// URL with a host"
-    models = provider.get("models")
-    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
-        return f"{where}.models must be a non-empty list of model names"
-    ref = provider.get("apiKeySecretRef")
-    if ref is not None and not (isinstance(ref, dict) and ref.get("name") and ref.get("key")):
-        return f"{where}.apiKeySecretRef must have a name and a key"
-    return None
 
 
 def _providers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
@@ -296,7 +311,7 @@ def _namespaces(setting: Setting, raw: str) -> tuple[str, ...]:
         return ()
     fix = "Namespaces are lower-case DNS labels, separated by commas (or * for all)."
     names = (n.strip() for n in raw.split(",") if n.strip())
-    return tuple(_matching(setting, n, _DNS_LABEL, "a namespace name", fix) for n in names)
+    return tuple(_matching(setting, n, DNS_LABEL, "a namespace name", fix) for n in names)
 
 
 def _required_name(setting: Setting, raw: str) -> str:
@@ -343,6 +358,13 @@ class Settings:
         "Default workspace image (a Workspace may override it).",
         default="devplane/workspace:0.1.0",
     )
+    allowed_image_registries: tuple[str, ...] = _setting(
+        _registries,
+        "Where workspace images may come from: registry prefixes, comma-separated, e.g. "
+        "`registry.example/devplane,registry.example/team`. An image is allowed when it starts "
+        "with a prefix followed by `/`; a Workspace whose `spec.image` is elsewhere is refused. "
+        "Empty means the path of `DEVPLANE_WORKSPACE_IMAGE` (everything before its last `/`).",
+    )
     authproxy_image: str = _setting(
         _image, "Image of the auth proxy container (the hub image).", default="devplane/hub:0.1.0"
     )
@@ -380,6 +402,13 @@ class Settings:
     llm_default_model: str = _setting(
         _text, "Default model of those providers (one of them must offer it)."
     )
+    api_key_secrets: tuple[str, ...] = _setting(
+        _secret_names,
+        "Secrets a Workspace's `spec.ai.providers[].apiKeySecretRef` may name (in its own "
+        "namespace), comma-separated, besides those `DEVPLANE_LLM_PROVIDERS` names; any other "
+        "is refused, since the key lands in the user's shell. Names starting with `ws-` are "
+        "not accepted (they are workspaces' own objects).",
+    )
     egress_allowlist: tuple[EgressRule, ...] = _setting(
         _egress,
         "Extra egress destinations (package mirror, git server, external LLM), "
@@ -407,7 +436,8 @@ class Settings:
     )
     hub_selector: dict[str, str] = _setting(
         _labels,
-        "Labels (`k=v,...`) of the hub pods: they may reach workspaces and be reached.",
+        "Labels (`k=v,...`) of the hub pods: they may reach workspaces (and serve them the hub "
+        "API unless `DEVPLANE_HUB_API_SELECTOR` says otherwise).",
         default=_HUB,
     )
     proxy_selector: dict[str, str] = _setting(
@@ -415,8 +445,16 @@ class Settings:
         "Labels (`k=v,...`) of the configurable-http-proxy pods allowed to reach workspaces.",
         default=_PROXY,
     )
+    hub_api_selector: dict[str, str] = _setting(
+        _labels,
+        "Labels (`k=v,...`) of the pods that serve the hub API to workspaces, in the hub's "
+        "namespace: the hub's, or the proxy's when workspaces reach the hub through it (the "
+        "chart does, so they never reach the hub's own port). Empty means `DEVPLANE_HUB_SELECTOR`.",
+    )
     hub_api_port: int = _setting(
-        _Whole(1, 65535), "Port of the hub API that workspaces may reach.", default="8081"
+        _Whole(1, 65535),
+        "Port of those pods that workspaces may reach for the hub API.",
+        default="8081",
     )
     dns_namespace: str = _setting(
         _required_name, "Namespace of the cluster DNS pods.", default="kube-system"
@@ -476,6 +514,18 @@ class Settings:
     def clusterwide(self) -> bool:
         return not self.namespaces
 
+    @property
+    def allowed_api_key_secrets(self) -> frozenset[str]:
+        """The API-key Secrets a Workspace may name: the listed ones and the default providers'."""
+        return frozenset(self.api_key_secrets) | _provider_secrets(self.llm_providers)
+
+    def allows_image(self, image: str) -> bool:
+        return image_allowed(image, self.allowed_image_registries)
+
+
+def _provider_secrets(providers: Sequence[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(p["apiKeySecretRef"]["name"] for p in providers if p.get("apiKeySecretRef"))
+
 
 SETTINGS: tuple[Setting, ...] = tuple(Setting(f.name, **f.metadata) for f in fields(Settings))
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -525,6 +575,8 @@ def load_settings(
                 _BY_ATTR["llm_default_model"], f"{model!r} is not offered by any provider",
                 "Use one of the models listed in DEVPLANE_LLM_PROVIDERS.",
             )  # fmt: skip
+    _check_references(values)
+    values["hub_api_selector"] = values["hub_api_selector"] or values["hub_selector"]
     if not values["identity"]:
         values["identity"] = environ.get("POD_NAME") or f"{os.uname().nodename}-{os.getpid()}"
     if not values["leader_election_namespace"]:
@@ -537,6 +589,32 @@ def load_settings(
             "Set it (or POD_NAMESPACE) when watching all namespaces, or disable leader election.",
         )  # fmt: skip
     return Settings(**values)
+
+
+def _check_references(values: dict[str, Any]) -> None:
+    """Cross-checks of what Workspaces may reference (docs/operator.md, "What a Workspace may
+    reference"): the default image must be allowed (an empty list of registries means its
+    path), and the default providers' API-key Secrets must not be named like a workspace's own
+    objects."""
+    registries = _BY_ATTR["allowed_image_registries"]
+    image = values["workspace_image"]
+    if not values["allowed_image_registries"]:
+        path = image.rpartition("/")[0]
+        if not path:
+            raise SettingsError(
+                registries, f"it is empty and DEVPLANE_WORKSPACE_IMAGE {image!r} has no path to "
+                "derive it from",
+                "Set it to where workspace images come from, e.g. registry.example/devplane.",
+            )  # fmt: skip
+        values["allowed_image_registries"] = (path,)
+    if not image_allowed(image, values["allowed_image_registries"]):
+        raise SettingsError(
+            registries, f"the default workspace image {image!r} is not under any of "
+            f"{', '.join(values['allowed_image_registries'])}",
+            "Add its registry, or set DEVPLANE_WORKSPACE_IMAGE to an image from one of them.",
+        )  # fmt: skip
+    for name in _provider_secrets(values["llm_providers"]):
+        _api_key_secret(_BY_ATTR["llm_providers"], name)
 
 
 DOCS_TABLE_START = (

@@ -3,7 +3,7 @@
 The message must name the real cause in words a user understands, because the spawner shows
 it and fails fast on it instead of waiting out its timeout. Causes that will not fix
 themselves get a distinctive Ready reason (ImagePullFailed, Unschedulable, VolumePending,
-ContainerConfigError, CrashLoopBackOff, InvalidSpec). lastTransitionTime only moves when a
+ContainerConfigError, CrashLoopBackOff, InvalidSpec, Refused). lastTransitionTime only moves when a
 condition's status changes, so an unchanged Workspace gets an identical status and no write.
 """
 
@@ -220,9 +220,11 @@ def compute_status(
     return status, recheck
 
 
-def failed_status(generation: int, message: str, previous: Obj, now: datetime) -> Obj:
-    """Status of a Workspace whose spec cannot be realised (a permanent error)."""
-    cond = Cond(False, "InvalidSpec", message)
+def failed_status(
+    generation: int, message: str, previous: Obj, now: datetime, reason: str = "InvalidSpec"
+) -> Obj:
+    """Status of a Workspace whose spec cannot be realised or is refused (a permanent error)."""
+    cond = Cond(False, reason, message)
     return {
         "phase": "Failed",
         "message": message,

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -26,6 +27,8 @@ KUBE_VERSION = next(
     for line in (ROOT / "versions.env").read_text().splitlines()
     if line.startswith("KUBERNETES_VERSION=")
 )
+# What helm template and lint cannot look up without a cluster (see the file).
+NO_CLUSTER_VALUES = Path(__file__).resolve().parent / "no-cluster-values.yaml"
 # A value set that leaves the workspace namespace to the admin (workspaces.namespace.create
 # false): the tests create that namespace themselves, labelled like the chart would.
 ADMIN_MADE_NAMESPACE = {"named-servers"}
@@ -94,6 +97,15 @@ class Release:
     def sa(self, component: str) -> str:
         """`kubectl auth can-i --as` user of a component's service account."""
         return f"system:serviceaccount:{self.namespace}:{self.name}-devplane-{component}"
+
+
+def api_server_values(kubeconfig: Path) -> dict[str, Any]:
+    """Chart values naming the API server of ``kubeconfig`` (address and port) for the hub's
+    and the operator's NetworkPolicies, as an admin names theirs."""
+    server = urlsplit(json.loads(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"])
+    return {
+        "networkPolicy": {"kubeAPI": {"cidrs": [f"{server.hostname}/32"], "ports": [server.port]}}
+    }
 
 
 def make_test_namespace(kubectl, name: str) -> None:

@@ -8,6 +8,7 @@ shared with the other tests and is never deleted.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,9 +20,11 @@ from chart_helpers import (
     ADMIN_MADE_NAMESPACE,
     CHART,
     KUBE_VERSION,
+    NO_CLUSTER_VALUES,
     ROOT,
     HelmResult,
     Release,
+    api_server_values,
     make_test_namespace,
     values_file,
 )
@@ -33,7 +36,9 @@ def helm(bin_dir: Path):
 
     `template` and `lint` render without a cluster and would assume helm's built-in default
     Kubernetes version (v1.20 unless helm was linked with the real one), which the chart's
-    kubeVersion constraint refuses; they get the version the project runs instead.
+    kubeVersion constraint refuses; they get the version the project runs instead. Nor can
+    they look up the API server's address, which the chart's NetworkPolicies need: they get
+    NO_CLUSTER_VALUES first, so that a value set (or a test's --set) still decides.
     """
     binary = bin_dir / "helm"
     if not binary.exists():
@@ -41,8 +46,10 @@ def helm(bin_dir: Path):
 
     def run(*args: str, kubeconfig: Path | None = None, timeout: float = 300) -> HelmResult:
         argv = [str(binary), *args]
-        if args and args[0] in ("template", "lint") and "--kube-version" not in args:
-            argv += ["--kube-version", KUBE_VERSION]
+        if args and args[0] in ("template", "lint"):
+            argv[2:2] = ["--values", str(NO_CLUSTER_VALUES)]
+            if "--kube-version" not in args:
+                argv += ["--kube-version", KUBE_VERSION]
         if kubeconfig is not None:
             argv += ["--kubeconfig", str(kubeconfig)]
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
@@ -77,16 +84,20 @@ def render(helm):
 
 
 @pytest.fixture(scope="session")
-def install(helm, kubectl, kubeconfig: Path) -> Iterator:
+def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
     """``install(value_set, *extra_args)`` -> Release, installed with `helm install --wait`.
 
     The release namespace enforces PodSecurity `restricted` (like the workspace namespace the
     chart makes), so every chart pod must be admitted under it. Each release gets fresh
     namespaces; a value set installed without extra arguments is installed once per session
     and shared (installs are the slow part). Everything is uninstalled and deleted at the end.
+    The local API server listens on loopback, which it does not publish as an endpoint for the
+    chart to look up: its address is given, before the value set's own values.
     """
     releases: list[Release] = []
     shared: dict[str, Release] = {}
+    api_server = tmp_path_factory.mktemp("values") / "api-server.yaml"
+    api_server.write_text(json.dumps(api_server_values(kubeconfig)))
 
     def run(value_set: str, *extra: str) -> Release:
         if not extra and value_set in shared:
@@ -106,7 +117,7 @@ def install(helm, kubectl, kubeconfig: Path) -> Iterator:
             "install", rel.name, str(CHART),
             "--namespace", rel.namespace,
             "--set", f"workspaces.namespace.name={rel.workspace_namespace}",
-            *values_file(value_set), *extra,
+            "--values", str(api_server), *values_file(value_set), *extra,
             "--wait", "--timeout", "300s",
             kubeconfig=kubeconfig,
         )  # fmt: skip

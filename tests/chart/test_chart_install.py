@@ -18,7 +18,7 @@ pytestmark = pytest.mark.cluster
 
 NAMESPACED_LIST = (
     "deployments,services,serviceaccounts,configmaps,secrets,persistentvolumeclaims,"
-    "roles,rolebindings,networkpolicies,ingresses"
+    "roles,rolebindings,networkpolicies,ingresses,limitranges,resourcequotas"
 )
 
 

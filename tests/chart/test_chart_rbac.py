@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from chart_helpers import ROOT, Release
 from devplane_dev.operator_process import OperatorProcess
+from devplane_dev.workspaces import hub_secret_manifest
 
 from devplane_api.v1alpha1 import GROUP, PLURAL
 
@@ -40,7 +42,7 @@ HUB_WORKSPACE_NS = {
 }
 # The operator (operator/devplane_operator): kopf watches + the cache's LISTs; status written
 # through the subresource only; children created, read, patched and deleted (never replaced);
-# Events created.
+# Events created; a Secret read by name (the hub Secret's owner, checked before a pod gets it).
 CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 OPERATOR_WORKSPACE_NS = {
     WORKSPACES: {"list", "watch"},
@@ -53,6 +55,7 @@ OPERATOR_WORKSPACE_NS = {
     "persistentvolumeclaims": CHILD_VERBS,
     "networkpolicies.networking.k8s.io": CHILD_VERBS,
     "events": {"create"},
+    "secrets": {"get"},
 }
 # Granted to every authenticated identity by the cluster's default roles; not ours.
 BASELINE = {
@@ -137,7 +140,10 @@ def test_operator_may_do_exactly_its_job(kubectl, release: Release) -> None:
     assert can_i(kubectl, release, "operator", "update", lease, "RELEASE", name=own)
     assert not can_i(kubectl, release, "operator", "update", lease, "RELEASE", name="other")
     assert not can_i(kubectl, release, "operator", "update", lease, "RELEASE")
-    assert not can_i(kubectl, release, "operator", "get", "secrets", "WS")
+    # Secrets: one by name, in the workspace namespace; never a listing or a watch.
+    assert can_i(kubectl, release, "operator", "get", "secrets", "WS", name="ws-alice-hub")
+    for verb in ("list", "watch", "create", "update", "patch", "delete"):
+        assert not can_i(kubectl, release, "operator", verb, "secrets", "WS"), verb
 
 
 def test_proxy_has_no_kubernetes_permissions(kubectl, release: Release) -> None:
@@ -221,6 +227,7 @@ def test_operator_role_matches_the_operator_source() -> None:
     tables = {
         "Event": OPERATOR_WORKSPACE_NS["events"],
         "Pod": OPERATOR_WORKSPACE_NS["pods"],
+        "Secret": OPERATOR_WORKSPACE_NS["secrets"],
         "Lease": {"create", "get", "update"},
     }
     for verb, kind in calls:
@@ -269,8 +276,8 @@ def test_real_operator_and_hub_calls_work_with_exactly_these_roles(
     hub_cfg = _token_kubeconfig(kubectl, kubeconfig, release, "hub", tmp_path / "hub.json")
     op_cfg = _token_kubeconfig(kubectl, kubeconfig, release, "operator", tmp_path / "op.json")
 
-    def as_hub(*args: str, check: bool = True):
-        proc = kubectl("--kubeconfig", str(hub_cfg), *args, check=False)
+    def as_hub(*args: str, check: bool = True, stdin: str | None = None):
+        proc = kubectl("--kubeconfig", str(hub_cfg), *args, stdin=stdin, check=False)
         if check:
             assert proc.returncode == 0, f"as the hub: kubectl {' '.join(args)}: {proc.stderr}"
         return proc
@@ -290,14 +297,17 @@ def test_real_operator_and_hub_calls_work_with_exactly_these_roles(
     ).start()
     try:
         operator.wait_ready(timeout=90)  # Lease taken, cache primed: list/watch all work
-        # The spawner's writes, as the hub: the credentials Secret and the Workspace (create,
-        # never read back: the hub has no `get` on Secrets).
-        sample = SAMPLE.read_text()
-        proc = kubectl(
-            "--kubeconfig", str(hub_cfg), "create", "-n", ws_ns, "-f", "-", stdin=sample,
-            check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        # The spawner's writes, as the hub: the Workspace, then the credentials Secret owned
+        # by it (created, never read back: the hub has no `get` on Secrets). The Workspace is
+        # created stopped and started once its Secret exists, so that the operator surely
+        # reads the Secret's owner before it creates the pod.
+        sample = yaml.safe_load(SAMPLE.read_text())
+        sample["spec"]["started"] = False
+        as_hub("create", "-n", ws_ns, "-f", "-", stdin=json.dumps(sample))
+        ws = json.loads(as_hub("get", "workspace", "alice", "-n", ws_ns, "-o", "json").stdout)
+        as_hub("create", "-f", "-", stdin=json.dumps(hub_secret_manifest(ws)))
+        as_hub("patch", "workspace", "alice", "-n", ws_ns, "--type=merge",
+               "-p", '{"spec": {"started": true}}')  # fmt: skip
         phase = ""
         # Generous: with namespaced rights only, kopf spends its first ~60 s retrying the two
         # cluster-wide lists it may not do (see the end of this test) before its watches run.
@@ -326,10 +336,12 @@ def test_real_operator_and_hub_calls_work_with_exactly_these_roles(
                 break
             time.sleep(1)
         assert gone, operator.tail()
-        as_hub("delete", "workspace", "alice", "-n", ws_ns)
+        # And what the hub must not do, even now that a Secret exists to read.
+        assert "Forbidden" in as_hub("get", "secret", "ws-alice-hub", "-n", ws_ns,
+                                     check=False).stderr  # fmt: skip
+        # Deleting the Secret (the spawner's cleanup_secret_on_stop), then the Workspace.
         as_hub("delete", "secret", "ws-alice-hub", "-n", ws_ns)
-        # And what the hub must not do, even now that Secrets exist to read.
-        assert as_hub("get", "secret", "ws-alice-hub", "-n", ws_ns, check=False).returncode != 0
+        as_hub("delete", "workspace", "alice", "-n", ws_ns)
         assert "Forbidden" in as_hub("get", "pods", "-n", ws_ns, check=False).stderr
         assert operator.proc.poll() is None, operator.tail()
     finally:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from chart_helpers import CHART, ROOT, VALUE_SETS, container_env, find, one, pod_specs, values_file
 
+from devplane_api.v1alpha1 import APP_NAME, APP_NAME_VALUE, MANAGED_BY, MANAGED_BY_VALUE
+
 CRD_FILE = CHART / "crds" / "workspaces.devplane.io.yaml"
 HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
 CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
@@ -120,6 +122,42 @@ def test_airgapped_every_image_comes_from_the_mirror(render) -> None:
     assert hub_env["DEVPLANE_OIDC_CA_FILE"] == "/etc/devplane/ca/ca.crt"
 
 
+def test_what_workspaces_may_reference(render, helm) -> None:
+    """Images from the chart's own registry unless listed; API-key Secrets from the list (the
+    providers' own are allowed by the operator itself); a profile the operator would refuse
+    fails the render (issue 13, finding 5)."""
+
+    def operator_env(docs):
+        deployment = one(docs, "Deployment", "-operator")
+        return container_env(deployment["spec"]["template"]["spec"]["containers"][0])
+
+    # No registry anywhere: empty, so the operator allows its default image's path.
+    env = operator_env(render("defaults"))
+    assert env["DEVPLANE_ALLOWED_IMAGE_REGISTRIES"] == ""
+    assert env["DEVPLANE_API_KEY_SECRETS"] == ""
+    # The mirror is the chart's registry.
+    env = operator_env(render("airgapped"))
+    assert env["DEVPLANE_ALLOWED_IMAGE_REGISTRIES"] == "registry.example.internal/devplane-mirror"
+    listed = render(
+        "defaults",
+        "--set", "workspaces.allowedImageRegistries={registry.example/a/,registry.example:5000}",
+        "--set", "llm.apiKeySecrets={llm-key,other-key}",
+    )  # fmt: skip
+    env = operator_env(listed)
+    assert env["DEVPLANE_ALLOWED_IMAGE_REGISTRIES"] == "registry.example/a,registry.example:5000"
+    assert env["DEVPLANE_API_KEY_SECRETS"] == "llm-key,other-key"
+
+    profile = ["--set", "hub.profiles[0].slug=gpu", "--set", "hub.profiles[0].display_name=GPU"]
+    refused = helm("template", "x", str(CHART), *profile,
+                   "--set", "hub.profiles[0].image=elsewhere.example/ws:1")  # fmt: skip
+    assert refused.returncode != 0
+    assert 'hub.profiles[0].image "elsewhere.example/ws:1" is not under' in refused.stderr
+    assert "(devplane)" in refused.stderr and "workspaces.allowedImageRegistries" in refused.stderr
+    accepted = helm("template", "x", str(CHART), *profile,
+                    "--set", "hub.profiles[0].image=devplane/workspace:gpu")  # fmt: skip
+    assert accepted.returncode == 0, accepted.stderr
+
+
 def test_ingress_with_tls(render) -> None:
     docs = render("ingress-tls")
     ingress = one(docs, "Ingress", "devplane")
@@ -174,7 +212,31 @@ def test_named_servers_and_profiles(render) -> None:
     assert env["DEVPLANE_STORAGE_RECLAIM_POLICY"] == "Delete"
 
 
+def _namespace(name: str) -> dict:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def _component(name: str, namespace: str = "devplane") -> dict:
+    labels = {"app.kubernetes.io/name": "devplane", "app.kubernetes.io/instance": "devplane"}
+    labels["app.kubernetes.io/component"] = name
+    return _namespace(namespace) | {"podSelector": {"matchLabels": labels}}
+
+
+WORKSPACE_PODS = _namespace("devplane-workspaces") | {
+    "podSelector": {"matchLabels": {MANAGED_BY: MANAGED_BY_VALUE, APP_NAME: APP_NAME_VALUE}}
+}
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+DNS_PODS = _namespace("kube-system") | {"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+
+
+def _tcp(*ports: int) -> list[dict]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
 def test_workspace_network_policy_default_deny_and_allowances(render) -> None:
+    """Rule by rule (issue 13, finding 6): an LLM endpoint opens its port only, and its pods
+    when the chart knows them; the hub API is reached through the proxy's port, never the
+    hub's own."""
     docs = render("multi-llm")
     deny = one(docs, "NetworkPolicy", "-default-deny")
     assert deny["metadata"]["namespace"] == "devplane-workspaces"
@@ -182,55 +244,130 @@ def test_workspace_network_policy_default_deny_and_allowances(render) -> None:
     ws = one(docs, "NetworkPolicy", "-workspaces")["spec"]
     assert ws["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "devplane-workspace"
     # Ingress: the proxy and the hub, to the auth proxy's port only.
-    (rule,) = ws["ingress"]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8888}]
-    components = {
-        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in rule["from"]
+    assert ws["ingress"] == [
+        {"from": [_component("proxy"), _component("hub")], "ports": _tcp(8888)}
+    ]
+    # Egress, exactly: DNS, the hub API through the proxy, one rule per LLM provider.
+    dns, hub_api, vllm, farm, small, onprem = ws["egress"]
+    assert dns["ports"] == DNS_PORTS
+    assert hub_api == {"to": [_component("proxy")], "ports": _tcp(8000)}
+    # An in-cluster Service: its namespace, on the URL's port.
+    assert vllm == {"to": [_namespace("llm")], "ports": _tcp(8000)}
+    # Outside the cluster: where the values say, on the URL's port.
+    assert farm == {"to": [{"ipBlock": {"cidr": "10.60.0.0/24"}}], "ports": _tcp(443)}
+    # Narrowed by the values: that namespace's pods of the selector, on their port.
+    assert small == {
+        "to": [_namespace("models") | {"podSelector": {"matchLabels": {"app": "small-llm"}}}],
+        "ports": _tcp(8081),
     }
-    assert components == {"proxy", "hub"}
-    # Egress: DNS, hub API, then one rule per LLM provider in order.
-    egress = ws["egress"]
-    assert {p["port"] for p in egress[0]["ports"]} == {53}
-    assert egress[1]["ports"] == [{"protocol": "TCP", "port": 8081}]
-    vllm, farm, small, onprem = egress[2:6]
-    # An in-cluster Service: its namespace's pods, any port (the Service port 8000 need not
-    # be the pods' port, which is what a NetworkPolicy sees).
-    assert vllm == {
-        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "llm"}}}],
-    }
-    assert farm == {
-        "to": [{"ipBlock": {"cidr": "10.60.0.0/24"}}],
-        "ports": [{"protocol": "TCP", "port": 443}],
-    }
-    assert small["to"][0]["podSelector"] == {"matchLabels": {"app": "small-llm"}}
-    assert onprem == {
-        "to": [{"ipBlock": {"cidr": "10.70.0.5/32"}}],
-        "ports": [{"protocol": "TCP", "port": 8000}],
-    }
-    assert len(egress) == 6, "nothing beyond DNS, hub and the LLM endpoints"
-    # The operator and spawner get the providers without the chart-only networkPolicy key.
+    assert onprem == {"to": [{"ipBlock": {"cidr": "10.70.0.5/32"}}], "ports": _tcp(8000)}
+    # The operator writes the same per workspace: it gets the providers with where they are
+    # (networkPolicy), and sends workspaces to the hub API through the proxy; the spawner (the
+    # hub) gets them without.
     op_env = container_env(
         one(docs, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]
     )
     providers = json.loads(op_env["DEVPLANE_LLM_PROVIDERS"])
     assert [p["name"] for p in providers] == ["vllm", "gpu-farm", "small", "onprem"]
-    assert all("networkPolicy" not in p for p in providers)
+    assert providers[2]["networkPolicy"] == {
+        "podSelector": {"matchLabels": {"app": "small-llm"}},
+        "ports": _tcp(8081),
+    }
     assert providers[1]["apiKeySecretRef"] == {"name": "gpu-farm-key", "key": "api-key"}
+    assert op_env["DEVPLANE_HUB_API_SELECTOR"] == (
+        "app.kubernetes.io/component=proxy,app.kubernetes.io/instance=devplane,"
+        "app.kubernetes.io/name=devplane"
+    )
+    assert op_env["DEVPLANE_HUB_API_PORT"] == "8000"
+    hub_env = container_env(
+        one(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert all("networkPolicy" not in p for p in json.loads(hub_env["DEVPLANE_AI_PROVIDERS"]))
+    # Workspaces' auth proxies call the hub API at the proxy's Service, not the hub's.
+    assert hub_env["DEVPLANE_WORKSPACE_HUB_URL"] == "http://devplane-proxy-public.devplane.svc:80"
 
 
 def test_system_network_policies(render) -> None:
-    docs = render("defaults")
+    """The hub and the operator reach the API server's address and port only, and the hub the
+    OIDC provider's (issue 13, finding 6); workspaces never reach the hub's own port."""
+    docs = render("airgapped")  # API server 10.0.0.1:6443, OIDC provider 10.50.0.10:443
+    api = {"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}], "ports": _tcp(6443)}
     hub = one(docs, "NetworkPolicy", "-hub")["spec"]
-    (ingress,) = hub["ingress"]
-    assert ingress["ports"] == [{"protocol": "TCP", "port": 8081}]
-    sources = [p["podSelector"]["matchLabels"] for p in ingress["from"]]
-    # The proxy, the hub itself (its managed idle culler calls the API through the Service)
-    # and the workspace pods (None: selected by the workspace labels, not a component).
-    assert {s.get("app.kubernetes.io/component") for s in sources} == {"proxy", "hub", None}
+    # In: the proxy and the hub itself (its idle culler calls the API through the Service).
+    assert hub["ingress"] == [
+        {"from": [_component("proxy"), _component("hub")], "ports": _tcp(8081)}
+    ]
+    assert hub["egress"] == [
+        {"to": [DNS_PODS], "ports": DNS_PORTS},
+        api,
+        {"to": [{"ipBlock": {"cidr": "10.50.0.10/32"}}], "ports": _tcp(443)},  # OIDC
+        {"to": [_component("proxy")], "ports": _tcp(8001)},
+        {"to": [_component("hub")], "ports": _tcp(8081)},
+        {"to": [WORKSPACE_PODS], "ports": _tcp(8888)},
+    ]  # fmt: skip
     operator = one(docs, "NetworkPolicy", "-operator")["spec"]
     assert "ingress" not in operator and "Ingress" in operator["policyTypes"]
-    assert len(operator["egress"]) == 2, "DNS and the API server only"
+    assert operator["egress"][1:] == [api], "DNS and the API server only"
+    # The proxy: users on 8000 (and workspaces, for the hub API, whoever else is let in), the
+    # hub on its route API.
+    proxy = one(docs, "NetworkPolicy", "-proxy")["spec"]
+    assert proxy["ingress"] == [
+        {"ports": _tcp(8000)},
+        {"from": [WORKSPACE_PODS], "ports": _tcp(8000)},
+        {"from": [_component("hub")], "ports": _tcp(8001)},
+    ]
     assert not find(render("minimal"), "NetworkPolicy")
+
+
+def test_the_api_server_address_is_looked_up_or_named(helm) -> None:
+    """Without a cluster to look it up in, and unnamed, the render fails saying what to set
+    (no silent 0.0.0.0/0)."""
+    unnamed = helm("template", "x", str(CHART), "--set-json", "networkPolicy.kubeAPI.cidrs=[]")
+    assert unnamed.returncode != 0
+    assert "networkPolicy.kubeAPI.cidrs" in unnamed.stderr
+    assert "kubectl get endpointslice -n default kubernetes" in unnamed.stderr
+    # Without NetworkPolicies there is nothing to look up.
+    off = helm("template", "x", str(CHART), "--set-json", "networkPolicy.kubeAPI.cidrs=[]",
+               "--set", "networkPolicy.enabled=false")  # fmt: skip
+    assert off.returncode == 0, off.stderr
+
+
+def test_the_oidc_provider_is_derived_from_an_address_or_named(helm, render) -> None:
+    login = ["--set", "hub.oidc.clientId=devplane"]
+    by_address = render(
+        "defaults", *login, "--set", "hub.oidc.issuer=https://10.50.0.7:8443/realms/x"
+    )
+    hub = one(by_address, "NetworkPolicy", "-hub")["spec"]
+    assert {"to": [{"ipBlock": {"cidr": "10.50.0.7/32"}}], "ports": _tcp(8443)} in hub["egress"]
+    # A host name cannot be a NetworkPolicy peer: the values must say where it is.
+    by_name = helm("template", "x", str(CHART), *login,
+                   "--set", "hub.oidc.issuer=https://sso.example.internal/realms/x")  # fmt: skip
+    assert by_name.returncode != 0
+    assert "networkPolicy.oidc.cidrs" in by_name.stderr and "sso.example.internal" in by_name.stderr
+    named = render("ingress-tls")  # sso.example.internal, named 10.50.0.20/32
+    hub = one(named, "NetworkPolicy", "-hub")["spec"]
+    assert {"to": [{"ipBlock": {"cidr": "10.50.0.20/32"}}], "ports": _tcp(443)} in hub["egress"]
+    # No login configured (the defaults): no rule for it.
+    hub = one(render("defaults"), "NetworkPolicy", "-hub")["spec"]
+    assert all("10.50" not in json.dumps(rule) for rule in hub["egress"])
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://vllm:8000/v1", "a bare host name resolves in the workspace namespace"),
+        ("http://vllm.devplane-workspaces.svc:8000/v1", "is the workspace namespace"),
+    ],
+)
+def test_no_llm_endpoint_in_the_workspace_namespace(helm, url, words) -> None:
+    result = helm(
+        "template", "x", str(CHART), "--namespace", "devplane",
+        "--set", "llm.providers[0].name=own",
+        "--set", f"llm.providers[0].baseURL={url}",
+        "--set", "llm.providers[0].models[0]=m",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "llm.providers[0]" in result.stderr and words in result.stderr
 
 
 def test_no_llm_endpoint_it_cannot_express(helm) -> None:

@@ -55,6 +55,11 @@ INVALID = [
     (["hub.profiles[0].slug=Big One"], "/hub/profiles/0/slug"),
     (["hub.profiles[0].slug=big", "hub.profiles[0].cpu=4"], "cpu"),
     (["workspaces.namespace.name=Workspaces"], "/workspaces/namespace/name"),
+    (["workspaces.allowedImageRegistries[0]=https://registry.example"],
+     "/workspaces/allowedImageRegistries/0"),
+    (["llm.apiKeySecrets[0]=ws-bob-hub"], "/llm/apiKeySecrets/0"),
+    (["workspaces.resourceQuota.hard.pods=lots"], "/workspaces/resourceQuota/hard/pods"),
+    (["workspaces.limitRange.volumeMax=big"], "/workspaces/limitRange/volumeMax"),
 ]  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_helpers import ROOT
+from chart_helpers import ROOT, api_server_values
 
 BUILD_IMAGES = ROOT / "hack" / "build-images.sh"
 DEPLOY = ROOT / "hack" / "deploy.sh"
@@ -35,6 +35,7 @@ def test_deploy_script_installs_the_chart(kubectl, kubeconfig, helm, tmp_path: P
             {
                 "workspaces": {"namespace": {"name": f"{ns}-ws"}},
                 "hub": {"db": {"type": "sqlite-memory"}},
+                **api_server_values(kubeconfig),
             }
         )
     )

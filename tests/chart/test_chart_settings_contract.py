@@ -129,6 +129,8 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     # What the chart means is what the hub does.
     assert c.DevPlaneSpawner.namespace == "devplane-workspaces"
     assert c.JupyterHub.hub_connect_url == "http://devplane-hub.devplane.svc:8081"
+    # Workspaces reach the hub API through the proxy, never the hub's own port (finding 6).
+    assert c.DevPlaneSpawner.hub_connect_url == "http://devplane-proxy-public.devplane.svc:80"
     assert c.ConfigurableHTTPProxy.api_url == "http://devplane-proxy-api.devplane.svc:8001"
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.ConfigurableHTTPProxy.auth_token == "value-of-DEVPLANE_PROXY_AUTH_TOKEN_FILE"
@@ -142,6 +144,7 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     # A login lasts a day, a terminal's OAuth token a working day (JupyterHub: 14 days each).
     assert c.JupyterHub.cookie_max_age_days == 1
     assert c.JupyterHub.oauth_token_expires_in == 8 * 3600
+    assert c.JupyterHub.named_server_limit_per_user == 3  # a bound per user by default
     assert c.DevPlaneSpawner.image.endswith(":0.1.0")
     # The idle culler: a hub service whose role allows exactly what culling needs.
     (culler,) = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
@@ -210,3 +213,13 @@ def test_hub_config_leaves_unset_spawner_settings_to_the_spawner(monkeypatch) ->
     assert set(c.DevPlaneSpawner) == {"profile_list", "ai_providers"}
     c, _ = _load_hub_config({**login, "DEVPLANE_START_TIMEOUT": "120"}, monkeypatch)
     assert c.DevPlaneSpawner.start_timeout == 120
+
+
+def test_named_servers_are_limited_per_user_even_without_the_chart(monkeypatch) -> None:
+    """The demo and any deployment that leaves DEVPLANE_NAMED_SERVER_LIMIT unset get the
+    same bound as the chart's default; 0 lifts it explicitly (issue 13, finding 7)."""
+    login = {"DEVPLANE_OIDC_ISSUER": "https://sso.example.internal", "DEVPLANE_OIDC_CLIENT_ID": "x"}
+    c, _ = _load_hub_config(login, monkeypatch)
+    assert c.JupyterHub.named_server_limit_per_user == 3
+    c, _ = _load_hub_config({**login, "DEVPLANE_NAMED_SERVER_LIMIT": "0"}, monkeypatch)
+    assert c.JupyterHub.named_server_limit_per_user == 0

@@ -91,7 +91,9 @@ def stack(kubeconfig, kubectl, tmp_path_factory) -> Iterator[Stack]:
     proxy = ConfigurableHttpProxy(workdir)
     hub = Hub(
         workdir, proxy, None, namespace, PROFILES,
-        extra_env={"KUBECONFIG": str(kubeconfig), **NO_LOGIN},
+        # Workspaces reach the hub API through the proxy, as the chart sets it up.
+        extra_env={"KUBECONFIG": str(kubeconfig), **NO_LOGIN,
+                   "DEVPLANE_WORKSPACE_HUB_URL": proxy.url},
     )  # fmt: skip
     try:
         operator.start()
@@ -147,6 +149,9 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
     # the public URL.
     assert json.loads(data["JUPYTERHUB_COOKIE_OPTIONS"]) == {"samesite": "Lax"}
     assert data["JUPYTERHUB_PUBLIC_URL"] == f"{hub.url}/user/{user}/"
+    # The auth proxy calls the hub API through the proxy, never the hub's own port.
+    assert data["JUPYTERHUB_API_URL"] == f"{hub.proxy.url}/hub/api"
+    assert data["JUPYTERHUB_ACTIVITY_URL"].startswith(f"{hub.proxy.url}/hub/api/")
     assert data["JUPYTERHUB_API_TOKEN"] not in json.dumps(ws)
     assert [o["uid"] for o in secret["metadata"]["ownerReferences"]] == [ws["metadata"]["uid"]]
     pvc_uid = stack.get("pvc", naming.pvc_name(user))["metadata"]["uid"]

@@ -9,7 +9,15 @@ from typing import Any
 from devplane_dev.poll import wait_for
 from devplane_dev.workspaces import workspace_manifest as workspace
 
-__all__ = ["apply", "condition", "get", "wait_for", "wait_ready", "workspace"]
+__all__ = [
+    "apply",
+    "condition",
+    "get",
+    "wait_for",
+    "wait_ready",
+    "workspace",
+    "workspace_event_reasons",
+]
 
 
 def apply(kubectl, namespace: str, *manifests: dict[str, Any]) -> None:
@@ -39,3 +47,17 @@ def wait_ready(kubectl, namespace: str, name: str, timeout: float = 120) -> dict
         return ws if condition(ws, "Ready").get("status") == "True" else None
 
     return wait_for(f"workspace {namespace}/{name} to be Ready", ready, timeout)
+
+
+def workspace_event_reasons(
+    kubectl, namespace: str, name: str, type_: str | None = None
+) -> set[str]:
+    """The reasons of the Events posted about Workspace ``name`` (of one type, if given)."""
+    events = kubectl("get", "events", "-n", namespace, json_out=True)
+    return {
+        e["reason"]
+        for e in events["items"]
+        if e["involvedObject"].get("kind") == "Workspace"
+        and e["involvedObject"].get("name") == name
+        and (type_ is None or e["type"] == type_)
+    }

@@ -10,7 +10,15 @@ import ipaddress
 import json
 
 from devplane_dev import devcluster
-from op_helpers import apply, condition, get, wait_for, wait_ready, workspace
+from op_helpers import (
+    apply,
+    condition,
+    get,
+    wait_for,
+    wait_ready,
+    workspace,
+    workspace_event_reasons,
+)
 
 from devplane_api import naming
 from devplane_api.v1alpha1 import (
@@ -37,18 +45,6 @@ def child_names(name: str) -> dict[str, str]:
 def owned_by(obj: dict, ws: dict) -> bool:
     refs = obj["metadata"].get("ownerReferences") or []
     return any(r["uid"] == ws["metadata"]["uid"] and r.get("controller") for r in refs)
-
-
-def workspace_event_reasons(kubectl, ns: str, name: str, type_: str | None = None) -> set[str]:
-    """The reasons of the Events posted about Workspace ``name`` (of one type, if given)."""
-    events = kubectl("get", "events", "-n", ns, json_out=True)
-    return {
-        e["reason"]
-        for e in events["items"]
-        if e["involvedObject"].get("kind") == "Workspace"
-        and e["involvedObject"].get("name") == name
-        and (type_ is None or e["type"] == type_)
-    }
 
 
 def test_workspace_runs_with_every_child(kubectl, ws_namespace):
@@ -313,7 +309,8 @@ def test_image_pull_failure_is_reported_with_its_cause(kubectl, ws_namespace):
         workspace_event_reasons(kubectl, ns, "hank", type_="Warning")))  # fmt: skip
 
     # Fixing the image recovers: the spec hash changes, the pod is replaced.
-    kubectl("patch", "ws", "hank", "-n", ns, "--type=merge", "-p", '{"spec":{"image":"ok/ws:1"}}')
+    fixed = '{"spec":{"image":"devplane/workspace:fixed"}}'
+    kubectl("patch", "ws", "hank", "-n", ns, "--type=merge", "-p", fixed)
     wait_ready(kubectl, ns, "hank")
 
 

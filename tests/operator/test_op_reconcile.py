@@ -28,7 +28,7 @@ from devplane_operator.reconcile import (
 from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
 
-from devplane_api.v1alpha1 import KIND
+from devplane_api.v1alpha1 import API_VERSION, KIND, REFUSED
 
 Obj = dict[str, Any]
 NAMESPACE = "ws"
@@ -68,6 +68,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], Obj] = {}
         self.writes: list[tuple[str, str]] = []  # (verb, kind), completed, in order
+        self.reads: list[tuple[str, str, bool]] = []  # (kind, name, metadata_only) of each GET
         self.fail: dict[str, BaseException] = {}
         self.in_flight: set[str] = set()
         self.peak: set[str] = set()  # the largest set of writes in flight at once
@@ -102,8 +103,14 @@ class FakeKube:
         self.writes.append(("create", kind))
         return stored
 
-    async def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        return self.objects.get((kind, name))
+    async def get(
+        self, kind: str, namespace: str, name: str, metadata_only: bool = False
+    ) -> Obj | None:
+        self.reads.append((kind, name, metadata_only))
+        body = self.objects.get((kind, name))
+        if body is None or not metadata_only:
+            return body
+        return {"kind": "PartialObjectMetadata", "metadata": body["metadata"]}
 
     async def list(self, kind: str, namespace: str | None, selector: str = "") -> list[Obj]:
         return [body for (k, _), body in self.objects.items() if k == kind]
@@ -233,6 +240,52 @@ async def test_an_unexpected_error_is_not_hidden_behind_a_temporary_one():
         await controller.reconcile(key)
 
     assert info.value is bug
+
+
+def _hub_secret(owner_uid: str) -> Obj:
+    owner = {"apiVersion": API_VERSION, "kind": KIND, "name": "alice", "uid": owner_uid}
+    return {
+        "kind": "Secret",
+        "metadata": {"name": "ws-alice-hub", "ownerReferences": [owner]},
+        "data": {"JUPYTERHUB_API_TOKEN": "dG9rZW4="},
+    }
+
+
+async def test_the_hub_secret_is_checked_once_before_the_pod_is_created_by_its_metadata():
+    controller, kube, key = _controller()
+    kube.objects[("Secret", "ws-alice-hub")] = _hub_secret(owner_uid="ws-uid")
+
+    await controller.reconcile(key)
+    await controller.reconcile(key)  # a resync: the pod exists, nothing to check again
+
+    assert kube.reads == [("Secret", "ws-alice-hub", True)]
+    assert "Pod" in _children(kube)
+
+
+async def test_a_hub_secret_owned_by_another_workspace_gets_no_pod():
+    controller, kube, key = _controller()
+    kube.objects[("Secret", "ws-alice-hub")] = _hub_secret(owner_uid="an-earlier-alice")
+
+    with pytest.raises(PermanentFailure) as info:
+        await controller.reconcile(key)
+
+    assert info.value.reason == REFUSED
+    assert "Pod" not in _children(kube)
+
+
+async def test_a_refused_workspace_loses_the_pod_it_had():
+    controller, kube, key = _controller()
+    await controller.reconcile(key)
+    changed = _workspace(image="elsewhere.example/ws:1")
+    changed["metadata"] |= {"generation": 2, "resourceVersion": "99"}
+    controller.cache.put(KIND, changed)
+    kube.writes.clear()
+
+    with pytest.raises(PermanentFailure) as info:
+        await controller.reconcile(key)
+
+    assert info.value.reason == REFUSED
+    assert kube.writes == [("delete", "Pod")]
 
 
 async def test_a_stopped_workspace_gets_its_children_but_no_pod():

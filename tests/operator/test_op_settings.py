@@ -36,6 +36,25 @@ def test_defaults_and_env_and_flags():
     assert s.egress_allowlist == (EgressRule("10.0.0.0/8", (443,), "TCP"),)
 
 
+def test_what_workspaces_may_reference_has_safe_defaults():
+    s = load_settings([], GOOD)
+    # The default image's path; the providers' own API-key Secrets are allowed with the list.
+    assert s.allowed_image_registries == ("devplane",)
+    assert s.api_key_secrets == () and s.allowed_api_key_secrets == frozenset()
+    provider = '[{"name": "x", "baseURL": "http://h", "models": ["m"], '
+    provider += '"apiKeySecretRef": {"name": "vllm-key", "key": "k"}}]'
+    env = {
+        **GOOD,
+        "DEVPLANE_WORKSPACE_IMAGE": "registry.example:5000/team/ws:2",
+        "DEVPLANE_ALLOWED_IMAGE_REGISTRIES": " registry.example:5000/team/ , registry.example/x",
+        "DEVPLANE_API_KEY_SECRETS": "llm-key, other-key",
+        "DEVPLANE_LLM_PROVIDERS": provider,
+    }
+    s = load_settings([], env)
+    assert s.allowed_image_registries == ("registry.example:5000/team", "registry.example/x")
+    assert s.allowed_api_key_secrets == {"llm-key", "other-key", "vllm-key"}
+
+
 def test_every_setting_has_an_env_var_and_a_flag():
     assert len({s.env for s in SETTINGS}) == len(SETTINGS)
     assert all(s.env.startswith("DEVPLANE_") for s in SETTINGS)
@@ -115,6 +134,34 @@ BAD = {
         "Use one of Always",
     ),
     "mirror url": ({"DEVPLANE_PIP_INDEX_URL": "mirror"}, "DEVPLANE_PIP_INDEX_URL", "http(s)"),
+    "registry prefix": (
+        {"DEVPLANE_ALLOWED_IMAGE_REGISTRIES": "registry.example/devplane:1.0"},
+        "DEVPLANE_ALLOWED_IMAGE_REGISTRIES",
+        "not a registry prefix",
+    ),
+    "default image not allowed": (
+        {"DEVPLANE_ALLOWED_IMAGE_REGISTRIES": "registry.example/devplane"},
+        "DEVPLANE_ALLOWED_IMAGE_REGISTRIES",
+        "the default workspace image 'devplane/workspace:0.1.0' is not under",
+    ),
+    "nothing to derive the registries from": (
+        {"DEVPLANE_WORKSPACE_IMAGE": "workspace:1"},
+        "DEVPLANE_ALLOWED_IMAGE_REGISTRIES",
+        "has no path",
+    ),
+    "api key secret named like a workspace's": (
+        {"DEVPLANE_API_KEY_SECRETS": "llm-key,ws-bob-hub"},
+        "DEVPLANE_API_KEY_SECRETS",
+        "'ws-bob-hub' starts with 'ws-'",
+    ),
+    "provider key named like a workspace's": (
+        {
+            "DEVPLANE_LLM_PROVIDERS": '[{"name": "x", "baseURL": "http://h", "models": ["m"], '
+            '"apiKeySecretRef": {"name": "ws-bob-hub", "key": "JUPYTERHUB_API_TOKEN"}}]'
+        },
+        "DEVPLANE_LLM_PROVIDERS",
+        "'ws-bob-hub' starts with 'ws-'",
+    ),
     "lease without namespace": (
         {"DEVPLANE_NAMESPACES": "*"},
         "DEVPLANE_LEADER_ELECTION_NAMESPACE",

@@ -130,12 +130,24 @@ def test_token_is_not_in_the_settings_repr():
 @pytest.mark.parametrize(
     ("public_url", "secure"), [("https://hub.example.com/", True), ("http://127.0.0.1:8000", False)]
 )
-def test_cookies_are_secure_when_the_hub_is_on_tls(monkeypatch, public_url, secure):
-    for name, value in BASE_ENV.items():
+def test_cookies_get_the_hubs_options_and_are_secure_when_the_hub_is_on_tls(
+    monkeypatch, public_url, secure
+):
+    env = {
+        **BASE_ENV,
+        "JUPYTERHUB_PUBLIC_URL": public_url,
+        "JUPYTERHUB_COOKIE_OPTIONS": '{"samesite": "Lax"}',
+    }
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = ProxySettings.from_env({**BASE_ENV, "JUPYTERHUB_PUBLIC_URL": public_url})
-    assert settings.secure_cookies is secure
-    assert make_hub_auth(settings).cookie_options.get("secure", False) is secure
+    options = make_hub_auth(ProxySettings.from_env(env)).cookie_options
+    assert options.get("secure", False) is secure and options["samesite"] == "Lax"
+
+
+@pytest.mark.parametrize("value", ["samesite=Lax", "[1]"])
+def test_cookie_options_that_are_no_json_object_are_refused(value):
+    with pytest.raises(ValueError, match="JUPYTERHUB_COOKIE_OPTIONS"):
+        ProxySettings.from_env({**BASE_ENV, "JUPYTERHUB_COOKIE_OPTIONS": value})
 
 
 @pytest.mark.parametrize(

@@ -344,8 +344,10 @@ class DemoStack:
             cfg.namespace,
             DEMO_PROFILES,
             extra_env={
-                # Workspace auth proxies are local processes: they reach the hub on loopback.
+                # Workspace auth proxies are local processes: they reach the hub on loopback,
+                # through the proxy as in the chart (never the hub's own port).
                 "DEVPLANE_HUB_CONNECT_URL": hub_api,
+                "DEVPLANE_WORKSPACE_HUB_URL": proxy.url,
                 "DEVPLANE_OIDC_LOGIN_SERVICE": "DevPlane demo login",
                 "DEVPLANE_KUBECONFIG": str(self.kubeconfig),
             },
