@@ -248,7 +248,13 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
             {"name": "proxy-tmp", "mountPath": "/tmp"},
         ],
     }
+    scheduling: dict[str, Any] = {}
+    if settings.workspace_node_selector:
+        scheduling["nodeSelector"] = dict(settings.workspace_node_selector)
+    if settings.workspace_tolerations:
+        scheduling["tolerations"] = [dict(t) for t in settings.workspace_tolerations]
     return {
+        **scheduling,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Always",

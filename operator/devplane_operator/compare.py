@@ -158,7 +158,10 @@ def compare_pod(desired: Obj, actual: Obj) -> Action:
         return Action("recreate", why="pod spec differs from the Workspace's (spec hash)")
     if spec.get("activeDeadlineSeconds") is not None:
         return Action("recreate", why="activeDeadlineSeconds was set on the pod")
-    if any(not _tolerated_by_default(t) for t in spec.get("tolerations") or []):
+    added = [t for t in spec.get("tolerations") or [] if not _tolerated_by_default(t)]
+    if added != desired["spec"].get("tolerations", []):
+        # Tolerations are the one scheduling field that can be added to a running pod: one we
+        # did not ask for could keep it on a node that should not run it.
         return Action("recreate", why="tolerations were added to the pod")
     want_images = {c["name"]: c["image"] for c in desired["spec"]["containers"]}
     have_images = {c.get("name"): c.get("image") for c in spec.get("containers") or []}

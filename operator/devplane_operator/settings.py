@@ -259,6 +259,55 @@ def _providers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+_TOLERATION_FIELDS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+_TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _tolerations(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
+    fix = (
+        'Use a JSON list of Kubernetes tolerations, e.g. [{"key": "dedicated", "operator": '
+        '"Equal", "value": "dev", "effect": "NoSchedule"}].'
+    )
+    try:
+        value = json.loads(raw or "[]")
+    except json.JSONDecodeError as err:
+        raise SettingsError(setting, f"not valid JSON ({err})", fix) from None
+    if not isinstance(value, list):
+        raise SettingsError(setting, "must be a JSON list", fix)
+    for index, toleration in enumerate(value):
+        where = f"[{index}]"
+        if not isinstance(toleration, dict):
+            raise SettingsError(setting, f"{where} is not an object", fix)
+        unknown = sorted(set(toleration) - _TOLERATION_FIELDS)
+        if unknown:
+            raise SettingsError(setting, f"{where} has unknown fields {unknown}", fix)
+        operator = toleration.get("operator", "Equal")
+        if operator not in ("Equal", "Exists"):
+            raise SettingsError(
+                setting, f"{where}.operator {operator!r} is not Equal or Exists", fix
+            )
+        if operator == "Exists" and toleration.get("value"):
+            raise SettingsError(setting, f"{where}: operator Exists takes no value", fix)
+        if operator == "Equal" and not toleration.get("key"):
+            raise SettingsError(setting, f"{where}: operator Equal needs a key", fix)
+        effect = toleration.get("effect", "")
+        if effect and effect not in _TOLERATION_EFFECTS:
+            raise SettingsError(
+                setting, f"{where}.effect {effect!r} is unknown",
+                f"Use one of {', '.join(_TOLERATION_EFFECTS)}, or leave it out for all.",
+            )  # fmt: skip
+        seconds = toleration.get("tolerationSeconds")
+        if seconds is not None and (effect != "NoExecute" or not isinstance(seconds, int)):
+            raise SettingsError(
+                setting, f"{where}.tolerationSeconds needs effect NoExecute and a whole number",
+                fix,
+            )  # fmt: skip
+        for name in ("key", "value"):
+            if not isinstance(toleration.get(name, ""), str):
+                raise SettingsError(setting, f"{where}.{name} must be a string", fix)
+    return tuple(value)
+
+
 def _egress(setting: Setting, raw: str) -> tuple[EgressRule, ...]:
     rules = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
@@ -383,6 +432,17 @@ class Settings:
         _resources,
         "Requests and limits of the auth proxy container, as JSON (same rules).",
         default=_AUTHPROXY_RESOURCES,
+    )
+    workspace_node_selector: dict[str, str] = _setting(
+        _labels,
+        "`nodeSelector` of workspace pods (`k=v,...`): the nodes they may run on. Empty: any.",
+    )
+    workspace_tolerations: tuple[dict[str, Any], ...] = _setting(
+        _tolerations,
+        "`tolerations` of workspace pods, as a JSON list of Kubernetes tolerations, e.g. "
+        '`[{"key": "dedicated", "operator": "Equal", "value": "dev", "effect": "NoSchedule"}]`: '
+        "taints of nodes kept for workspaces.",
+        default="[]",
     )
     # --- home volumes
     storage_class: str = _setting(

@@ -9,12 +9,16 @@ file, and compare what is set with what is read.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 
 import pytest
 from chart_helpers import ROOT, VALUE_SETS, container_env, one
+from devplane_dev.workspaces import workspace_manifest
+from devplane_operator.builders import build_pod
+from devplane_operator.model import parse_workspace
 from devplane_operator.settings import SETTINGS, load_settings
 from traitlets.config import Config
 
@@ -29,6 +33,8 @@ HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
 AUTH_STATE_KEY = secrets.token_hex(32)
 # Value sets that configure login; without it the hub config refuses to start (by design).
 WITH_OIDC = ["airgapped", "ingress-tls"]
+WORKSPACE_META = {"namespace": "devplane-workspaces", "uid": "uid-1", "generation": 1}
+WORKSPACE_SPEC = {"hubSecretRef": {"name": "ws-alice-hub"}}
 
 
 def _container(docs, suffix: str) -> dict:
@@ -50,6 +56,30 @@ def test_operator_accepts_what_the_chart_passes(render, value_set: str) -> None:
     assert settings.leader_election_name == "devplane-operator"
     assert settings.hub_selector["app.kubernetes.io/component"] == "hub"
     assert settings.proxy_selector["app.kubernetes.io/component"] == "proxy"
+
+
+def test_workspace_scheduling_reaches_every_workspace_pod(render) -> None:
+    """workspaces.nodeSelector and .tolerations -> the operator's settings -> the pod it builds."""
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "dev", "effect": "NoSchedule"}
+    docs = render(
+        "airgapped",
+        "--set-json", 'workspaces.nodeSelector={"dedicated": "dev", "zone": "a"}',
+        "--set-json", f"workspaces.tolerations={json.dumps([toleration])}",
+    )  # fmt: skip
+    spec = _workspace_pod(docs)["spec"]
+    assert spec["nodeSelector"] == {"dedicated": "dev", "zone": "a"}
+    assert spec["tolerations"] == [toleration]
+    # None by default: the pod goes wherever the scheduler puts it.
+    spec = _workspace_pod(render("airgapped"))["spec"]
+    assert "nodeSelector" not in spec and "tolerations" not in spec
+
+
+def _workspace_pod(docs) -> dict:
+    """The pod the operator, configured as the chart configures it, builds for alice."""
+    env = container_env(_container(docs, "-operator"))
+    settings = load_settings([], {**env, "POD_NAME": "op", "POD_NAMESPACE": "devplane"})
+    body = workspace_manifest("alice", "", WORKSPACE_META, **WORKSPACE_SPEC)
+    return build_pod(parse_workspace(body, settings), settings)
 
 
 class RecordingEnviron(dict):
@@ -182,6 +212,8 @@ def test_hub_config_takes_admin_access_as_the_chart_sets_it(render, tmp_path, mo
         "hub.oidc.clientId=x",
         "--set",
         "hub.oidc.issuer=https://sso.example.internal",
+        "--set",
+        "networkPolicy.oidc.cidrs={10.50.0.10/32}",
     )
     c, _ = _load_hub_config(_hub_env(render("named-servers", *login), tmp_path), monkeypatch)
     assert c.JupyterHub.admin_access is True
@@ -218,7 +250,11 @@ def test_hub_config_leaves_unset_spawner_settings_to_the_spawner(monkeypatch) ->
 def test_named_servers_are_limited_per_user_even_without_the_chart(monkeypatch) -> None:
     """The demo and any deployment that leaves DEVPLANE_NAMED_SERVER_LIMIT unset get the
     same bound as the chart's default; 0 lifts it explicitly (issue 13, finding 7)."""
-    login = {"DEVPLANE_OIDC_ISSUER": "https://sso.example.internal", "DEVPLANE_OIDC_CLIENT_ID": "x"}
+    login = {
+        "DEVPLANE_OIDC_ISSUER": "https://sso.example.internal",
+        "DEVPLANE_OIDC_CLIENT_ID": "x",
+        "DEVPLANE_AUTH_STATE_KEY": AUTH_STATE_KEY,
+    }
     c, _ = _load_hub_config(login, monkeypatch)
     assert c.JupyterHub.named_server_limit_per_user == 3
     c, _ = _load_hub_config({**login, "DEVPLANE_NAMED_SERVER_LIMIT": "0"}, monkeypatch)

@@ -162,6 +162,26 @@ BAD = {
         "DEVPLANE_LLM_PROVIDERS",
         "'ws-bob-hub' starts with 'ws-'",
     ),
+    "tolerations not a list": (
+        {"DEVPLANE_WORKSPACE_TOLERATIONS": '{"key": "dedicated"}'},
+        "DEVPLANE_WORKSPACE_TOLERATIONS",
+        "must be a JSON list",
+    ),
+    "toleration with a typo": (
+        {"DEVPLANE_WORKSPACE_TOLERATIONS": '[{"key": "dedicated", "efect": "NoSchedule"}]'},
+        "DEVPLANE_WORKSPACE_TOLERATIONS",
+        "[0] has unknown fields ['efect']",
+    ),
+    "toleration effect": (
+        {"DEVPLANE_WORKSPACE_TOLERATIONS": '[{"key": "k", "value": "v", "effect": "Never"}]'},
+        "DEVPLANE_WORKSPACE_TOLERATIONS",
+        "[0].effect 'Never' is unknown",
+    ),
+    "node selector": (
+        {"DEVPLANE_WORKSPACE_NODE_SELECTOR": "dedicated"},
+        "DEVPLANE_WORKSPACE_NODE_SELECTOR",
+        "key=value",
+    ),
     "lease without namespace": (
         {"DEVPLANE_NAMESPACES": "*"},
         "DEVPLANE_LEADER_ELECTION_NAMESPACE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 
 from devplane_operator.builders import build_children
@@ -67,6 +68,19 @@ def test_pod_drift_policy():
     tolerated = copy.deepcopy(actual)
     tolerated["spec"]["tolerations"].append({"key": "x", "operator": "Exists"})
     assert compare("Pod", desired, tolerated).verb == "recreate"
+    # Tolerations the operator was configured with are ours, not drift; one more is.
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "dev", "effect": "NoSchedule"}
+    scheduled = settings(
+        DEVPLANE_WORKSPACE_NODE_SELECTOR="dedicated=dev",
+        DEVPLANE_WORKSPACE_TOLERATIONS=json.dumps([toleration]),
+    )
+    desired_there = build_children(ws(), scheduled)["Pod"]
+    assert desired_there["spec"]["nodeSelector"] == {"dedicated": "dev"}
+    there = live("Pod", desired_there)
+    there["spec"]["tolerations"].insert(0, toleration)
+    assert compare("Pod", desired_there, there).verb == "none"
+    there["spec"]["tolerations"].append({"key": "x", "operator": "Exists"})
+    assert compare("Pod", desired_there, there).verb == "recreate"
     finished = copy.deepcopy(actual)
     finished["status"]["phase"] = "Failed"
     assert compare("Pod", desired, finished).verb == "recreate"
