@@ -46,6 +46,8 @@ from devplane_dev.realnode_procs import PROCESSES, NodeError
 # Stopped first by `down`, so that nothing restarts a pod while containerd removes them.
 CONTROLLERS = ("kube-router", "kube-proxy", "kubelet")
 DEFAULT_CIDR = "10.222.0.0/24"
+# Free volumes `up` leaves in the real node's pool (ensure_local_volumes).
+LOCAL_VOLUMES_AVAILABLE = 8
 REQUIRED_TOOLS = {
     "containerd": "containerd",
     "ctr": "containerd",
@@ -259,9 +261,11 @@ def start_controllers(lay: cfg.NodeLayout, bin_dir: Path, images: dict[str, str]
     objects = [
         manifests.build_kube_router_rbac(),
         manifests.build_coredns_manifests(images["coredns"]),
+        manifests.build_local_storage_class(),
     ]
     for obj in objects:
         dc.kubectl(bin_dir, "apply", "-f", "-", stdin=cfg.as_json(obj))
+    ensure_local_volumes(lay, bin_dir)
     procs.start(lay, "kube-proxy", cfg.kube_proxy_argv(lay, bin_dir))
 
     def registered() -> bool:
@@ -279,6 +283,35 @@ def start_controllers(lay: cfg.NodeLayout, bin_dir: Path, images: dict[str, str]
         dc.kubectl(bin_dir, "patch", "node", cfg.NODE_NAME, "-p", json.dumps(patch))
     # kube-router reads the node's pod range at start.
     procs.start(lay, "kube-router", cfg.kube_router_argv(lay, node_binary_dir()))
+
+
+def ensure_local_volumes(
+    lay: cfg.NodeLayout, bin_dir: Path, available: int = LOCAL_VOLUMES_AVAILABLE
+) -> None:
+    """Keep ``available`` volumes of the real node's pool free: a Released one (its claim was
+    deleted) is deleted with its files, never handed to the next claim; then new ones are made.
+
+    No provisioner makes `local` volumes on demand, so `up` makes the pool and a test that
+    needs several homes on the node calls this first (a warm cluster serves many runs)."""
+    selector = "=".join(cfg.LOCAL_VOLUME_LABEL)
+    listed = json.loads(dc.kubectl(bin_dir, "get", "pv", "-l", selector, "-o", "json"))
+    free = 0
+    for pv in listed["items"]:
+        phase = (pv.get("status") or {}).get("phase")
+        if phase == "Available" and not pv["spec"].get("claimRef"):
+            free += 1
+        elif phase in ("Released", "Failed"):
+            dc.kubectl(bin_dir, "delete", "pv", pv["metadata"]["name"], "--wait=false")
+            shutil.rmtree(pv["spec"]["local"]["path"], ignore_errors=True)
+    volumes = []
+    for _ in range(available - free):
+        name = f"node-vol-{os.urandom(4).hex()}"
+        path = lay.dir / "volumes" / name
+        path.mkdir(parents=True)
+        volumes.append(manifests.build_local_volume(name, str(path)))
+    if volumes:
+        batch = {"apiVersion": "v1", "kind": "List", "items": volumes}
+        dc.kubectl(bin_dir, "apply", "-f", "-", stdin=cfg.as_json(batch))
 
 
 def wait_usable(lay: cfg.NodeLayout, bin_dir: Path) -> None:

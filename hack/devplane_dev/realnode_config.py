@@ -22,6 +22,9 @@ NODE_TAINT = {"key": "devplane.io/node", "value": "real", "effect": "NoSchedule"
 BRIDGE = "devplane0"
 NODE_LINK = "eth0"
 # kube-dns's ClusterIP, a fixed address in the service range, as kubeadm does.
+# Home volumes of pods on the real node: `local` PersistentVolumes from a pool (realnode.py).
+LOCAL_STORAGE_CLASS = "node-local"
+LOCAL_VOLUME_LABEL = ("devplane.io/node-volume", "real")
 CLUSTER_DNS = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins

@@ -3,7 +3,59 @@ kube-router's firewall may read. Pure builders; ``realnode`` applies them."""
 
 from __future__ import annotations
 
-from devplane_dev.realnode_config import CLUSTER_DNS, CLUSTER_DOMAIN, NODE_LABEL, NODE_TAINT
+from devplane_dev.realnode_config import (
+    CLUSTER_DNS,
+    CLUSTER_DOMAIN,
+    LOCAL_STORAGE_CLASS,
+    LOCAL_VOLUME_LABEL,
+    NODE_LABEL,
+    NODE_TAINT,
+)
+
+LOCAL_VOLUME_SIZE = "20Gi"
+
+
+def build_local_storage_class() -> dict:
+    """The StorageClass of the real node's volumes: no provisioner (the pool is made ahead),
+    bound when a pod is scheduled, so a claim only ever gets a volume on the pod's node."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": LOCAL_STORAGE_CLASS},
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Retain",
+    }
+
+
+def build_local_volume(name: str, path: str) -> dict:
+    """One `local` volume of the pool: a directory on this machine that only the real node
+    mounts. Unlike hostPath (kwok's volumes), a `local` volume gets the pod's fsGroup, so a
+    non-root workspace can write its home."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": {LOCAL_VOLUME_LABEL[0]: LOCAL_VOLUME_LABEL[1]}},
+        "spec": {
+            "capacity": {"storage": LOCAL_VOLUME_SIZE},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": LOCAL_STORAGE_CLASS,
+            "volumeMode": "Filesystem",
+            "local": {"path": path},
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": NODE_LABEL[0], "operator": "In", "values": [NODE_LABEL[1]]}
+                            ]
+                        }
+                    ]
+                }
+            },
+        },
+    }
 
 
 def build_coredns_manifests(image: str) -> dict:

@@ -17,12 +17,9 @@ from devplane_dev import devcluster
 from devplane_dev.images import app_version
 from devplane_dev.poll import wait_for
 from devplane_dev.realnode_config import NODE_LABEL, NODE_NAME, NODE_TAINT
+from devplane_dev.realnode_pods import FS_GROUP, UID, create_ready, listener, sleeper
 
 pytestmark = [pytest.mark.real_node, pytest.mark.cluster]
-
-UID = 1000
-FS_GROUP = 2000
-READY_TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
@@ -34,77 +31,6 @@ def workspace_image(kubeconfig) -> str:
     except devcluster.DevclusterError as err:
         pytest.fail(f"could not give the real node {ref}: {err}", pytrace=False)
     return ref
-
-
-def real_node_pod(name: str, image: str, command: list[str], labels: dict | None = None) -> dict:
-    """A pod that passes Pod Security `restricted` and runs on the real node (its toleration
-    and node selector, docs/devcluster.md), with an emptyDir owned through fsGroup."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels or {}},
-        "spec": {
-            "nodeSelector": {NODE_LABEL[0]: NODE_LABEL[1]},
-            "tolerations": [{**NODE_TAINT, "operator": "Equal"}],
-            "automountServiceAccountToken": False,
-            "terminationGracePeriodSeconds": 1,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": UID,
-                "runAsGroup": UID,
-                "fsGroup": FS_GROUP,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "main",
-                    "image": image,
-                    "imagePullPolicy": "Never",
-                    "command": command,
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                }
-            ],
-            "volumes": [{"name": "data", "emptyDir": {}}],
-        },
-    }
-
-
-def sleeper(name: str, image: str, labels: dict | None = None) -> dict:
-    return real_node_pod(name, image, ["sleep", "infinity"], labels)
-
-
-def web_server(name: str, image: str, labels: dict) -> dict:
-    """Serves /data over HTTP on 8080, with its own name in /data/index.html."""
-    script = f"echo {name} > /data/index.html && exec python3 -m http.server 8080 -d /data"
-    pod = real_node_pod(name, image, ["sh", "-c", script], labels)
-    pod["spec"]["containers"][0]["readinessProbe"] = {
-        "httpGet": {"path": "/index.html", "port": 8080},
-        "periodSeconds": 1,
-    }
-    return pod
-
-
-def create_ready(kubectl, ns: str, *pods: dict) -> dict[str, dict]:
-    """Create the pods, wait until each is Ready; their objects by name."""
-    kubectl(
-        "apply",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}),
-    )
-    names = [p["metadata"]["name"] for p in pods]
-    kubectl(
-        "wait", "-n", ns, "--for=condition=Ready", f"--timeout={READY_TIMEOUT}s",
-        *[f"pod/{n}" for n in names],
-    )  # fmt: skip
-    return {n: kubectl("get", "pod", n, "-n", ns, json_out=True) for n in names}
 
 
 def fetch(kubectl, ns: str, pod: str, url: str) -> subprocess.CompletedProcess:
@@ -192,7 +118,7 @@ def test_service_name_resolves_through_coredns_and_routes_to_the_pod(
     create_ready(
         kubectl,
         ns,
-        web_server("web-0", workspace_image, {"app": "web"}),
+        listener("web-0", workspace_image, {"app": "web"}),
         sleeper("client", workspace_image),
     )
     service = {
@@ -226,7 +152,7 @@ def test_network_policy_is_enforced(kubectl, make_namespace, workspace_image):
     pods = create_ready(
         kubectl,
         ns,
-        web_server("server", workspace_image, {"app": "server"}),
+        listener("server", workspace_image, {"app": "server"}),
         sleeper("allowed", workspace_image, {"access": "yes"}),
         sleeper("denied", workspace_image, {"access": "no"}),
     )
