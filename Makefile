@@ -75,7 +75,7 @@ test-fast: ## Run the suite without the set-up steps (assumes `make setup` was d
 
 # ---------------------------------------------------------------- local control plane
 
-devcluster: setup-python binaries ## Start the local Kubernetes control plane (idempotent; DEVCLUSTER_REAL_NODE=1 adds the real node)
+devcluster: setup-python binaries ## Start the local Kubernetes control plane (idempotent; with the real node unless DEVCLUSTER_REAL_NODE=0)
 	$(PY) hack/devcluster.py up
 
 devcluster-down: ## Stop the local control plane and remove its state

@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``real_node`` run only when the cluster has its real node
-    (``DEVCLUSTER_REAL_NODE=1``, docs/devcluster.md); otherwise they are deselected, so a
-    run without the node reports them as not collected rather than as skipped. With the
-    variable set, they run, and fail when a part of the node is missing."""
+    """Tests marked ``real_node`` need the cluster's real node, which it has unless
+    ``DEVCLUSTER_REAL_NODE=0`` says this machine cannot run one (docs/devcluster.md); then
+    they are deselected, so the run reports them as not collected rather than as skipped.
+    Otherwise they run, and fail when a part of the node is missing."""
     if devcluster.real_node_wanted():
         return
     kept = [item for item in items if item.get_closest_marker("real_node") is None]

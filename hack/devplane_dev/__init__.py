@@ -11,7 +11,7 @@ One module per job; each is the only place that does it:
                          until it is ready, stop it and everything it started; free ports;
 * ``devcluster``       — the local control plane (etcd, kube-apiserver, ..., kwok) and its
                          CLI, run as ``hack/devcluster.py`` (stdlib only; it says why);
-* ``realnode``         — the cluster's real node (``DEVCLUSTER_REAL_NODE=1``): kubelet,
+* ``realnode``         — the cluster's real node (unless ``DEVCLUSTER_REAL_NODE=0``): kubelet,
                          containerd, CNI, kube-proxy, CoreDNS, kube-router's firewall, in
                          namespaces of its own; with ``realnode_config`` (its files and command
                          lines), ``realnode_manifests`` (CoreDNS), ``realnode_procs`` (its

@@ -4,7 +4,7 @@ kube-scheduler and kwok, started as plain processes on loopback.
     python hack/devcluster.py up       # idempotent; prints the kubeconfig path when healthy
     python hack/devcluster.py down     # stops every process it started, removes its state
     python hack/devcluster.py status
-    DEVCLUSTER_REAL_NODE=1 python hack/devcluster.py up    # with the real node (realnode.py)
+    DEVCLUSTER_REAL_NODE=0 python hack/devcluster.py up    # without the real node (realnode.py)
     python hack/devcluster.py load-images localhost/devplane/workspace:0.1.0   # into that node
 
 Why our own launcher rather than `kwokctl --runtime binary`: kwokctl downloads binaries
@@ -64,9 +64,10 @@ REAL_NODE_ENV = "DEVCLUSTER_REAL_NODE"
 
 
 def real_node_wanted() -> bool:
-    """``DEVCLUSTER_REAL_NODE=1``: `up` adds the real node (realnode.py) to the cluster."""
+    """`up` adds the real node (realnode.py) to the cluster unless ``DEVCLUSTER_REAL_NODE=0``
+    (a machine that cannot run one: no root, no containerd)."""
     try:
-        return env_bool(os.environ, REAL_NODE_ENV, default=False)
+        return env_bool(os.environ, REAL_NODE_ENV, default=True)
     except ValueError as err:
         raise DevclusterError(str(err)) from None
 
@@ -592,8 +593,8 @@ def ensure_node(get_bin_dir) -> None:
         if real_node_wanted():
             raise DevclusterError(
                 f"the running cluster ({STATE}) was started without the real node; run "
-                f"`python3 hack/devcluster.py down`, then `{REAL_NODE_ENV}=1 python3 "
-                "hack/devcluster.py up`"
+                "`python3 hack/devcluster.py down`, then `python3 hack/devcluster.py up` (or "
+                f"keep it and set {REAL_NODE_ENV}=0)"
             )
         return
     node = realnode.layout()

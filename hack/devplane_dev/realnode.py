@@ -1,5 +1,5 @@
 """The local cluster's real node: containerd, kubelet, kube-proxy, kube-router's firewall and
-CoreDNS, started and stopped by ``devcluster`` when ``DEVCLUSTER_REAL_NODE=1``.
+CoreDNS, started and stopped by ``devcluster`` unless ``DEVCLUSTER_REAL_NODE=0``.
 
 Why its own namespaces. The node runs in a network and a mount namespace of its own, made by
 ``unshare`` and held by one ``sleep``; every node process enters both with ``nsenter``. So:
@@ -131,7 +131,9 @@ def load_images(refs: list[str]) -> None:
     node's containerd."""
     lay = layout()
     if not procs.alive(lay, "containerd"):
-        raise NodeError("the real node is not running: start it with DEVCLUSTER_REAL_NODE=1 up")
+        raise NodeError(
+            "the real node is not running: start the cluster without DEVCLUSTER_REAL_NODE=0"
+        )
     realnode_images.import_images(lay, refs)
 
 

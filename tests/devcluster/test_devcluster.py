@@ -315,7 +315,7 @@ def test_crd_cel_rule_rejects_a_bad_object(kubectl, namespace):
 
 def test_kwok_node_is_ready(kubectl):
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
-    # Beside it, the real node when the cluster has one (DEVCLUSTER_REAL_NODE=1).
+    # Beside it, the real node when the cluster has one (unless DEVCLUSTER_REAL_NODE=0).
     expected = ["kwok-node-0", *(["real-node-0"] if devcluster.real_node_wanted() else [])]
     assert [n["metadata"]["name"] for n in nodes] == expected
     kwok = next(n for n in nodes if n["metadata"]["name"] == "kwok-node-0")

@@ -1,8 +1,8 @@
 """The local cluster's real node (hack/devplane_dev/realnode.py): kubelet, containerd, CNI,
 kube-proxy, CoreDNS and kube-router's firewall, really running DevPlane's workspace image.
 
-Collected only with DEVCLUSTER_REAL_NODE=1 (tests/conftest.py); then a missing part fails them,
-never skips them. Traffic goes only to this cluster's pods, from other pods of it.
+Deselected only with DEVCLUSTER_REAL_NODE=0 (tests/conftest.py); otherwise a missing part fails
+them, never skips them. Traffic goes only to this cluster's pods, from other pods of it.
 """
 
 from __future__ import annotations

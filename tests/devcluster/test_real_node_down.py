@@ -2,8 +2,8 @@
 did before `up`, in every place a node leaves things (issue 12, "down means gone").
 
 Runs a second, private cluster with its own node (own state directory, ports and address
-range), so the shared cluster and its node are left alone. Collected only with
-DEVCLUSTER_REAL_NODE=1 (tests/conftest.py).
+range), so the shared cluster and its node are left alone. Deselected only with
+DEVCLUSTER_REAL_NODE=0 (tests/conftest.py).
 """
 
 from __future__ import annotations
