@@ -83,24 +83,31 @@ def sleeper(name: str, image: str, labels: dict[str, str] | None = None) -> dict
     return real_node_pod(name, image, ["sleep", "infinity"], labels)
 
 
+# One process serving /data on every port given: all are bound before any is served, so the
+# last one answering means every one does.
+_SERVE = """
+import functools, http.server, sys, threading
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="/data")
+servers = [http.server.ThreadingHTTPServer(("", int(p)), handler) for p in sys.argv[1:]]
+for server in servers[:-1]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+servers[-1].serve_forever()
+"""
+
+
 def listener(
     name: str, image: str, labels: dict[str, str], ports: Sequence[int] = (8080,)
 ) -> dict[str, Any]:
     """Serves /data over HTTP on each of ``ports`` (its own name in /data/index.html); Ready
-    once every port answers."""
-    servers = " ".join(f"python3 -m http.server {p} -d /data &" for p in ports)
-    script = f"echo {name} > /data/index.html && {servers} wait"
-    pod = real_node_pod(name, image, ["sh", "-c", script], labels)
-    check = " && ".join(
-        f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {p}), 1)'"
-        for p in ports
+    once the last port answers (a TCP check by the kubelet: no process per check, so nothing
+    comes and goes on the node while it runs)."""
+    script = f"echo {name} > /data/index.html && exec python3 -c '{_SERVE}' " + " ".join(
+        map(str, ports)
     )
-    pod["spec"]["containers"][0]["readinessProbe"] = {
-        "exec": {"command": ["sh", "-c", check]},
-        "periodSeconds": 1,
-        "timeoutSeconds": 5,
-    }
-    pod["spec"]["containers"][0]["ports"] = [{"containerPort": p} for p in ports]
+    pod = real_node_pod(name, image, ["sh", "-c", script], labels)
+    container = pod["spec"]["containers"][0]
+    container["readinessProbe"] = {"tcpSocket": {"port": ports[-1]}, "periodSeconds": 1}
+    container["ports"] = [{"containerPort": p} for p in ports]
     return pod
 
 

@@ -8,6 +8,7 @@ DEVCLUSTER_REAL_NODE=0 (tests/conftest.py).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -16,13 +17,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from devplane_dev import devcluster, realnode
+from devplane_dev import realnode_config as cfg
 from devplane_dev.devcluster import cli, private_cluster_env
 from devplane_dev.realnode_config import NODE_LABEL, NODE_TAINT
 
 pytestmark = [pytest.mark.real_node, pytest.mark.cluster]
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_CIDR = "10.223.0.0/24"
 # Where a kubelet, containerd, CNI or kube-router writes by default. The node must leave none of
 # them changed (its own files live under its state directory or in its private mounts).
 HOST_PATHS = [
@@ -117,11 +119,22 @@ def snapshot() -> dict[str, set[str]]:
     }
 
 
+def others() -> re.Pattern[str]:
+    """Podman's, and the session cluster's real node's: its pods come and go (other tests'
+    pods terminating, their probes) under its own cgroup root while this test runs."""
+    patterns = [PODMAN.pattern]
+    if realnode.up_started():
+        session = realnode.layout()
+        patterns += [re.escape(session.cgroup_root), re.escape(str(session.dir))]
+    return re.compile("|".join(patterns))
+
+
 def added(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, list[str]]:
-    """What ``after`` has that ``before`` did not, less what is provably podman's."""
+    """What ``after`` has that ``before`` did not, less what is provably someone else's."""
     diff = {}
+    theirs = others()
     for kind, lines in after.items():
-        new = sorted(line for line in lines - before[kind] if not PODMAN.search(line))
+        new = sorted(line for line in lines - before[kind] if not theirs.search(line))
         if new:
             diff[kind] = new
     return diff
@@ -130,12 +143,18 @@ def added(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, 
 def test_down_leaves_nothing_of_the_node_behind(bin_dir, kubeconfig):
     # A short path: containerd's sockets live in it (a unix socket's path has 108 bytes).
     state = Path(tempfile.mkdtemp(prefix="dvc-")) / "cluster"
+    # A range nothing on this machine routes (the session's node, another checkout's).
+    taken = [devcluster.SERVICE_CIDR, devcluster.POD_CIDR, *realnode.host_routes()]
+    if realnode.up_started():
+        taken.append(str(realnode.layout().cidr))  # host_routes() leaves the session's out
+    node_cidr = cfg.free_range(taken)
+    pods = str(next(ipaddress.ip_network(node_cidr).subnets(new_prefix=25)))
     env = private_cluster_env(
         state,
         41000,
         DEVCLUSTER_BIN_DIR=str(bin_dir),
         DEVCLUSTER_REAL_NODE="1",
-        DEVCLUSTER_NODE_CIDR=NODE_CIDR,
+        DEVCLUSTER_NODE_CIDR=node_cidr,
         DEVCLUSTER_POD_CIDR="127.26.0.0/16",
     )
     before = snapshot()
@@ -175,7 +194,7 @@ def test_down_leaves_nothing_of_the_node_behind(bin_dir, kubeconfig):
         running = added(before, snapshot())
         # The snapshot sees the node: its link and route on the host, its processes.
         assert any("dvc" in line for line in running.get("links", [])), running
-        assert any("10.223.0.0/25" in line for line in running.get("routes", [])), running
+        assert any(pods in line for line in running.get("routes", [])), running
         assert any("kubelet" in line for line in running.get("processes", [])), running
         # Its firewall and mounts are in its own namespaces, not the host's.
         assert "iptables" not in running and "ipsets" not in running, running
