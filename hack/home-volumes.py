@@ -9,11 +9,13 @@ it and, given the hub's URL and an admin token, whether the hub still knows the 
 `--delete` it deletes the volumes that no Workspace uses and whose owner the hub no longer
 knows — never one whose owner still exists (they get their files back at their next start).
 
-  python3 hack/home-volumes.py -n devplane-workspaces
-  python3 hack/home-volumes.py -n devplane-workspaces \\
+  .venv/bin/python hack/home-volumes.py -n devplane-workspaces
+  .venv/bin/python hack/home-volumes.py -n devplane-workspaces \\
       --hub-url https://devplane.example.internal --hub-token-file token.txt [--delete]
 
-Needs python3 (standard library only) and kubectl with access to the namespace; the token is
+Needs a Python with DevPlane's `devplane_api` (a checkout's .venv after `make setup-python`, or
+wherever the devplane wheel is installed: names are computed as the operator computes them)
+and kubectl with access to the namespace; the token is
 the hub's automation token or any token allowed to read users. docs/admin-guide.md,
 "Reclaiming home volumes", explains it and gives the same by hand with kubectl.
 """
@@ -29,8 +31,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devplane_api, from a checkout
 
 from devplane_api import naming
 from devplane_api.v1alpha1 import (

@@ -28,6 +28,7 @@ from chart_helpers import (
     make_test_namespace,
     values_file,
 )
+from devplane_dev.poll import wait_for
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +84,15 @@ def render(helm):
     return run
 
 
+def quotas_counted(kubectl, rel) -> bool:
+    """Whether every ResourceQuota of the release's namespaces has its first status."""
+    for ns in (rel.namespace, rel.workspace_namespace):
+        quotas = kubectl("get", "resourcequota", "-n", ns, json_out=True)["items"]
+        if any(not (q.get("status") or {}).get("hard") for q in quotas):
+            return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
     """``install(value_set, *extra_args)`` -> Release, installed with `helm install --wait`.
@@ -127,6 +137,10 @@ def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
                 f"helm install ({value_set}) failed:\n{result.stderr}\n"
                 f"warning events:\n{getattr(events, 'stdout', events)[-3000:]}"
             )
+        # `helm --wait` does not wait for a ResourceQuota's first status, and until the quota
+        # controller writes it the API server refuses every object the quota counts ("status
+        # unknown for quota"): a Workspace created at once was refused in a clean run.
+        wait_for("the release's quotas to be counted", lambda: quotas_counted(kubectl, rel), 60)
         got = helm("get", "manifest", rel.name, "-n", rel.namespace, kubeconfig=kubeconfig)
         rel.manifest = got.docs
         rel.notes = result.stdout
