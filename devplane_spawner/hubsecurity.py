@@ -54,6 +54,17 @@ def bind_url(public: str, env: Mapping[str, str] | None = None) -> str:
     return env_str("DEVPLANE_BIND_URL", env=env) or public or DEFAULT_BIND_URL
 
 
+def in_pod_hub_api_url(hub_bind_url: str, bind_url: str) -> str:
+    """The hub API on loopback, for a service the hub runs in its own pod (the idle culler).
+
+    Not the hub's Service: that leads nowhere until the hub's pod is Ready, which is after the
+    hub starts its services (the culler died on its first call on a real node), and it would
+    send the hub's own traffic out and back through the network policies."""
+    port = urlsplit(hub_bind_url).port or 8081
+    base = urlsplit(bind_url).path or "/"
+    return f"http://127.0.0.1:{port}{base.rstrip('/')}/hub/api"
+
+
 def cookie_options(public: str) -> dict[str, Any]:
     """Options of every cookie the hub sets, and of the servers' (JUPYTERHUB_COOKIE_OPTIONS).
 

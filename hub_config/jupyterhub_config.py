@@ -166,6 +166,8 @@ if env_bool("DEVPLANE_CULL_ENABLED", True):
                 f"--timeout={env_int('DEVPLANE_CULL_TIMEOUT', 3600)}",
                 f"--cull-every={env_int('DEVPLANE_CULL_EVERY', 300)}",
                 f"--max-age={env_int('DEVPLANE_CULL_MAX_AGE', 0)}",
+                "--url="
+                + hubsecurity.in_pod_hub_api_url(c.JupyterHub.hub_bind_url, c.JupyterHub.bind_url),
             ],
         }
     )

@@ -179,6 +179,9 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
     # The idle culler: a hub service whose role allows exactly what culling needs.
     (culler,) = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
     assert "--timeout=3600" in culler["command"]
+    # ... calling the hub on loopback in its own pod, not through the hub's Service.
+    base = "/devplane/" if value_set == "ingress-tls" else "/"
+    assert f"--url=http://127.0.0.1:8081{base}hub/api" in culler["command"]
     (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler"]
     assert sorted(role["scopes"]) == sorted(
         ["list:users", "read:users:activity", "read:servers", "delete:servers"]

@@ -133,6 +133,14 @@ def test_the_public_url_is_the_one_users_open():
         hubsecurity.public_url({"DEVPLANE_PUBLIC_URL": "devplane.example.com"})
 
 
+def test_services_in_the_hubs_pod_call_it_on_loopback():
+    local = hubsecurity.in_pod_hub_api_url
+    assert local("http://0.0.0.0:8081", "http://0.0.0.0:8000") == "http://127.0.0.1:8081/hub/api"
+    assert local("http://:9000", "http://0.0.0.0:8000/devplane/") == (
+        "http://127.0.0.1:9000/devplane/hub/api"
+    )
+
+
 def test_cookies_are_same_site_and_secure_over_https():
     assert hubsecurity.cookie_options("https://d.example.com/") == {
         "samesite": "Lax",
