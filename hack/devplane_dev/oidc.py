@@ -41,6 +41,7 @@ class OidcProvider:
         *,
         port: int | None = None,
         host: str = "127.0.0.1",
+        issuer: str | None = None,
         client_id: str = "devplane-hub",
         client_secret: str | None = None,
         env: Mapping[str, str] | None = None,
@@ -48,13 +49,16 @@ class OidcProvider:
         timeout: float = 30,
     ) -> None:
         self.port = port or free_port()
-        self.issuer = f"http://{host}:{self.port}"
+        # The provider listens on host:port; its issuer (what browsers and the hub call it)
+        # is that address unless a relay makes it answer elsewhere (the real node's IP).
+        self.issuer = issuer or f"http://{host}:{self.port}"
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_hex(16)
         self.redirect_uri = redirect_uri
         config = {
             "host": host,
             "port": self.port,
+            "issuer": self.issuer,
             "requirePkce": True,
             "clients": [
                 {

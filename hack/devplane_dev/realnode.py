@@ -316,6 +316,19 @@ def ensure_local_volumes(
         dc.kubectl(bin_dir, "apply", "-f", "-", stdin=cfg.as_json(batch))
 
 
+def expose(port: int, on_node_ip: bool) -> str:
+    """Make the host's ``127.0.0.1:port`` reachable inside the node: at the node's IP (for
+    pods and, through the host's route, the host too) or only on the node's loopback (for its
+    daemons). Idempotent; the relay stops with the node. Returns ``host:port`` as seen there."""
+    lay = layout()
+    bind = lay.node_ip if on_node_ip else "127.0.0.1"
+    for side, inside in (("host", False), ("node", True)):
+        name = f"expose-{port}-{side}"
+        if not procs.alive(lay, name):
+            procs.start(lay, name, cfg.expose_argv(lay, port, bind, inside), inside=inside)
+    return f"{bind}:{port}"
+
+
 def wait_usable(lay: cfg.NodeLayout, bin_dir: Path) -> None:
     """Until the node is Ready and CoreDNS answers (a pod can resolve a Service's name)."""
     procs.wait(lay, "the real node to become Ready", lambda: node_ready(bin_dir))

@@ -328,6 +328,19 @@ def apiserver_forward_argv(layout: NodeLayout, inside: bool) -> list[str]:
     ]
 
 
+def expose_argv(layout: NodeLayout, port: int, bind: str, inside: bool) -> list[str]:
+    """socat, the two halves that make the host's ``127.0.0.1:port`` answer at ``bind:port``
+    in the node's network namespace (over a unix socket, as for the API server).
+
+    ``bind`` is the node's own loopback for what only the node's daemons use (a registry
+    containerd pulls from), or the node's IP for a service pods and the host both call by one
+    address (an identity provider, an LLM endpoint outside the cluster)."""
+    sock = layout.dir / f"expose-{port}.sock"
+    if inside:
+        return ["socat", f"TCP-LISTEN:{port},bind={bind},fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
+    return ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600", f"TCP:127.0.0.1:{port}"]
+
+
 def namespace_holder_script(layout: NodeLayout) -> str:
     """The first process of the node's namespaces (run by ``unshare --net --mount``)."""
     lines = ["set -e"]

@@ -32,6 +32,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -277,15 +278,19 @@ def main(argv: list[str] | None = None) -> None:
 def launch(
     log_path: Path,
     port: int,
-    model: str,
-    api_key: str,
+    model: str | Sequence[str],
+    api_key: str | None,
     host: str = "127.0.0.1",
     env: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> ManagedProcess:
-    """Start the stand-in as a ManagedProcess and wait until /health answers."""
-    argv = [sys.executable, "-m", "devplane_dev.vllm_stub"]
-    argv += ["--host", host, "--port", str(port), "--model", model, "--api-key", api_key]
+    """Start the stand-in as a ManagedProcess and wait until /health answers. It serves each
+    of ``model`` (one name or several) and, with ``api_key``, requires it as a Bearer key."""
+    argv = [sys.executable, "-m", "devplane_dev.vllm_stub", "--host", host, "--port", str(port)]
+    for name in [model] if isinstance(model, str) else model:
+        argv += ["--model", name]
+    if api_key:
+        argv += ["--api-key", api_key]
     process = ManagedProcess(argv, log_path, env=env, name="vllm-stub")
     try:
         process.wait_until("/health", http_ok(f"http://{host}:{port}/health"), timeout)

@@ -7,6 +7,7 @@ the auth proxy's browser test.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from pathlib import Path
 
@@ -70,6 +71,32 @@ PROGRESS_RECORDER = """(() => {
 def record_progress(page: Page) -> None:
     """From now on, every page loaded in ``page`` records the progress events it receives."""
     page.add_init_script(PROGRESS_RECORDER)
+
+
+# The same, handing each event to Python as it arrives: kept when the page then navigates
+# on to the server (window.devplaneProgress goes with the page that had it).
+PROGRESS_FORWARDER = """(() => {
+  const Native = window.EventSource;
+  if (!Native || window.devplaneForwarding) return;
+  window.devplaneForwarding = true;
+  window.EventSource = class extends Native {
+    constructor(url, init) {
+      super(url, init);
+      this.addEventListener("message", (e) => {
+        if (String(url).includes("/progress")) window.devplaneProgressEvent(e.data);
+      });
+    }
+  };
+})()"""
+
+
+def forward_progress(page: Page) -> list[dict]:
+    """A list that receives, in arrival order, every progress event any page loaded in
+    ``page`` from now on receives, whatever page it then goes on to."""
+    received: list[dict] = []
+    page.expose_function("devplaneProgressEvent", lambda data: received.append(json.loads(data)))
+    page.add_init_script(PROGRESS_FORWARDER)
+    return received
 
 
 def progress_received(page: Page) -> list[dict]:

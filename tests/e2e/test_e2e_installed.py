@@ -1,0 +1,229 @@
+"""DevPlane installed by its chart on the local cluster's real node, used as people use it.
+
+Nothing is simulated but the LLM: the hub, the proxy and the operator are the chart's pods,
+workspaces are pods from DevPlane's images pulled from the local registry, NetworkPolicies
+are enforced, and a person signs in through the OIDC provider in a real browser
+(devplane_dev.installed says how each part is reached). Tests run in file order: alice's
+journey first, then what admins and automation do around it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from devplane_dev import devcluster
+from devplane_dev.browser import type_line, wait_for_terminal, wait_for_text
+from devplane_dev.installed import MODELS, Installed, InstallError, install
+from devplane_dev.oidc import ADMINS_GROUP, USERS_GROUP, OidcUser
+from devplane_dev.poll import wait_for
+from devplane_dev.progress import check_lines_in_order
+from e2e_browser import (
+    ARTIFACTS,
+    Shots,
+    forward_progress,
+    sign_in,
+    wait_for_server_page,
+)
+
+from devplane_api import naming
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.real_node]
+
+USERS = [
+    OidcUser("alice", "alice-pw"),
+    OidcUser("bob", "bob-pw"),
+    OidcUser("root", "root-pw", (USERS_GROUP, ADMINS_GROUP)),
+]
+READY_TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def system(kubeconfig: Path, bin_dir: Path) -> Iterator[Installed]:
+    try:
+        installed = install(ARTIFACTS / "installed", bin_dir, USERS)
+    except (InstallError, devcluster.DevclusterError) as err:
+        pytest.fail(f"DevPlane could not be installed on the real node: {err}", pytrace=False)
+    yield installed
+    installed.uninstall()
+
+
+@pytest.fixture(scope="module")
+def alice_page(system: Installed, browser) -> Iterator:
+    """alice's browser, kept open across the tests that use her terminal."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def user(name: str) -> OidcUser:
+    return next(u for u in USERS if u.username == name)
+
+
+def server_ready(system: Installed, name: str, server: str = "") -> bool:
+    reply = system.api("GET", f"/users/{name}")
+    if reply.status_code != 200:  # the proxy's 503 while the hub is away
+        return False
+    servers = reply.json().get("servers") or {}
+    return bool(servers.get(server, {}).get("ready"))
+
+
+def workspace_pod(system: Installed, owner: str, server: str = "") -> dict:
+    name = naming.child_name(naming.workspace_name(owner, server))
+    out = system.kubectl("get", "pod", name, "-n", system.workspace_namespace, "-o", "json")
+    return json.loads(out)
+
+
+def pod_is_ready(pod: dict) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def in_workspace(system: Installed, owner: str, *argv: str) -> str:
+    pod = workspace_pod(system, owner)["metadata"]["name"]
+    return system.kubectl("exec", "-n", system.workspace_namespace, pod, "-c", "workspace",
+                          "--", *argv)  # fmt: skip
+
+
+def test_user_signs_in_and_works_in_a_real_workspace_pod(
+    system: Installed, alice_page, shots: Shots
+) -> None:
+    page, alice = alice_page, user("alice")
+    events = forward_progress(page)
+    sign_in(page, system.url, alice.username, alice.password, shots)
+    # The spawn form offers the profiles; the hub then shows its progress page, which
+    # follows the spawn's progress stream and takes her on to her server.
+    page.goto(f"{system.url}/hub/spawn")
+    page.wait_for_selector("#spawn_form", timeout=30_000)
+    assert page.get_by_text("Chat model").count() == 1
+    shots(page, "spawn-form")
+    page.click("#spawn_form button[type=submit]")
+    wait_for_server_page(page, system.url, alice.username, timeout=READY_TIMEOUT)
+    # What the progress page received: DevPlane's lines in order, then the hub's ready event.
+    # (A real pod takes seconds to become Ready; the page loads within about one.)
+    check_lines_in_order([e.get("message", "") for e in events])
+    assert events[-1].get("ready") is True, events
+    wait_for_terminal(page)
+    shots(page, "terminal")
+    # The shell is the workspace's: uid 1000, a read-only root, no service-account token.
+    type_line(page, "echo uid-$(id -u)")
+    wait_for_text(page, r"uid-1000\b")
+    type_line(page, "touch /probe 2>&1 | grep -o 'Read-only file system'")
+    wait_for_text(page, r"(?m)^Read-only file system\s*$")
+    type_line(page, "ls /var/run/secrets/kubernetes.io/serviceaccount 2>&1 | grep -c 'No such'")
+    wait_for_text(page, r"(?m)^1\s*$")
+    shots(page, "unprivileged")
+    # opencode, configured by the operator, answers through the LLM stand-in.
+    type_line(page, 'opencode run "Say hello from the real node"')
+    wait_for_text(page, rf"DEVPLANE-STUB-ANSWER \(model {MODELS[0]}\)", timeout=120)
+    shots(page, "opencode-answer")
+    # A reload re-attaches the same tmux session.
+    mark = secrets.token_hex(4)
+    type_line(page, f"export DEVPLANE_MARK={mark}")
+    page.reload()
+    wait_for_terminal(page)
+    type_line(page, "echo mark-$DEVPLANE_MARK")
+    wait_for_text(page, rf"mark-{mark}")
+    assert workspace_pod(system, "alice")["spec"]["nodeName"] == "real-node-0"
+
+
+@pytest.fixture(scope="module")
+def bob_running(system: Installed) -> str:
+    """bob's workspace, started over the REST API (as automation would)."""
+    assert system.api("POST", "/users/bob").status_code in (201, 409)
+    resp = system.api("POST", "/users/bob/server", json={})
+    assert resp.status_code in (201, 202), resp.text
+    wait_for("bob's workspace to be ready", lambda: server_ready(system, "bob"), READY_TIMEOUT)
+    return "bob"
+
+
+def test_user_cannot_open_another_users_terminal(
+    system: Installed, bob_running: str, new_page, shots: Shots
+) -> None:
+    page, alice = new_page(), user("alice")
+    sign_in(page, system.url, alice.username, alice.password, shots)
+    response = page.goto(f"{system.url}/user/{bob_running}/")
+    assert response is not None and response.status == 403, page.url
+    assert page.locator(".xterm").count() == 0
+
+
+def test_admin_stops_and_starts_a_workspace_from_the_admin_panel(
+    system: Installed, bob_running: str, new_page, shots: Shots
+) -> None:
+    note = secrets.token_hex(8)
+    in_workspace(system, bob_running, "sh", "-c", f"echo {note} > ~/notes.txt")
+    before = workspace_pod(system, bob_running)["metadata"]["uid"]
+    admin = user("root")
+    page = new_page()
+    sign_in(page, system.url, admin.username, admin.password, shots)
+    page.goto(f"{system.url}/hub/admin")
+    row = page.locator("tr", has=page.get_by_text(bob_running, exact=True))
+    row.get_by_role("button", name="Stop Server").click()
+    shots(page, "stop-clicked")
+    wait_for(
+        "the hub to list no server for bob",
+        lambda: system.api("GET", f"/users/{bob_running}").json()["servers"] == {},
+        90,
+    )
+    row.get_by_role("button", name="Start Server").click()
+    shots(page, "start-clicked")
+    wait_for("bob's workspace to be ready again", lambda: server_ready(system, "bob"),
+             READY_TIMEOUT)  # fmt: skip
+    assert workspace_pod(system, bob_running)["metadata"]["uid"] != before
+    assert in_workspace(system, bob_running, "cat", "notes.txt").strip() == note
+
+
+def test_a_named_server_starts_through_the_hub(system: Installed) -> None:
+    resp = system.api("POST", "/users/alice/servers/second", json={})
+    assert resp.status_code in (201, 202), resp.text
+    wait_for("alice's named server", lambda: server_ready(system, "alice", "second"),
+             READY_TIMEOUT)  # fmt: skip
+    pod = workspace_pod(system, "alice", "second")
+    assert pod["status"]["phase"] == "Running" and pod["spec"]["nodeName"] == "real-node-0"
+    assert system.api("DELETE", "/users/alice/servers/second").status_code in (202, 204)
+
+
+def test_a_running_terminal_outlives_the_hub_pod(system: Installed, alice_page) -> None:
+    page = alice_page
+    hub_selector = "app.kubernetes.io/component=hub"
+    old = system.kubectl("get", "pod", "-n", system.namespace, "-l", hub_selector, "-o",
+                         "jsonpath={.items[*].metadata.name}").split()  # fmt: skip
+    system.kubectl("delete", "pod", "-n", system.namespace, "-l", hub_selector, "--wait=false")
+    # The terminal does not go through the hub: it keeps working while the hub is away.
+    type_line(page, "echo while-hub-is-away")
+    wait_for_text(page, r"(?m)^while-hub-is-away\s*$")
+
+    def new_hub_ready() -> bool:
+        listing = system.kubectl("get", "pod", "-n", system.namespace, "-l", hub_selector,
+                                 "-o", "json")  # fmt: skip
+        return any(
+            p["metadata"]["name"] not in old and pod_is_ready(p)
+            for p in json.loads(listing)["items"]
+        )
+
+    wait_for("a new hub pod to be Ready", new_hub_ready, READY_TIMEOUT)
+    # The new hub knows alice's workspace, and the terminal still answers.
+    wait_for("the hub to report alice's server ready", lambda: server_ready(system, "alice"), 60)
+    type_line(page, "echo after-the-hub-came-back")
+    wait_for_text(page, r"(?m)^after-the-hub-came-back\s*$")
+
+
+def test_a_deleted_workspace_pod_comes_back_with_its_home(system: Installed) -> None:
+    note = secrets.token_hex(8)
+    in_workspace(system, "alice", "sh", "-c", f"echo {note} > ~/kept.txt")
+    pod = workspace_pod(system, "alice")
+    system.kubectl("delete", "pod", pod["metadata"]["name"], "-n", system.workspace_namespace,
+                   "--wait=false")  # fmt: skip
+
+    def recreated() -> bool:
+        try:
+            again = workspace_pod(system, "alice")
+        except devcluster.DevclusterError:
+            return False
+        return again["metadata"]["uid"] != pod["metadata"]["uid"] and pod_is_ready(again)
+
+    wait_for("the operator to recreate alice's pod", recreated, READY_TIMEOUT)
+    assert in_workspace(system, "alice", "cat", "kept.txt").strip() == note
