@@ -15,7 +15,10 @@ One module per job; each is the only place that does it:
                          containerd, CNI, kube-proxy, CoreDNS, kube-router's firewall, in
                          namespaces of its own; with ``realnode_config`` (its files and command
                          lines), ``realnode_manifests`` (CoreDNS), ``realnode_procs`` (its
-                         processes) and ``realnode_images`` (podman's images into containerd);
+                         processes), ``realnode_images`` (podman's images into containerd) and
+                         ``realnode_pods`` (restricted test pods there, and probes from inside);
+* ``installed``        — DevPlane installed by its chart on the real node, as a site does it
+                         (registry, OIDC provider and LLM stand-in by address, NodePort);
 * ``kubectl``          — the pinned kubectl against a cluster; namespaces with their labels;
 * ``operator_process`` — the real operator as a subprocess; ``install_crd``;
 * ``oidc``             — the OIDC provider (hack/oidc/server.mjs) with its users and client;
