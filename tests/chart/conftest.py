@@ -85,11 +85,15 @@ def render(helm):
 
 
 def quotas_counted(kubectl, rel) -> bool:
-    """Whether every ResourceQuota of the release's namespaces has its first status."""
+    """Whether every ResourceQuota of the release's namespaces counts every resource it
+    bounds: the quota controller must first have discovered each one (a custom resource such
+    as count/workspaces.devplane.io only at its next discovery, up to 30 s after its CRD)."""
     for ns in (rel.namespace, rel.workspace_namespace):
         quotas = kubectl("get", "resourcequota", "-n", ns, json_out=True)["items"]
-        if any(not (q.get("status") or {}).get("hard") for q in quotas):
-            return False
+        for quota in quotas:
+            used = (quota.get("status") or {}).get("used") or {}
+            if set(quota["spec"].get("hard") or {}) - set(used):
+                return False
     return True
 
 
@@ -140,7 +144,7 @@ def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
         # `helm --wait` does not wait for a ResourceQuota's first status, and until the quota
         # controller writes it the API server refuses every object the quota counts ("status
         # unknown for quota"): a Workspace created at once was refused in a clean run.
-        wait_for("the release's quotas to be counted", lambda: quotas_counted(kubectl, rel), 60)
+        wait_for("the release's quotas to be counted", lambda: quotas_counted(kubectl, rel), 120)
         got = helm("get", "manifest", rel.name, "-n", rel.namespace, kubeconfig=kubeconfig)
         rel.manifest = got.docs
         rel.notes = result.stdout
