@@ -20,6 +20,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from devplane_api.v1alpha1 import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
+# A ResourceQuota that bounds Workspaces refuses every create until the quota controller has
+# counted them, up to its next discovery (30 s) after the CRD appeared: right after an install.
+QUOTA_PENDING = "status unknown for quota"
+QUOTA_RETRY_SECONDS = 2.0
+QUOTA_RETRIES = 30
 
 _clients: dict[tuple[str, int], k8s.ApiClient] = {}
 _client_lock = asyncio.Lock()
@@ -89,6 +94,17 @@ class WorkspaceClient:
             raise
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the Workspace; while a new quota has not counted Workspaces yet (the API
+        server refuses with "status unknown for quota"), try again rather than fail the spawn."""
+        for _ in range(QUOTA_RETRIES):
+            try:
+                return await self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, body
+                )
+            except ApiException as e:
+                if e.status != 403 or QUOTA_PENDING not in str(e.body or ""):
+                    raise
+            await asyncio.sleep(QUOTA_RETRY_SECONDS)
         return await self.custom.create_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, body
         )

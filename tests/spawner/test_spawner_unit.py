@@ -135,3 +135,39 @@ def test_every_setting_is_documented():
     assert {"namespace", "profile_list", "hub_connect_via", "image"} <= own
     for name, trait in DevPlaneSpawner.class_own_traits(config=True).items():
         assert len((trait.help or "").strip()) > 20, f"{name} needs a help text"
+
+
+async def test_a_create_refused_while_a_new_quota_counts_nothing_yet_is_retried(monkeypatch):
+    """Right after an install the quota controller has not counted Workspaces yet, and the API
+    server refuses creates with "status unknown for quota": a spawn then must wait, not fail.
+    Any other refusal fails at once."""
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    from devplane_spawner import workspace_client
+
+    monkeypatch.setattr(workspace_client, "QUOTA_RETRY_SECONDS", 0)
+    pending = ApiException(status=403)
+    pending.body = (
+        '{"message": "workspaces.devplane.io \\"a\\" is forbidden: status unknown for quota: q"}'
+    )
+    answers: list = [pending, pending, {"metadata": {"name": "a"}}]
+
+    class Custom:
+        calls = 0
+
+        async def create_namespaced_custom_object(self, *args):
+            Custom.calls += 1
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    client = workspace_client.WorkspaceClient.__new__(workspace_client.WorkspaceClient)
+    client.namespace, client.custom = "ns", Custom()
+    assert await client.create({}) == {"metadata": {"name": "a"}}
+    assert Custom.calls == 3
+    forbidden = ApiException(status=403)
+    forbidden.body = '{"message": "workspaces.devplane.io is forbidden: User cannot create"}'
+    answers[:] = [forbidden]
+    with pytest.raises(ApiException):
+        await client.create({})
