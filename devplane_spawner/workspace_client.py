@@ -20,8 +20,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from devplane_api.v1alpha1 import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
-# A ResourceQuota that bounds Workspaces refuses every create until the quota controller has
-# counted them, up to its next discovery (30 s) after the CRD appeared: right after an install.
+# A ResourceQuota that bounds Workspaces (the chart's does not, docs/install.md says why)
+# refuses every create until the quota controller has counted them: right after an install,
+# until its next full resync.
 QUOTA_PENDING = "status unknown for quota"
 QUOTA_RETRY_SECONDS = 2.0
 QUOTA_RETRIES = 30

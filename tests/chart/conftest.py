@@ -84,17 +84,17 @@ def render(helm):
     return run
 
 
-def quotas_counted(kubectl, rel) -> bool:
-    """Whether every ResourceQuota of the release's namespaces counts every resource it
-    bounds: the quota controller must first have discovered each one (a custom resource such
-    as count/workspaces.devplane.io only at its next discovery, up to 30 s after its CRD)."""
+def uncounted(kubectl, rel) -> dict[str, list[str]]:
+    """What each ResourceQuota of the release's namespaces bounds but does not count yet (the
+    API server refuses every object of such a resource meanwhile)."""
+    missing = {}
     for ns in (rel.namespace, rel.workspace_namespace):
-        quotas = kubectl("get", "resourcequota", "-n", ns, json_out=True)["items"]
-        for quota in quotas:
+        for quota in kubectl("get", "resourcequota", "-n", ns, json_out=True)["items"]:
             used = (quota.get("status") or {}).get("used") or {}
-            if set(quota["spec"].get("hard") or {}) - set(used):
-                return False
-    return True
+            left = sorted(set(quota["spec"].get("hard") or {}) - set(used))
+            if left:
+                missing[f"{ns}/{quota['metadata']['name']}"] = left
+    return missing
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +144,10 @@ def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
         # `helm --wait` does not wait for a ResourceQuota's first status, and until the quota
         # controller writes it the API server refuses every object the quota counts ("status
         # unknown for quota"): a Workspace created at once was refused in a clean run.
-        wait_for("the release's quotas to be counted", lambda: quotas_counted(kubectl, rel), 120)
+        try:
+            wait_for("the release's quotas to count", lambda: not uncounted(kubectl, rel), 120)
+        except TimeoutError:
+            pytest.fail(f"quotas still not counting: {uncounted(kubectl, rel)}", pytrace=False)
         got = helm("get", "manifest", rel.name, "-n", rel.namespace, kubeconfig=kubeconfig)
         rel.manifest = got.docs
         rel.notes = result.stdout
