@@ -9,9 +9,12 @@
 # imported into the engine as devplane/base-<name>:bookworm, the default FROM of the Dockerfiles.
 #
 # Pinning: images/bases/<name>.lock records the exact version of every package in the base
-# (committed, reviewed like constraints.txt). A fresh bootstrap that resolves other versions
-# (the mirror has moved on, e.g. a security update) fails and shows the difference; accept the
-# new versions with DEVPLANE_BASE_RELOCK=1, which rewrites the lock for review.
+# (committed, reviewed like constraints.txt). Debian mirrors keep only the latest version of a
+# package, so when the mirror has moved on (a point release, a security update) a fresh
+# bootstrap resolves the same packages at newer versions: that is built, with the difference
+# shown as a warning and the resolved list's hash on the image. A different set of packages
+# fails, and so does any difference with DEVPLANE_BASE_STRICT=1 (release builds). Accept the
+# mirror's versions with DEVPLANE_BASE_RELOCK=1, which rewrites the lock for review.
 #
 # Caching: a base is rebuilt only when one of its inputs changes: this script, its package list,
 # the apt sources it is bootstrapped from, the suite, the architecture, or its lock. The inputs'
@@ -27,6 +30,8 @@
 #                   The file is also the bases' /etc/apt/sources.list.
 #   ARCH            Debian architecture; default: this host's (only amd64 is built and tested)
 #   CA_BUNDLE       CA bundle for an https mirror behind a TLS-inspecting proxy (see below)
+#   DEVPLANE_BASE_STRICT=1  fail when the mirror's versions differ from the lock at all
+#   DEVPLANE_BASE_RELOCK=1  write the mirror's versions into the lock
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,6 +86,11 @@ image_label() {
   "$ENGINE" image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
 }
 
+# Whether two "package=version" lists name the same packages (whatever their versions).
+same_packages() {
+  diff -q <(cut -d= -f1 "$1") <(cut -d= -f1 "$2") >/dev/null
+}
+
 build_base() {
   local name=$1 list="$ROOT/images/bases/$1.packages" lock="$ROOT/images/bases/$1.lock"
   local ref="devplane/base-$name:$SUITE" key
@@ -127,26 +137,35 @@ build_base() {
     if [[ "${DEVPLANE_BASE_RELOCK:-0}" == 1 ]]; then
       cp "$got" "$lock"
       log "$ref: DEVPLANE_BASE_RELOCK=1: rewrote $lock (review and commit it)"
+    elif [[ "${DEVPLANE_BASE_STRICT:-0}" != 1 ]] && same_packages "$lock" "$got"; then
+      # The same packages at newer versions: a Debian point release or a security update
+      # replaced the pinned ones, which the mirror no longer serves. Refusing would leave a new
+      # machine unable to build anything until someone relocks; the base is built from what
+      # the mirror serves, and the difference is shown and recorded on the image.
+      diff -u "$lock" "$got" | sed -n 's/^\([-+][^-+]\)/  \1/p' >&2 || true
+      log "$ref: WARNING: the mirror has moved on from $lock (-pinned +mirror, above); built from
+  the mirror's versions. Relock to make it the pin: DEVPLANE_BASE_RELOCK=1 hack/build-bases.sh
+  (DEVPLANE_BASE_STRICT=1 refuses instead, for release builds)."
     else
       rm -f "$tar"
       diff -u "$lock" "$got" | sed -n 's/^\([-+][^-+]\)/  \1/p' >&2 || true
-      die "base '$name': the mirror now serves other versions than $lock pins (-pinned +mirror, above).
-  The mirror has moved on (a point release or a security update) and the pinned versions are gone.
-  Accept the mirror's versions with DEVPLANE_BASE_RELOCK=1 hack/build-bases.sh, review the lock's
-  diff and commit it."
+      die "base '$name': the mirror now serves other packages or versions than $lock pins
+  (-pinned +mirror, above). With DEVPLANE_BASE_STRICT=1 any version change fails; without it,
+  only a change in the set of packages does. Accept the mirror's with DEVPLANE_BASE_RELOCK=1
+  hack/build-bases.sh, review the lock's diff and commit it."
     fi
   fi
   # The key is computed again: it covers the lock, which may just have been written.
   key="$(input_key "$name")"
   "$ENGINE" import --quiet \
     --change "LABEL org.devplane.inputs=$key" \
-    --change "LABEL org.devplane.packages-sha256=$(sha <"$lock")" \
+    --change "LABEL org.devplane.packages-sha256=$(sha <"$got")" \
     --change "LABEL org.opencontainers.image.description=DevPlane base $name: Debian $SUITE minbase + images/bases/$name.packages" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
     --change 'CMD ["/bin/bash"]' \
     "$tar" "$ref" >/dev/null
   rm -f "$tar"
-  log "$ref: imported ($(wc -l <"$lock") packages pinned in images/bases/$name.lock)"
+  log "$ref: imported ($(wc -l <"$got") packages; images/bases/$name.lock pins $(wc -l <"$lock"))"
 }
 
 for name in ${BASES:-python hub workspace}; do
