@@ -86,7 +86,7 @@ devcluster-status: ## Show the local control plane's processes
 
 # ---------------------------------------------------------------- product
 
-demo: setup ## Run the whole system on this machine (Ctrl-C stops it; the control plane stays up)
+demo: setup images ## Install DevPlane on the local cluster's real node and run it until Ctrl-C (the cluster stays up)
 	$(PY) hack/demo.py
 
 images: ## Build the workspace, hub and operator images (podman, buildah or docker; docs/images.md)

@@ -1,4 +1,4 @@
-"""The proxy's settings, all read from the environment the pod (or the local runner) sets.
+"""The proxy's settings, all read from the environment the pod (or a test) sets.
 
 The `JUPYTERHUB_*` variables come from the hub-credentials Secret the spawner writes; the
 `DEVPLANE_*` ones from the operator's pod spec (docs/contracts.md, "The workspace pod").

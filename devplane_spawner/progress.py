@@ -129,7 +129,7 @@ def server_url(ws: Mapping[str, Any], connect_via: str, port: int) -> str:
     """The URL the hub (and its proxy) use to reach the workspace.
 
     ``service``: the operator's ``status.url`` (Service DNS, the in-cluster default);
-    ``pod-ip``: ``http://<podIP>:<port>`` (the local demo, where Service DNS does not resolve).
+    ``pod-ip``: ``http://<podIP>:<port>`` (tests on kwok's simulated pods: no Service DNS).
     """
     status = ws.get("status") or {}
     if connect_via == "pod-ip":

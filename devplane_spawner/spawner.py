@@ -171,8 +171,9 @@ class DevPlaneSpawner(Spawner):
         help="""How the hub and its proxy reach a workspace: "service" uses the Workspace's
         status.url (the Service's cluster DNS name, which only leads to a ready pod: the only
         choice the chart offers); "pod-ip" uses http://<status.podIP>:<workspace_port>, for
-        the local demo and tests only, where cluster DNS does not exist: poll() then stops a
-        server whose pod is not ready, at most poll_interval after the operator says so.""",
+        tests against simulated (kwok) pods only, where cluster DNS does not exist: poll()
+        then stops a server whose pod is not ready, at most poll_interval after the operator
+        says so.""",
     )
 
     workspace_port = Integer(

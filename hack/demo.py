@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
-"""`make demo`: run the whole of DevPlane on this machine until Ctrl-C.
+"""`make demo`: DevPlane installed by its chart on the local cluster's real node, until Ctrl-C.
 
-Brings up the local Kubernetes control plane, the operator, the vLLM stand-in, the OIDC
-provider with demo users, configurable-http-proxy and JupyterHub, and the local runner that
-starts workspace pods as local processes (devplane_dev/localrunner/stack.py has the details).
-Prints the URL and the demo credentials; Ctrl-C (or SIGTERM) stops everything it started.
+Starts the local cluster with its real node (or reuses it), pushes the images `make images`
+built to the local registry, starts the OIDC provider with demo users and the vLLM stand-in
+on this machine, installs the chart (hack/deploy.sh, as `make deploy` does) and prints the
+address to open and the demo credentials. Every workspace is a real pod from the workspace
+image: uid 1000, read-only root, NetworkPolicies enforced (docs/demo.md).
+
+Ctrl-C (or SIGTERM) uninstalls the release, deletes its namespaces (the workspaces and their
+home volumes with them) and stops the provider and the stand-in; the cluster stays up, so the
+next `make demo` starts in well under a minute. A run killed outright is cleaned up by the next.
 
 Settings (environment variables, all optional):
-  DEVPLANE_DEMO_PORT            public port of the hub (default 8000)
-  DEVPLANE_DEMO_LLM_URL         a real OpenAI-compatible endpoint (.../v1) instead of the stand-in
-  DEVPLANE_DEMO_LLM_API_KEY     its API key
-  DEVPLANE_DEMO_LLM_MODEL       the model to use there (required with DEVPLANE_DEMO_LLM_URL)
-  DEVPLANE_DEMO_NAMESPACE       workspace namespace (default devplane-demo)
+  DEVPLANE_DEMO_LLM_URL         an OpenAI-compatible http endpoint (.../v1) instead of the
+                                stand-in; a relay on this machine makes it reachable from the node
+  DEVPLANE_DEMO_LLM_MODEL       the model name(s) it serves, comma-separated (required with the URL)
+  DEVPLANE_DEMO_LLM_API_KEY     its API key (a Secret in the workspace namespace)
+  DEVPLANE_DEMO_NAMESPACE       the release namespace (default devplane; workspaces in
+                                <namespace>-workspaces)
   DEVPLANE_DEMO_STATE           state directory (default .devcluster/demo)
-  DEVPLANE_DEMO_{PROXY_API,HUB_API,OIDC,LLM}_PORT   the other ports (8001, 8081, 9000, 9100)
-
-The control plane keeps running after the demo stops (`make devcluster-down` removes it),
-so the next `make demo` starts in seconds and finds the workspaces and home volumes again.
 """
 
 from __future__ import annotations
@@ -24,39 +26,12 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 
-from devplane_dev.localrunner.stack import DemoConfig, DemoStack
+from devplane_dev import devcluster
+from devplane_dev.demo import USERS, DemoSettings, SettingsError, banner
+from devplane_dev.installed import InstallError, install, uninstall
 from devplane_dev.procs import StartError
-
-
-def banner(stack: DemoStack) -> str:
-    cfg = stack.config
-    width = max(len(u.username) for u in cfg.users)
-    users = "\n".join(
-        f"    {u.username:<{width}}  password {u.password}{'   (admin)' if u.admin else ''}"
-        for u in cfg.users
-    )
-    llm = (
-        f"{cfg.llm_base_url} model {cfg.model}"
-        if cfg.llm_url
-        else f"the vLLM stand-in at {cfg.llm_base_url} (model {cfg.model})"
-    )
-    return f"""
-DevPlane is running (ready after {stack.ready_after:.0f}s).
-
-  Open        {cfg.url}/
-  Sign in as (on the OIDC provider's login page):
-{users}
-  Admin panel {cfg.url}/hub/admin
-  REST API    {cfg.url}/hub/api   token: {cfg.api_token}
-              (try: DEVPLANE_HUB_URL={cfg.url} DEVPLANE_API_TOKEN={cfg.api_token} \\
-                    .venv/bin/python examples/rest_workspace.py demo-user)
-  AI model    {llm}
-  Logs        {stack.logs}/ (hub, proxy, operator, oidc, vllm-stub, local-runner)
-              workspace pods: {stack.runner_state}/logs/
-
-Press Ctrl-C to stop everything.
-"""
 
 
 def _interrupt(*_: object) -> None:
@@ -64,38 +39,62 @@ def _interrupt(*_: object) -> None:
 
 
 def main() -> int:
-    # While starting, Ctrl-C/SIGTERM abort the start (DemoStack.start stops what it started).
+    try:
+        settings = DemoSettings.from_env()
+    except SettingsError as err:
+        print(f"make demo: {err}", file=sys.stderr)
+        return 2
+    # While starting, Ctrl-C/SIGTERM abort the start (install() stops what it started).
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
-    stack = DemoStack(DemoConfig.from_env())
-    print("Starting DevPlane (first run builds the control plane; later runs take seconds)...")
+    started = time.monotonic()
+    print("Starting DevPlane on the local cluster's real node...", flush=True)
     try:
-        stack.start()
-    except StartError as err:
+        kubeconfig = devcluster.run_cli("up", progress=True)
+        print(f"Cluster up ({kubeconfig}); installing the chart...", flush=True)
+        installed, services = install(
+            settings.state,
+            devcluster.binary_dir(),
+            USERS,
+            namespace=settings.namespace,
+            llm=settings.llm,
+        )
+    except (devcluster.DevclusterError, InstallError, StartError) as err:
         print(f"\nThe demo could not start: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nInterrupted; everything started so far has been stopped.", file=sys.stderr)
+        print("\nInterrupted; what had started has been stopped.", file=sys.stderr)
         return 130
+    installed.save(settings.state / "installed.json")
     # Running: the handlers only set a flag, and the main thread stops everything in order.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print(banner(stack), flush=True)
+    print(banner(installed, settings, time.monotonic() - started), flush=True)
     status = 0
     while not stop.wait(2.0):
-        dead = stack.dead_components()
+        dead = services.dead()
         if dead:
-            names = ", ".join(dead)
-            print(f"\n{names} stopped unexpectedly; logs in {stack.logs}/", file=sys.stderr)
+            print(f"\n{', '.join(dead)} stopped unexpectedly; logs in {settings.state}/",
+                  file=sys.stderr)  # fmt: skip
             status = 1
             break
-    print("\nStopping DevPlane...", flush=True)
-    left = stack.stop()
-    if left:
-        print(f"processes still running after stop: {left}", file=sys.stderr)
+    print("\nStopping DevPlane (uninstalling the release and deleting its namespaces)...",
+          flush=True)  # fmt: skip
+    # A second Ctrl-C while stopping must not leave half of it behind.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    uninstall(installed, services, wait=True)
+    (settings.state / "installed.json").unlink(missing_ok=True)
+    left = [
+        ns
+        for ns in (installed.namespace, installed.workspace_namespace)
+        if devcluster.kubectl(installed.bin_dir, "get", "namespace", ns, "--ignore-not-found")
+    ]
+    if left or services.alive():
+        print(f"still there after stop: {left + services.alive()}", file=sys.stderr)
         return 1
-    print("Stopped; nothing of the demo is left running (the control plane stays up).")
+    print("Stopped; nothing of the demo is left (the cluster stays up: make devcluster-down).")
     return status
 
 

@@ -19,6 +19,7 @@ One module per job; each is the only place that does it:
                          ``realnode_pods`` (restricted test pods there, and probes from inside);
 * ``installed``        — DevPlane installed by its chart on the real node, as a site does it
                          (registry, OIDC provider and LLM stand-in by address, NodePort);
+* ``demo``             — ``make demo``'s users, settings and banner (an ``installed`` system);
 * ``kubectl``          — the pinned kubectl against a cluster; namespaces with their labels;
 * ``operator_process`` — the real operator as a subprocess; ``install_crd``;
 * ``oidc``             — the OIDC provider (hack/oidc/server.mjs) with its users and client;
@@ -34,7 +35,5 @@ One module per job; each is the only place that does it:
 * ``hostile_ttyd``     — what an owner can put on the ttyd socket instead of ttyd (recording);
 * ``responders``       — answer the hub's readiness check at kwok pods' IPs;
 * ``workspaces``       — Workspace manifests and the example LLM provider;
-* ``vllm_stub``        — an OpenAI-compatible stand-in for vLLM;
-* ``localrunner``      — plays the kubelet for workspace pods, and ``DemoStack``: the whole
-                         system, started with the launchers above (the demo and tests/e2e).
+* ``vllm_stub``        — an OpenAI-compatible stand-in for vLLM.
 """

@@ -53,7 +53,8 @@ PORTS = {
     "scheduler": int(os.environ.get("DEVCLUSTER_SCHEDULER_PORT", "30259")),
     "kwok": int(os.environ.get("DEVCLUSTER_KWOK_PORT", "30247")),
 }
-# Pods get IPs from this loopback range, so a local runner can bind real processes to them.
+# kwok's pods get IPs from this loopback range, so a stand-in (devplane_dev.responders) can
+# answer at a pod's IP without any network set-up.
 POD_CIDR = os.environ.get("DEVCLUSTER_POD_CIDR", "127.20.0.0/16")
 # Service ClusterIPs are only ever allocated, never dialled: nothing here routes to them.
 SERVICE_CIDR = "10.96.0.0/16"

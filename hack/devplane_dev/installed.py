@@ -16,19 +16,27 @@
   volumes and the hub's database use the node's ``local`` volumes (``node-local``).
 
 ``install()`` does it all and runs ``hack/deploy.sh`` (what ``make deploy`` runs) with the
-values it wrote; ``Installed.uninstall()`` takes it away again.
+values it wrote; ``Installed.uninstall()`` takes it away again. ``make demo`` and the
+end-to-end tests both run it (``hack/demo.py``).
+
+The processes it starts on this machine (the provider, the LLM stand-in or relay, the node's
+relays to them) are recorded in ``<work_dir>/services.json``; the next ``install()`` in that
+directory stops whatever a run killed outright (``kill -9``, a closed terminal) left there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -36,7 +44,7 @@ from devplane_dev import devcluster, realnode, vllm_stub
 from devplane_dev.images import app_version
 from devplane_dev.oidc import ADMINS_GROUP, USERS_GROUP, OidcProvider, OidcUser
 from devplane_dev.paths import ROOT
-from devplane_dev.procs import ManagedProcess, free_port
+from devplane_dev.procs import ManagedProcess, free_port, process_start_time
 from devplane_dev.realnode_config import LOCAL_STORAGE_CLASS, NODE_LABEL, NODE_TAINT
 
 IMAGES = ("hub", "operator", "workspace")
@@ -44,6 +52,8 @@ NODE_PORT = 30080
 MODELS = ("stub-coder", "stub-chat")
 OIDC_SECRET = "devplane-oidc"
 AUTOMATION_SECRET = "devplane-automation"
+LLM_KEY_SECRET = "devplane-llm-key"
+SERVICES_FILE = "services.json"
 
 
 class InstallError(RuntimeError):
@@ -55,6 +65,40 @@ def _run(argv: Sequence[str], what: str, env: dict[str, str] | None = None) -> s
     if proc.returncode != 0:
         raise InstallError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc.stdout
+
+
+@dataclass(frozen=True)
+class LlmEndpoint:
+    """The workspaces' model: the stand-in (no ``url``) or an OpenAI-compatible endpoint
+    elsewhere, e.g. a GPU server's vLLM, which a relay on this machine makes reachable from
+    the node's bridge (it has no route outward)."""
+
+    url: str | None = None
+    models: tuple[str, ...] = MODELS
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("name at least one model the LLM endpoint serves")
+        if self.url is None:
+            return
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or not parts.hostname:
+            # The relay forwards TCP: an https endpoint's certificate would not match the
+            # node's address the workspaces call it by.
+            raise ValueError(
+                f"the LLM endpoint must be an http:// URL such as http://gpu-box:8000/v1, "
+                f"not {self.url!r} (the node reaches it through a TCP relay on this machine)"
+            )
+
+    @property
+    def target(self) -> tuple[str, int]:
+        parts = urlsplit(self.url or "")
+        return parts.hostname or "", parts.port or 80
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url or "").path.rstrip("/") or "/v1"
 
 
 def push_images(registry: str, version: str) -> None:
@@ -74,7 +118,12 @@ def on_the_node() -> dict[str, Any]:
 
 
 def build_values(
-    registry: str, public_url: str, oidc: OidcProvider, llm_base_url: str
+    registry: str,
+    public_url: str,
+    oidc: OidcProvider,
+    llm_base_url: str,
+    models: Sequence[str] = MODELS,
+    llm_key: bool = False,
 ) -> dict[str, Any]:
     """The chart's values for this cluster: a pure function of the addresses chosen."""
     node = on_the_node()
@@ -90,7 +139,11 @@ def build_values(
             # Two profiles, so people get the spawn form; the second starts on the other model.
             "profiles": [
                 {"slug": "standard", "display_name": "Standard", "default": True},
-                {"slug": "chat", "display_name": "Chat model", "model": MODELS[1]},
+                *(
+                    [{"slug": "chat", "display_name": "Chat model", "model": models[1]}]
+                    if len(models) > 1
+                    else []
+                ),
             ],
             "oidc": {
                 "clientId": oidc.client_id,
@@ -114,8 +167,19 @@ def build_values(
             "storage": {"storageClassName": LOCAL_STORAGE_CLASS, "size": "1Gi"},
         },
         "llm": {
-            "providers": [{"name": "vllm", "baseURL": llm_base_url, "models": list(MODELS)}],
-            "defaultModel": MODELS[0],
+            "providers": [
+                {
+                    "name": "vllm",
+                    "baseURL": llm_base_url,
+                    "models": list(models),
+                    **(
+                        {"apiKeySecretRef": {"name": LLM_KEY_SECRET, "key": "api-key"}}
+                        if llm_key
+                        else {}
+                    ),
+                }
+            ],
+            "defaultModel": models[0],
         },
         "networkPolicy": {"oidc": {"ports": [int(oidc.issuer.rsplit(":", 1)[1])]}},
     }
@@ -123,17 +187,16 @@ def build_values(
 
 @dataclass
 class Installed:
-    """A running installation: where to reach it and what it was made with."""
+    """A running installation: where to reach it and what it was made with. ``save()`` and
+    ``load()`` carry it to another process (the tests read what ``make demo`` installed)."""
 
     url: str
     namespace: str
     workspace_namespace: str
     release: str
-    oidc: OidcProvider
-    llm: ManagedProcess
     bin_dir: Path
+    models: tuple[str, ...] = MODELS
     api_token: str = field(repr=False, default="")
-    users: dict[str, OidcUser] = field(default_factory=dict)
 
     def kubectl(self, *args: str) -> str:
         return devcluster.kubectl(self.bin_dir, *args)
@@ -144,11 +207,85 @@ class Installed:
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers,
                                 timeout=30, **kwargs)  # fmt: skip
 
-    def uninstall(self) -> None:
-        """The release, its namespaces and the out-of-cluster services go."""
-        remove_release(self.bin_dir, self.release, self.namespace, wait=False)
-        self.oidc.stop()
-        self.llm.stop()
+    def save(self, path: Path) -> None:
+        path.touch(mode=0o600)  # it holds the automation token
+        path.write_text(json.dumps({**asdict(self), "bin_dir": str(self.bin_dir)}, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Installed:
+        data = json.loads(path.read_text())
+        return cls(**{**data, "bin_dir": Path(data["bin_dir"]), "models": tuple(data["models"])})
+
+
+class Services:
+    """The processes an installation runs on this machine, recorded in ``services.json`` so
+    that a run killed outright is cleaned up by the next one (``stop_leftovers``)."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.record = work_dir / SERVICES_FILE
+        self.processes: list[ManagedProcess] = []
+        self.relays: list[int] = []
+
+    def started(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process)
+        self._write()
+        return process
+
+    def expose(self, port: int, on_node_ip: bool) -> None:
+        self.relays.append(port)
+        self._write()
+        realnode.expose(port, on_node_ip)
+
+    def _write(self) -> None:
+        processes = [
+            {"name": p.name, "pid": p.pid, "started": process_start_time(p.pid)}
+            for p in self.processes
+        ]
+        self.record.write_text(json.dumps({"processes": processes, "relays": self.relays}))
+
+    def alive(self) -> list[str]:
+        return [p.name for p in self.processes if p.alive()]
+
+    def dead(self) -> list[str]:
+        return [p.name for p in self.processes if not p.alive()]
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        for port in self.relays:
+            realnode.unexpose(port)
+        self.record.unlink(missing_ok=True)
+
+
+def stop_leftovers(work_dir: Path) -> list[str]:
+    """Stop what an earlier run in ``work_dir`` recorded and left running; their names."""
+    record = work_dir / SERVICES_FILE
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return []
+    stopped = []
+    for entry in data.get("processes", []):
+        pid = int(entry["pid"])
+        # Only that very process (its start time), never a later one that reused the pid.
+        if entry.get("started") and process_start_time(pid) == entry["started"]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # a ManagedProcess leads its own group
+            stopped.append(entry["name"])
+    if realnode.up_started():
+        for port in data.get("relays", []):
+            realnode.unexpose(int(port))
+    record.unlink(missing_ok=True)
+    return stopped
+
+
+def uninstall(installed: Installed, services: Services, wait: bool = False) -> None:
+    """The release, its namespaces (with ``wait``, until they are gone) and the services on
+    this machine go."""
+    try:
+        remove_release(installed.bin_dir, installed.release, installed.namespace, wait)
+    finally:
+        services.stop()
 
 
 def remove_release(bin_dir: Path, release: str, namespace: str, wait: bool) -> None:
@@ -169,12 +306,15 @@ def install(
     users: Sequence[OidcUser],
     namespace: str = "devplane",
     release: str = "devplane",
-) -> Installed:
-    """Install DevPlane on the running local cluster's real node (module docstring)."""
+    llm: LlmEndpoint = LlmEndpoint(),
+) -> tuple[Installed, Services]:
+    """Install DevPlane on the running local cluster's real node (module docstring). The
+    caller stops the returned services (after ``remove_release``) when it is done."""
     if not realnode.up_started():
         raise InstallError("the local cluster has no real node: start it without "
                            "DEVCLUSTER_REAL_NODE=0")  # fmt: skip
     work_dir.mkdir(parents=True, exist_ok=True)
+    stop_leftovers(work_dir)
     # A fresh system every time: what an earlier, interrupted run left would carry its users'
     # servers and database into this one.
     remove_release(bin_dir, release, namespace, wait=True)
@@ -187,49 +327,49 @@ def install(
     realnode.expose(int(registry.rsplit(":", 1)[1]), on_node_ip=False)
 
     public_url = f"http://{node_ip}:{NODE_PORT}"
-    oidc_port = free_port()
-    oidc = OidcProvider(
-        work_dir / "oidc",
-        f"{public_url}/hub/oauth_callback",
-        users,
-        port=oidc_port,
-        issuer=f"http://{node_ip}:{oidc_port}",
-    )
-    llm_port = free_port()
-    llm = vllm_stub.launch(work_dir / "vllm.log", llm_port, MODELS, api_key=None)
+    services = Services(work_dir)
     try:
-        realnode.expose(oidc_port, on_node_ip=True)
-        realnode.expose(llm_port, on_node_ip=True)
+        oidc_port = free_port()
+        oidc = OidcProvider(
+            work_dir / "oidc",
+            f"{public_url}/hub/oauth_callback",
+            users,
+            port=oidc_port,
+            issuer=f"http://{node_ip}:{oidc_port}",
+        )
+        services.started(oidc.process)
+        services.expose(oidc_port, on_node_ip=True)
+        llm_port = free_port()
+        if llm.url is None:
+            services.started(vllm_stub.launch(work_dir / "vllm.log", llm_port, llm.models,
+                                              api_key=None))  # fmt: skip
+        else:
+            host, port = llm.target
+            relay = ["socat", f"TCP-LISTEN:{llm_port},bind=127.0.0.1,fork,reuseaddr",
+                     f"TCP:{host}:{port}"]  # fmt: skip
+            services.started(ManagedProcess(relay, work_dir / "llm-relay.log", name="llm-relay"))
+        services.expose(llm_port, on_node_ip=True)
         installed = Installed(
             url=public_url,
             namespace=namespace,
             workspace_namespace=f"{namespace}-workspaces",
             release=release,
-            oidc=oidc,
-            llm=llm,
             bin_dir=bin_dir,
+            models=llm.models,
             api_token=secrets.token_hex(32),
-            users={u.username: u for u in users},
         )
         # The hub's database and every home volume are `local` volumes of the node.
         realnode.ensure_local_volumes(lay, bin_dir, available=8)
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": OIDC_SECRET, "namespace": namespace},
-            "stringData": {"client-secret": oidc.client_secret},
-        }
         namespace_manifest = {"apiVersion": "v1", "kind": "Namespace",
                               "metadata": {"name": namespace}}  # fmt: skip
-        automation = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": AUTOMATION_SECRET, "namespace": namespace},
-            "stringData": {"token": installed.api_token},
-        }
-        for obj in (namespace_manifest, secret, automation):
+        for obj in (
+            namespace_manifest,
+            _secret(OIDC_SECRET, namespace, {"client-secret": oidc.client_secret}),
+            _secret(AUTOMATION_SECRET, namespace, {"token": installed.api_token}),
+        ):
             devcluster.kubectl(bin_dir, "apply", "-f", "-", stdin=json.dumps(obj))
-        values = build_values(registry, public_url, oidc, f"http://{node_ip}:{llm_port}/v1")
+        llm_url = f"http://{node_ip}:{llm_port}{llm.path if llm.url else '/v1'}"
+        values = build_values(registry, public_url, oidc, llm_url, llm.models, bool(llm.api_key))
         values_file = work_dir / "values.json"
         values_file.write_text(json.dumps(values, indent=2))
         env = {
@@ -242,8 +382,20 @@ def install(
             "HELM_ARGS": "--timeout 5m",
         }
         _run([str(ROOT / "hack" / "deploy.sh")], "hack/deploy.sh (helm upgrade --install)", env)
+        if llm.api_key:
+            # In the workspace namespace, which the chart made; no workspace has started yet.
+            key = _secret(LLM_KEY_SECRET, installed.workspace_namespace, {"api-key": llm.api_key})
+            devcluster.kubectl(bin_dir, "apply", "-f", "-", stdin=json.dumps(key))
     except BaseException:
-        oidc.stop()
-        llm.stop()
+        services.stop()
         raise
-    return installed
+    return installed, services
+
+
+def _secret(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": data,
+    }

@@ -204,7 +204,7 @@ class ManagedProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(grace)
         for pid, started in children:
-            if _start_time(pid) == started:  # still that child, not a reused pid
+            if process_start_time(pid) == started:  # still that child, not a reused pid
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         self._log.close()
@@ -225,7 +225,9 @@ def process_state(pid: int) -> str | None:
     return fields[0] if fields else None
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
+    """When the process started (clock ticks after boot): with the pid, names one process
+    for good, as pids are reused. None when it is gone."""
     fields = _stat(pid)
     return fields[19] if fields else None  # field 22, starttime
 

@@ -4,8 +4,8 @@ JupyterHub serves ``/hub/api/users/<name>/server/progress`` only while a spawn i
 asks the spawner for its events when a client subscribes (a client that comes after the
 server is ready gets one "ready" event and nothing else). A test that wants DevPlane's own
 lines must therefore subscribe while the spawn is certainly pending: hold the workspace's
-server from answering (the e2e tests pause the local runner; the hub tests hold the stand-in
-responders), follow the stream, wait for the lines, then let the spawn finish.
+server from answering (the hub tests hold the stand-in responders), follow the stream, wait
+for the lines, then let the spawn finish.
 """
 
 from __future__ import annotations

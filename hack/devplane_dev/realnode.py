@@ -329,6 +329,13 @@ def expose(port: int, on_node_ip: bool) -> str:
     return f"{bind}:{port}"
 
 
+def unexpose(port: int) -> None:
+    """Stop ``expose(port, ...)``'s relay (nothing when there is none)."""
+    lay = layout()
+    procs.stop(lay, [f"expose-{port}-{side}" for side in ("host", "node")])
+    (lay.dir / f"expose-{port}.sock").unlink(missing_ok=True)
+
+
 def wait_usable(lay: cfg.NodeLayout, bin_dir: Path) -> None:
     """Until the node is Ready and CoreDNS answers (a pod can resolve a Service's name)."""
     procs.wait(lay, "the real node to become Ready", lambda: node_ready(bin_dir))

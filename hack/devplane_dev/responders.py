@@ -1,7 +1,7 @@
 """Stand-ins for the workspace pods' auth proxies, so the hub's readiness check is answered.
 
 kwok runs nothing in its pods; the tests of the hub and the spawn benchmark only need the pod
-to answer at its IP. (The end-to-end tests run the real auth proxy with the local runner.)
+to answer at its IP. (The end-to-end tests run the real auth proxy in real pods on the real node.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class PodResponders:
     127.x address is loopback on Linux, bindable without set-up): 200 with the
     ``X-JupyterHub-Version`` header for every path, recording the paths it was asked for, so a
     test can tell that the hub (or the proxy) really reached the pod. The real auth proxy is
-    exercised by the end-to-end tests with the local runner; here we test the hub and spawner.
+    exercised by the end-to-end tests on the real node; here we test the hub and spawner.
     """
 
     PORT = PROXY_PORT

@@ -1,37 +1,14 @@
-"""Fixtures for the end-to-end tests: the local runner as a subprocess, the whole demo stack
-(exactly what `make demo` runs), and a headless chromium driven by Playwright."""
+"""Fixtures for the end-to-end tests: a headless chromium driven by Playwright (the system
+they drive is `make demo` itself, started by test_e2e_installed.py)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from devplane_dev.browser import CHROMIUM, CHROMIUM_ARGS
-from devplane_dev.localrunner.stack import DemoConfig, DemoStack
-from devplane_dev.procs import StartError
-from e2e_browser import ARTIFACTS, Shots
+from e2e_browser import Shots
 from playwright.sync_api import Browser, Page, sync_playwright
-
-START_BUDGET = 240  # seconds for the whole stack (a cold control plane included)
-
-
-@pytest.fixture(scope="session")
-def demo() -> Iterator[DemoStack]:
-    """The system `make demo` runs, on random ports and in a fresh namespace."""
-    # Kept under test-artifacts/ (not pytest's rotating tmp dirs) so the logs of every
-    # component and workspace container are there to read after a failure.
-    state = ARTIFACTS / "stack"
-    shutil.rmtree(state, ignore_errors=True)
-    stack = DemoStack(DemoConfig.for_tests(state))
-    try:
-        stack.start()
-    except StartError as err:
-        pytest.fail(f"the demo stack did not start: {err}", pytrace=False)
-    assert stack.ready_after < START_BUDGET, f"the stack took {stack.ready_after:.0f}s to start"
-    yield stack
-    left = stack.stop()
-    assert left == [], f"processes of the demo still running after stop: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -1,25 +1,35 @@
 """DevPlane installed by its chart on the local cluster's real node, used as people use it.
 
-Nothing is simulated but the LLM: the hub, the proxy and the operator are the chart's pods,
-workspaces are pods from DevPlane's images pulled from the local registry, NetworkPolicies
-are enforced, and a person signs in through the OIDC provider in a real browser
-(devplane_dev.installed says how each part is reached). Tests run in file order: alice's
-journey first, then what admins and automation do around it.
+The system is `make demo` itself (hack/demo.py, run here as a person runs it): nothing is
+simulated but the LLM. The hub, the proxy and the operator are the chart's pods, workspaces
+are pods from DevPlane's images pulled from the local registry, NetworkPolicies are enforced,
+and a person signs in through the OIDC provider in a real browser (devplane_dev.installed says
+how each part is reached). Tests run in file order: a demo killed outright is cleaned up by
+the next, alice's journey, then what admins and automation do around it, then Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from devplane_dev import devcluster
+from devplane_dev import devcluster, realnode, realnode_procs
 from devplane_dev.browser import type_line, wait_for_terminal, wait_for_text
-from devplane_dev.installed import MODELS, Installed, InstallError, install
-from devplane_dev.oidc import ADMINS_GROUP, USERS_GROUP, OidcUser
+from devplane_dev.demo import USERS
+from devplane_dev.installed import SERVICES_FILE, Installed
+from devplane_dev.oidc import OidcUser
+from devplane_dev.paths import ROOT
 from devplane_dev.poll import wait_for
+from devplane_dev.procs import process_start_time
 from devplane_dev.progress import check_lines_in_order
 from e2e_browser import (
     ARTIFACTS,
@@ -33,22 +43,81 @@ from devplane_api import naming
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster, pytest.mark.real_node]
 
-USERS = [
-    OidcUser("alice", "alice-pw"),
-    OidcUser("bob", "bob-pw"),
-    OidcUser("root", "root-pw", (USERS_GROUP, ADMINS_GROUP)),
-]
 READY_TIMEOUT = 180
+START_TIMEOUT = 600  # a cold node pulls every image once
+STATE = ARTIFACTS / "installed"
+EXAMPLE = ROOT / "examples" / "rest_workspace.py"
+
+
+@dataclass
+class DemoRun:
+    process: subprocess.Popen
+    output: Path
+    installed: Installed
+    # What the demo killed before this one had started (name -> (pid, start time)), and
+    # which of the node's relays it had made.
+    leftovers: dict[str, tuple[int, str]]
+    leftover_relays: list[int]
+
+
+def start_demo(output: Path) -> subprocess.Popen:
+    with open(output, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "hack" / "demo.py")],
+            env={**os.environ, "DEVPLANE_DEMO_STATE": str(STATE)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a terminal's foreground job
+        )
+
+
+def kill_a_demo_halfway() -> tuple[dict[str, tuple[int, str]], list[int]]:
+    """A demo killed outright (the whole process group, as a closed terminal would) once
+    its services run; what it had started on this machine."""
+    demo = start_demo(STATE.parent / "killed-demo.log")
+    record = STATE / SERVICES_FILE
+
+    def services_started() -> dict | None:
+        assert demo.poll() is None, (STATE.parent / "killed-demo.log").read_text()[-3000:]
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if len(data["processes"]) >= 2 and len(data["relays"]) >= 2 else None
+
+    data = wait_for("the first demo's services", services_started, START_TIMEOUT)
+    os.killpg(demo.pid, signal.SIGKILL)
+    demo.wait(30)
+    processes = {p["name"]: (p["pid"], p["started"]) for p in data["processes"]}
+    assert all(process_start_time(pid) == t for pid, t in processes.values()), "not running"
+    return processes, data["relays"]
 
 
 @pytest.fixture(scope="module")
-def system(kubeconfig: Path, bin_dir: Path) -> Iterator[Installed]:
-    try:
-        installed = install(ARTIFACTS / "installed", bin_dir, USERS)
-    except (InstallError, devcluster.DevclusterError) as err:
-        pytest.fail(f"DevPlane could not be installed on the real node: {err}", pytrace=False)
-    yield installed
-    installed.uninstall()
+def demo(kubeconfig: Path, bin_dir: Path) -> Iterator[DemoRun]:
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir(parents=True)
+    leftovers, relays = kill_a_demo_halfway()
+    output = STATE.parent / "demo.log"
+    process = start_demo(output)
+
+    def banner() -> bool:
+        text = output.read_text()
+        if process.poll() is not None:
+            pytest.fail(f"make demo exited ({process.returncode}):\n{text[-4000:]}", pytrace=False)
+        return "Press Ctrl-C" in text
+
+    wait_for("the demo's banner", banner, START_TIMEOUT)
+    run = DemoRun(process, output, Installed.load(STATE / "installed.json"), leftovers, relays)
+    yield run
+    if process.poll() is None:  # the Ctrl-C test did not run (or failed before it stopped it)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(300)
+
+
+@pytest.fixture(scope="module")
+def system(demo: DemoRun) -> Installed:
+    return demo.installed
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +130,20 @@ def alice_page(system: Installed, browser) -> Iterator:
 
 def user(name: str) -> OidcUser:
     return next(u for u in USERS if u.username == name)
+
+
+def test_the_demo_prints_how_to_sign_in_and_cleaned_up_a_killed_one(demo: DemoRun) -> None:
+    text = demo.output.read_text()
+    assert f"Open        {demo.installed.url}/" in text
+    for person in USERS:
+        assert f"{person.username}  password {person.password}" in text
+    assert f"token: {demo.installed.api_token}" in text
+    # What the killed demo had started on this machine is gone (not merely orphaned).
+    for name, (pid, started) in demo.leftovers.items():
+        assert process_start_time(pid) != started, f"the killed demo's {name} still runs"
+    lay = realnode.layout()
+    for port in demo.leftover_relays:
+        assert not realnode_procs.alive(lay, f"expose-{port}-host"), port
 
 
 def server_ready(system: Installed, name: str, server: str = "") -> bool:
@@ -118,7 +201,7 @@ def test_user_signs_in_and_works_in_a_real_workspace_pod(
     shots(page, "unprivileged")
     # opencode, configured by the operator, answers through the LLM stand-in.
     type_line(page, 'opencode run "Say hello from the real node"')
-    wait_for_text(page, rf"DEVPLANE-STUB-ANSWER \(model {MODELS[0]}\)", timeout=120)
+    wait_for_text(page, rf"DEVPLANE-STUB-ANSWER \(model {system.models[0]}\)", timeout=120)
     shots(page, "opencode-answer")
     # A reload re-attaches the same tmux session.
     mark = secrets.token_hex(4)
@@ -156,7 +239,7 @@ def test_admin_stops_and_starts_a_workspace_from_the_admin_panel(
     note = secrets.token_hex(8)
     in_workspace(system, bob_running, "sh", "-c", f"echo {note} > ~/notes.txt")
     before = workspace_pod(system, bob_running)["metadata"]["uid"]
-    admin = user("root")
+    admin = user("admin")
     page = new_page()
     sign_in(page, system.url, admin.username, admin.password, shots)
     page.goto(f"{system.url}/hub/admin")
@@ -227,3 +310,51 @@ def test_a_deleted_workspace_pod_comes_back_with_its_home(system: Installed) -> 
 
     wait_for("the operator to recreate alice's pod", recreated, READY_TIMEOUT)
     assert in_workspace(system, "alice", "cat", "kept.txt").strip() == note
+
+
+def run_rest_example(system: Installed, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEVPLANE_HUB_URL": system.url, "DEVPLANE_API_TOKEN": system.api_token}
+    return subprocess.run([sys.executable, str(EXAMPLE), *args], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def test_rest_example_creates_starts_and_stops_a_workspace(system: Installed) -> None:
+    proc = run_rest_example(system, "dana", "--profile", "chat")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "user dana: created" in out
+    assert "%]" in out, f"no progress events printed:\n{out}"
+    assert f"is ready: {system.url}/user/dana/" in out
+    assert "workspace of dana: stopped" in out
+    # The profile reached the Workspace, and stopping kept it (and its home) as Stopped.
+    name = naming.workspace_name("dana", "")
+
+    def workspace() -> dict:
+        return json.loads(system.kubectl("get", "workspace", name, "-n",
+                                         system.workspace_namespace, "-o", "json"))  # fmt: skip
+
+    assert workspace()["spec"]["ai"]["defaultModel"].endswith(system.models[1])
+    wait_for("dana's Workspace to be Stopped",
+             lambda: workspace().get("status", {}).get("phase") == "Stopped", 60)  # fmt: skip
+
+
+def test_rest_example_reports_an_unknown_profile(system: Installed) -> None:
+    proc = run_rest_example(system, "erin", "--profile", "huge")
+    assert proc.returncode == 1
+    # The spawner's 400 names the allowed profiles instead of silently using a default.
+    assert "huge" in proc.stderr and "standard" in proc.stderr, proc.stderr
+
+
+def test_ctrl_c_uninstalls_and_leaves_nothing_running(demo: DemoRun) -> None:
+    services = json.loads((STATE / SERVICES_FILE).read_text())
+    os.killpg(demo.process.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+    assert demo.process.wait(300) == 0, demo.output.read_text()[-4000:]
+    assert "nothing of the demo is left" in demo.output.read_text()
+    for ns in (demo.installed.namespace, demo.installed.workspace_namespace):
+        assert not demo.installed.kubectl("get", "namespace", ns, "--ignore-not-found"), ns
+    for entry in services["processes"]:
+        assert process_start_time(entry["pid"]) != entry["started"], entry["name"]
+    lay = realnode.layout()
+    for port in services["relays"]:
+        assert not realnode_procs.alive(lay, f"expose-{port}-host"), port
+    assert devcluster.api_healthy(), "the cluster must stay up"

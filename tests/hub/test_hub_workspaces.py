@@ -332,8 +332,9 @@ def test_with_admin_access_each_users_server_has_a_host_of_its_own(stack, tmp_pa
 
 
 def test_in_pod_ip_mode_a_server_whose_auth_proxy_is_not_ready_is_stopped(stack, tmp_path):
-    """pod-ip routing (the local demo's) sends visitors, admins too, straight to the pod's IP,
-    where the user's processes could listen on the proxy's port once the proxy died. So the
+    """pod-ip routing (kept for tests on simulated pods) sends visitors, admins too, straight
+    to the pod's IP, where the user's processes could listen on the proxy's port once the
+    proxy died. So the
     hub must stop routing there as soon as the operator reports the pod not ready. The test
     plays the kubelet: the image's `.test` registry is one kwok never plays."""
     played = {"slug": "played", "default": True, "image": "registry.test/devplane/ws:played"}
