@@ -123,3 +123,17 @@ def make_test_namespace(kubectl, name: str) -> None:
     }
     kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
     kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s")
+
+
+def uncounted(kubectl, namespaces) -> dict[str, list[str]]:
+    """What each ResourceQuota of ``namespaces`` bounds but does not count yet (the API server
+    refuses every object of such a resource meanwhile, and the quota controller's first count
+    can still overwrite what admission counted)."""
+    missing = {}
+    for ns in namespaces:
+        for quota in kubectl("get", "resourcequota", "-n", ns, json_out=True)["items"]:
+            used = (quota.get("status") or {}).get("used") or {}
+            left = sorted(set(quota["spec"].get("hard") or {}) - set(used))
+            if left:
+                missing[f"{ns}/{quota['metadata']['name']}"] = left
+    return missing

@@ -26,6 +26,7 @@ from chart_helpers import (
     Release,
     api_server_values,
     make_test_namespace,
+    uncounted,
     values_file,
 )
 from devplane_dev.poll import wait_for
@@ -84,19 +85,6 @@ def render(helm):
     return run
 
 
-def uncounted(kubectl, rel) -> dict[str, list[str]]:
-    """What each ResourceQuota of the release's namespaces bounds but does not count yet (the
-    API server refuses every object of such a resource meanwhile)."""
-    missing = {}
-    for ns in (rel.namespace, rel.workspace_namespace):
-        for quota in kubectl("get", "resourcequota", "-n", ns, json_out=True)["items"]:
-            used = (quota.get("status") or {}).get("used") or {}
-            left = sorted(set(quota["spec"].get("hard") or {}) - set(used))
-            if left:
-                missing[f"{ns}/{quota['metadata']['name']}"] = left
-    return missing
-
-
 @pytest.fixture(scope="session")
 def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
     """``install(value_set, *extra_args)`` -> Release, installed with `helm install --wait`.
@@ -145,9 +133,12 @@ def install(helm, kubectl, kubeconfig: Path, tmp_path_factory) -> Iterator:
         # controller writes it the API server refuses every object the quota counts ("status
         # unknown for quota"): a Workspace created at once was refused in a clean run.
         try:
-            wait_for("the release's quotas to count", lambda: not uncounted(kubectl, rel), 120)
+            namespaces = (rel.namespace, rel.workspace_namespace)
+            wait_for("the release's quotas to count",
+                     lambda: not uncounted(kubectl, namespaces), 120)  # fmt: skip
         except TimeoutError:
-            pytest.fail(f"quotas still not counting: {uncounted(kubectl, rel)}", pytrace=False)
+            pytest.fail(f"quotas still not counting: {uncounted(kubectl, namespaces)}",
+                        pytrace=False)  # fmt: skip
         got = helm("get", "manifest", rel.name, "-n", rel.namespace, kubeconfig=kubeconfig)
         rel.manifest = got.docs
         rel.notes = result.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -136,7 +137,7 @@ def test_the_demo_prints_how_to_sign_in_and_cleaned_up_a_killed_one(demo: DemoRu
     text = demo.output.read_text()
     assert f"Open        {demo.installed.url}/" in text
     for person in USERS:
-        assert f"{person.username}  password {person.password}" in text
+        assert re.search(rf"(?m)^\s+{person.username}\s+password {person.password}\b", text)
     assert f"token: {demo.installed.api_token}" in text
     # What the killed demo had started on this machine is gone (not merely orphaned).
     for name, (pid, started) in demo.leftovers.items():
