@@ -27,11 +27,18 @@ SERVER_LABEL = f"{GROUP}/server"
 # The owner's JupyterHub name verbatim (a label value cannot hold every user name).
 OWNER_ANNOTATION = f"{GROUP}/owner"
 
-# The auth proxy: the workspace pod's only listening port, and the module its container runs
+# The auth proxy: the port users reach the workspace through, and the module its container runs
 # (from the hub image). The local harness starts the same module.
 PROXY_PORT = 8888
 PROXY_PORT_NAME = "http"
 AUTHPROXY_MODULE = "devplane_authproxy"
+# The workspace's LLM gateway: served by the auth proxy's container on the pod's loopback, where
+# opencode's providers point (docs/llm-gateway.md). Not a containerPort: nothing outside the
+# pod may call it.
+LLM_GATEWAY_PORT = 8899
+# The auth proxy's Prometheus metrics (the gateway's token counters), for the cluster's monitoring.
+METRICS_PORT = 9102
+METRICS_PORT_NAME = "metrics"
 
 PHASES = ("Pending", "Starting", "Running", "Stopping", "Stopped", "Failed")
 

@@ -6,11 +6,14 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from tornado.httpserver import HTTPServer
 
 from .activity import ActivityReporter, ActivityTracker
 from .app import make_app
+from .llm.config import ConfigFile
+from .llm.gateway import MAX_REQUEST, Gateway, make_gateway_app, make_metrics_app
 from .logs import install as install_logging
 from .settings import ProxySettings
 
@@ -25,6 +28,7 @@ async def serve(settings: ProxySettings) -> None:
     # which is what makes HubOAuth mark its cookie Secure.
     server = HTTPServer(app, xheaders=True)
     server.listen(settings.listen_port, settings.listen_ip)
+    servers = [server, *start_llm_servers(settings)]
     reporter = ActivityReporter(settings, tracker)
     reporter.start()
     log.info(
@@ -39,10 +43,28 @@ async def serve(settings: ProxySettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    server.stop()
+    for each in servers:
+        each.stop()
     # One last report so work done just before a shutdown is not lost.
     if settings.activity_url:
         await reporter.report_once()
+
+
+def start_llm_servers(settings: ProxySettings) -> list[HTTPServer]:
+    """The LLM gateway on the pod's loopback, and the metrics port, when configured."""
+    started = []
+    if settings.llm_gateway_config:
+        gateway = Gateway(ConfigFile(Path(settings.llm_gateway_config)), settings.owner)
+        # No xheaders: only the pod's own containers reach it, never through a proxy.
+        gateway_server = HTTPServer(make_gateway_app(gateway), max_body_size=MAX_REQUEST)
+        gateway_server.listen(settings.llm_gateway_port, "127.0.0.1")
+        started.append(gateway_server)
+        log.info("LLM gateway on 127.0.0.1:%s", settings.llm_gateway_port)
+    if settings.metrics_port:
+        metrics_server = HTTPServer(make_metrics_app())
+        metrics_server.listen(settings.metrics_port, settings.listen_ip)
+        started.append(metrics_server)
+    return started
 
 
 def main() -> None:

@@ -14,12 +14,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devplane_api.envparse import env_bool
-from devplane_api.v1alpha1 import PROXY_PORT
+from devplane_api.v1alpha1 import LLM_GATEWAY_PORT, PROXY_PORT
 
 from .origin import Origin, parse_origin
 
 # How long an identity the hub confirmed is trusted: the documented revocation latency.
 IDENTITY_MAX_AGE = 30.0
+
+
+def env_port(env: Mapping[str, str], name: str, default: int, zero_ok: bool = False) -> int:
+    """A TCP port from ``env[name]`` (``default`` when unset); 0 only with ``zero_ok`` (off)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    low = 0 if zero_ok else 1
+    if not raw.isdigit() or not low <= int(raw) <= 65535:
+        raise ValueError(f"{name}={raw!r} must be a port number, {low}-65535")
+    return int(raw)
 
 
 def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -92,6 +103,9 @@ class ProxySettings:
     allow_admin_access: bool = False
     cookie_options: Mapping[str, Any] = field(default_factory=dict)
     public_origin: Origin | None = None
+    llm_gateway_config: str = ""
+    llm_gateway_port: int = LLM_GATEWAY_PORT
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ProxySettings:
@@ -148,4 +162,11 @@ class ProxySettings:
             # hub says it, a WebSocket's Origin must be exactly its scheme, host and port;
             # otherwise the origin the request itself came to (origin.request_origin).
             public_origin=public_origin,
+            # The LLM gateway's configuration file (llm/config.py); empty: no gateway.
+            llm_gateway_config=env.get("DEVPLANE_LLM_GATEWAY_CONFIG", ""),
+            # Where the gateway listens, on 127.0.0.1 only: the pod's own containers.
+            llm_gateway_port=env_port(env, "DEVPLANE_LLM_GATEWAY_PORT", LLM_GATEWAY_PORT),
+            # Prometheus metrics on all addresses (the pod's NetworkPolicy says who may
+            # scrape); 0: none.
+            metrics_port=env_port(env, "DEVPLANE_METRICS_PORT", 0, zero_ok=True),
         )

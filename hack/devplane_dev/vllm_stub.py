@@ -154,6 +154,9 @@ class ChatCompletionsHandler(BaseHandler):
                 "stream": bool(body.get("stream")),
                 "tools": sorted(t.get("function", {}).get("name", "") for t in tools),
                 "last_role": (body.get("messages") or [{}])[-1].get("role"),
+                # Who the caller says the end user is (a gateway names the workspace owner).
+                "user": body.get("user"),
+                "user_header": self.request.headers.get("X-DevPlane-User"),
             }
         )
         if not key_ok:

@@ -15,8 +15,11 @@ from typing import Any
 from devplane_api.v1alpha1 import (
     AUTHPROXY_MODULE,
     GROUP,
+    LLM_GATEWAY_PORT,
     MANAGED_BY,
     MANAGED_BY_VALUE,
+    METRICS_PORT,
+    METRICS_PORT_NAME,
     OWNER_ANNOTATION,
     PROXY_PORT,
     PROXY_PORT_NAME,
@@ -24,6 +27,7 @@ from devplane_api.v1alpha1 import (
     workspace_labels,
 )
 
+from .gateway_config import build_gateway_config
 from .model import Workspace
 from .netpol import egress_rules, ingress_rules
 from .opencode_config import api_key_env_var, build_opencode_config
@@ -38,6 +42,9 @@ HOME = "/home/dev"
 RUN_DIR = "/run/devplane"
 OPENCODE_DIR = "/etc/opencode"
 OPENCODE_FILE = "opencode.json"
+# The LLM gateway's configuration: the same ConfigMap, mounted in the auth proxy's container only.
+GATEWAY_DIR = "/etc/devplane/gateway"
+GATEWAY_FILE = "gateway.json"
 CA_DIR = "/etc/devplane/ca"
 CA_FILE = "ca.crt"
 
@@ -88,13 +95,17 @@ def build_pvc(ws: Workspace, settings: Settings) -> Manifest:
 
 
 def build_configmap(ws: Workspace, settings: Settings) -> Manifest:
-    """opencode.json, from the other half of the contract: opencode_config.build_opencode_config."""
-    config = build_opencode_config(ws.ai)
+    """opencode.json (opencode_config) and the LLM gateway's gateway.json (gateway_config)."""
+    opencode = build_opencode_config(ws.ai)
+    gateway = build_gateway_config(ws.ai, settings.llm_limits)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(ws, ws.configmap_name),
-        "data": {OPENCODE_FILE: json.dumps(config, indent=2, sort_keys=True) + "\n"},
+        "data": {
+            OPENCODE_FILE: json.dumps(opencode, indent=2, sort_keys=True) + "\n",
+            GATEWAY_FILE: json.dumps(gateway, indent=2, sort_keys=True) + "\n",
+        },
     }
 
 
@@ -165,7 +176,24 @@ def _workspace_env(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:
         bundle = f"{CA_DIR}/{CA_FILE}"
         plain |= {"SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle}
         plain |= {"NODE_EXTRA_CA_CERTS": bundle, "PIP_CERT": bundle}
+    # No API key here: the gateway in the auth proxy's container holds them (_authproxy_env).
+    return _env(plain)
+
+
+def _authproxy_env(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:
+    plain = {
+        "DEVPLANE_PROXY_IP": "0.0.0.0",
+        "DEVPLANE_PROXY_PORT": str(PROXY_PORT),
+        "DEVPLANE_UPSTREAM": f"unix:{RUN_DIR}/ttyd.sock",
+        "DEVPLANE_ACTIVITY_FILE": f"{RUN_DIR}/activity",
+        "DEVPLANE_LLM_GATEWAY_CONFIG": f"{GATEWAY_DIR}/{GATEWAY_FILE}",
+        "DEVPLANE_LLM_GATEWAY_PORT": str(LLM_GATEWAY_PORT),
+    }
+    if settings.metrics_scrapers:
+        plain["DEVPLANE_METRICS_PORT"] = str(METRICS_PORT)
     env = _env(plain)
+    # The providers' keys: this container's environment, which the user's shell cannot read
+    # (another uid, another container); the gateway names each by gateway_config's apiKeyEnv.
     for provider in ws.ai.get("providers", []):
         ref = provider.get("apiKeySecretRef")
         if ref:
@@ -191,7 +219,21 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
         # Memory-backed: holds only the ttyd socket and the activity file.
         {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
         {"name": "proxy-tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-        {"name": "opencode", "configMap": {"name": ws.configmap_name}},
+        # One ConfigMap, two views: opencode's file for the user, the gateway's for the proxy.
+        {
+            "name": "opencode",
+            "configMap": {
+                "name": ws.configmap_name,
+                "items": [{"key": OPENCODE_FILE, "path": OPENCODE_FILE}],
+            },
+        },
+        {
+            "name": "gateway",
+            "configMap": {
+                "name": ws.configmap_name,
+                "items": [{"key": GATEWAY_FILE, "path": GATEWAY_FILE}],
+            },
+        },
     ]
     if settings.ca_bundle_configmap:
         workspace_mounts.append({"name": "ca-bundle", "mountPath": CA_DIR, "readOnly": True})
@@ -220,17 +262,17 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
         "image": settings.authproxy_image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python3", "-m", AUTHPROXY_MODULE],
-        "ports": [{"name": PROXY_PORT_NAME, "containerPort": PROXY_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": PROXY_PORT_NAME, "containerPort": PROXY_PORT, "protocol": "TCP"},
+            *(
+                [{"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"}]
+                if settings.metrics_scrapers
+                else []
+            ),
+        ],
         # The hub credentials reach this container only; the user's container never sees them.
         "envFrom": [{"secretRef": {"name": ws.hub_secret}}],
-        "env": _env(
-            {
-                "DEVPLANE_PROXY_IP": "0.0.0.0",
-                "DEVPLANE_PROXY_PORT": str(PROXY_PORT),
-                "DEVPLANE_UPSTREAM": f"unix:{RUN_DIR}/ttyd.sock",
-                "DEVPLANE_ACTIVITY_FILE": f"{RUN_DIR}/activity",
-            }
-        ),
+        "env": _authproxy_env(ws, settings),
         "readinessProbe": {
             "httpGet": {
                 "path": f"{ws.service_prefix}api",
@@ -246,6 +288,7 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "run", "mountPath": RUN_DIR},
             {"name": "proxy-tmp", "mountPath": "/tmp"},
+            {"name": "gateway", "mountPath": GATEWAY_DIR, "readOnly": True},
         ],
     }
     scheduling: dict[str, Any] = {}

@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from devplane_api.v1alpha1 import PROXY_PORT
+from devplane_api.v1alpha1 import METRICS_PORT, PROXY_PORT
 
 from .endpoint import Endpoint
 from .model import Workspace
@@ -56,9 +56,13 @@ def _peers(
 
 
 def ingress_rules(ws: Workspace, settings: Settings) -> list[Rule]:
-    """The hub (readiness) and the proxy (users' traffic), to the auth proxy's port only."""
+    """The hub (readiness) and the proxy (users' traffic), to the auth proxy's port only; and
+    the configured scrapers to the metrics port, when there is one."""
     peers = _peers(ws, settings, settings.hub_selector, settings.proxy_selector)
-    return [{"from": peers, "ports": tcp(PROXY_PORT)}] if peers else []
+    rules = [{"from": peers, "ports": tcp(PROXY_PORT)}] if peers else []
+    if settings.metrics_scrapers:
+        rules.append({"from": list(settings.metrics_scrapers), "ports": tcp(METRICS_PORT)})
+    return rules
 
 
 def llm_rule(endpoint: Endpoint, workspace_namespace: str, admin: Mapping[str, Any]) -> Rule | None:

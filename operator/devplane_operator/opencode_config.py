@@ -10,8 +10,10 @@ Why each setting (the cluster is air-gapped, see docs/architecture.md, "Security
   opencode's binary carries in its own bundle, so nothing is installed or fetched for it;
 * ``enabled_providers`` lists only the configured providers, so opencode never offers (or
   probes) the public ones it knows about;
-* API keys are never written into the ConfigMap: ``{env:DEVPLANE_LLM_API_KEY_<NAME>}`` makes
-  opencode read them from the environment, which the operator fills from the Secret;
+* every provider's ``baseURL`` is the workspace's LLM gateway on the pod's loopback
+  (``http://127.0.0.1:<LLM_GATEWAY_PORT>/<provider>/v1``), which adds the provider's key, keeps
+  to the allow-list and the limits, and counts the tokens (gateway_config.py): opencode, and the
+  user, never hold a key;
 * ``autoupdate: false`` and ``share: "disabled"`` stop the two features that call home.
 """
 
@@ -20,6 +22,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from devplane_api.v1alpha1 import LLM_GATEWAY_PORT
+
+# The workspace's LLM gateway, as the user's container reaches it (the pod's loopback).
+LOCAL_GATEWAY = f"http://127.0.0.1:{LLM_GATEWAY_PORT}"
 # The one AI SDK provider package every provider uses; built into the opencode binary.
 OPENAI_COMPATIBLE_NPM = "@ai-sdk/openai-compatible"
 API_KEY_ENV_PREFIX = "DEVPLANE_LLM_API_KEY_"
@@ -58,13 +64,17 @@ def _resolve_model(ai_spec: dict[str, Any], wanted: str, field: str) -> str:
     )
 
 
-def _provider_entry(provider: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {"baseURL": provider["baseURL"]}
-    if provider.get("apiKeySecretRef"):
-        options["apiKey"] = "{env:" + api_key_env_var(provider["name"]) + "}"
-    else:
-        # The OpenAI SDK insists on some key; vLLM without --api-key ignores it.
-        options["apiKey"] = "none"
+def gateway_url(gateway: str, provider_name: str) -> str:
+    """A provider's ``baseURL`` in opencode's configuration: its prefix on the gateway."""
+    return f"{gateway}/{provider_name}/v1"
+
+
+def _provider_entry(provider: dict[str, Any], gateway: str) -> dict[str, Any]:
+    # The OpenAI SDK insists on some key; the gateway ignores it and sends the real one.
+    options: dict[str, Any] = {
+        "baseURL": gateway_url(gateway, provider["name"]),
+        "apiKey": "devplane-gateway",
+    }
     return {
         "npm": OPENAI_COMPATIBLE_NPM,
         "name": provider["name"],
@@ -73,8 +83,9 @@ def _provider_entry(provider: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_opencode_config(ai_spec: dict[str, Any]) -> dict[str, Any]:
-    """opencode.json content for a Workspace's ``spec.ai``.
+def build_opencode_config(ai_spec: dict[str, Any], gateway: str = LOCAL_GATEWAY) -> dict[str, Any]:
+    """opencode.json content for a Workspace's ``spec.ai``, every provider reached through the
+    LLM gateway at ``gateway`` (``http://127.0.0.1:<port>``).
 
     ``ai_spec`` = ``{"providers": [{"name", "baseURL", "models": [...], "apiKeySecretRef"?}],
     "defaultModel": "<model>", "smallModel"?: "<model>"}``. Raises ``ValueError`` with a message
@@ -101,7 +112,7 @@ def build_opencode_config(ai_spec: dict[str, Any]) -> dict[str, Any]:
     small_model = _resolve_model(ai_spec, small, "smallModel") if small else model
 
     return {
-        "provider": {p["name"]: _provider_entry(p) for p in providers},
+        "provider": {p["name"]: _provider_entry(p, gateway) for p in providers},
         "enabled_providers": names,
         "model": model,
         "small_model": small_model,

@@ -238,17 +238,36 @@ def _resources(setting: Setting, raw: str) -> dict[str, dict[str, str]]:
     return result
 
 
+def _json(setting: Setting, raw: str, kind: type, fix: str) -> Any:
+    """``raw`` parsed as JSON of ``kind`` (list or dict; empty: an empty one), or the
+    SettingsError that says what is wrong and ``fix``."""
+    try:
+        value = json.loads(raw) if raw.strip() else kind()
+    except json.JSONDecodeError as err:
+        raise SettingsError(setting, f"not valid JSON ({err})", fix) from None
+    if not isinstance(value, kind):
+        raise SettingsError(setting, f"must be a JSON {'list' if kind is list else 'object'}", fix)
+    return value
+
+
+def _llm_limits(setting: Setting, raw: str) -> dict[str, int]:
+    fix = 'Use a JSON object like {"requestsPerMinute": 60, "tokensPerMinute": 200000}.'
+    value = _json(setting, raw, dict, fix)
+    unknown = sorted(set(value) - {"requestsPerMinute", "tokensPerMinute"})
+    if unknown:
+        raise SettingsError(setting, f"unknown key(s) {', '.join(unknown)}", fix)
+    for key, number in value.items():
+        if type(number) is not int or number < 0:
+            raise SettingsError(setting, f"{key} must be a whole number >= 0", fix)
+    return value
+
+
 def _providers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     fix = (
         'Use a JSON list like [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", '
         '"models": ["qwen"]}].'
     )
-    try:
-        value = json.loads(raw or "[]")
-    except json.JSONDecodeError as err:
-        raise SettingsError(setting, f"not valid JSON ({err})", fix) from None
-    if not isinstance(value, list):
-        raise SettingsError(setting, "must be a JSON list", fix)
+    value = _json(setting, raw, list, fix)
     for index, provider in enumerate(value):
         problem = validate_provider(provider, f"[{index}]")
         if problem:
@@ -263,17 +282,29 @@ _TOLERATION_FIELDS = {"key", "operator", "value", "effect", "tolerationSeconds"}
 _TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
+_PEER_FIELDS = frozenset({"podSelector", "namespaceSelector", "ipBlock"})
+
+
+def _peers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
+    fix = (
+        'Use a JSON list of NetworkPolicy peers, e.g. [{"namespaceSelector": {"matchLabels": '
+        '{"kubernetes.io/metadata.name": "monitoring"}}}].'
+    )
+    value = _json(setting, raw, list, fix)
+    for index, peer in enumerate(value):
+        if not isinstance(peer, dict) or not peer or set(peer) - _PEER_FIELDS:
+            raise SettingsError(
+                setting, f"[{index}] is not a peer of podSelector, namespaceSelector, ipBlock", fix
+            )
+    return tuple(value)
+
+
 def _tolerations(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     fix = (
         'Use a JSON list of Kubernetes tolerations, e.g. [{"key": "dedicated", "operator": '
         '"Equal", "value": "dev", "effect": "NoSchedule"}].'
     )
-    try:
-        value = json.loads(raw or "[]")
-    except json.JSONDecodeError as err:
-        raise SettingsError(setting, f"not valid JSON ({err})", fix) from None
-    if not isinstance(value, list):
-        raise SettingsError(setting, "must be a JSON list", fix)
+    value = _json(setting, raw, list, fix)
     for index, toleration in enumerate(value):
         where = f"[{index}]"
         if not isinstance(toleration, dict):
@@ -459,6 +490,14 @@ class Settings:
         "`spec.ai`.",
         default="[]",
     )
+    llm_limits: dict[str, int] = _setting(
+        _llm_limits,
+        "Default per-user limits of every workspace's LLM gateway, as JSON: "
+        '`{"requestsPerMinute": 60, "tokensPerMinute": 200000}` (0 or absent: no limit). A '
+        "Workspace's `spec.ai.limits` overrides each. Counted per workspace pod; a change "
+        "reaches running workspaces within about a minute, without restarting them.",
+        default="{}",
+    )
     llm_default_model: str = _setting(
         _text, "Default model of those providers (one of them must offer it)."
     )
@@ -466,8 +505,16 @@ class Settings:
         _secret_names,
         "Secrets a Workspace's `spec.ai.providers[].apiKeySecretRef` may name (in its own "
         "namespace), comma-separated, besides those `DEVPLANE_LLM_PROVIDERS` names; any other "
-        "is refused, since the key lands in the user's shell. Names starting with `ws-` are "
-        "not accepted (they are workspaces' own objects).",
+        "is refused: a Workspace must not borrow a key an admin did not mean for it. Names "
+        "starting with `ws-` are not accepted (they are workspaces' own objects).",
+    )
+    metrics_scrapers: tuple[dict[str, Any], ...] = _setting(
+        _peers,
+        "Who may scrape the workspaces' metrics (the LLM gateway's token counters, port "
+        "9102 of the auth proxy), as a JSON list of NetworkPolicy peers, e.g. your "
+        "Prometheus's namespace. Empty: no metrics port (they stay readable on the pod's "
+        "loopback, through `kubectl port-forward`).",
+        default="[]",
     )
     egress_allowlist: tuple[EgressRule, ...] = _setting(
         _egress,

@@ -108,7 +108,15 @@ def test_pod_layout_matches_the_contract():
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "home-alice"
     assert volumes["run"]["emptyDir"]["medium"] == "Memory"
-    assert volumes["opencode"]["configMap"]["name"] == "ws-alice-opencode"
+    # One ConfigMap, two views: opencode's file for the user, the gateway's for the proxy.
+    assert volumes["opencode"]["configMap"] == {
+        "name": "ws-alice-opencode",
+        "items": [{"key": "opencode.json", "path": "opencode.json"}],
+    }
+    assert volumes["gateway"]["configMap"] == {
+        "name": "ws-alice-opencode",
+        "items": [{"key": "gateway.json", "path": "gateway.json"}],
+    }
     assert "emptyDir" in volumes["tmp"] and "emptyDir" in volumes["proxy-tmp"]
     mounts = {m["name"]: m for m in container(pod, "workspace")["volumeMounts"]}
     assert mounts["home"]["mountPath"] == "/home/dev"
@@ -120,7 +128,26 @@ def test_pod_layout_matches_the_contract():
         "readOnly": True,
     }
     proxy_mounts = {m["name"]: m["mountPath"] for m in container(pod, "authproxy")["volumeMounts"]}
-    assert proxy_mounts == {"run": "/run/devplane", "proxy-tmp": "/tmp"}
+    assert proxy_mounts == {
+        "run": "/run/devplane",
+        "proxy-tmp": "/tmp",
+        "gateway": "/etc/devplane/gateway",
+    }
+    assert "gateway" not in mounts
+
+
+def test_the_metrics_port_exists_only_for_configured_scrapers():
+    scrapers = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    s = settings(DEVPLANE_METRICS_SCRAPERS=json.dumps(scrapers))
+    pod = build_pod(ws(), s)
+    proxy = container(pod, "authproxy")
+    assert {"name": "metrics", "containerPort": 9102, "protocol": "TCP"} in proxy["ports"]
+    assert env_of(proxy)["DEVPLANE_METRICS_PORT"] == "9102"
+    ingress = build_networkpolicy(ws(), s)["spec"]["ingress"]
+    assert {"from": scrapers, "ports": [{"protocol": "TCP", "port": 9102}]} in ingress
+    plain = container(build_pod(ws(), settings()), "authproxy")
+    assert "DEVPLANE_METRICS_PORT" not in env_of(plain)
+    assert len(build_networkpolicy(ws(), settings())["spec"]["ingress"]) == 1
 
 
 def test_security_context_is_restricted_for_both_containers():
@@ -149,6 +176,8 @@ def test_hub_credentials_reach_only_the_authproxy():
         "DEVPLANE_PROXY_PORT": "8888",
         "DEVPLANE_UPSTREAM": "unix:/run/devplane/ttyd.sock",
         "DEVPLANE_ACTIVITY_FILE": "/run/devplane/activity",
+        "DEVPLANE_LLM_GATEWAY_CONFIG": "/etc/devplane/gateway/gateway.json",
+        "DEVPLANE_LLM_GATEWAY_PORT": "8899",
     }
 
 
@@ -161,10 +190,16 @@ def test_workspace_env_and_api_keys_from_secrets():
             "apiKeySecretRef": {"name": "llm-key", "key": "token"},
         }
     ]
-    env = env_of(container(build_pod(ws(ai={"providers": providers}), settings()), "workspace"))
-    assert env["DEVPLANE_LLM_API_KEY_VLLM_PROD"] == {
+    pod = build_pod(ws(ai={"providers": providers}), settings())
+    env = env_of(container(pod, "workspace"))
+    # The key reaches the auth proxy's container (the LLM gateway) only, never the user's.
+    assert not any(name.startswith("DEVPLANE_LLM_API_KEY") for name in env)
+    proxy_env = env_of(container(pod, "authproxy"))
+    assert proxy_env["DEVPLANE_LLM_API_KEY_VLLM_PROD"] == {
         "secretKeyRef": {"name": "llm-key", "key": "token"}
     }
+    assert proxy_env["DEVPLANE_LLM_GATEWAY_CONFIG"] == "/etc/devplane/gateway/gateway.json"
+    assert proxy_env["DEVPLANE_LLM_GATEWAY_PORT"] == "8899"
     for name, value in {
         "HOME": "/home/dev",
         "USER": "dev",
@@ -234,12 +269,26 @@ def test_service_selects_the_pod_on_the_proxy_port():
     assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
 
 
-def test_configmap_holds_the_opencode_config():
-    cm = build_configmap(ws(), settings())
+def test_configmap_holds_the_opencode_and_the_gateway_config():
+    limits = {"requestsPerMinute": 30}
+    cm = build_configmap(ws(), settings(DEVPLANE_LLM_LIMITS=json.dumps(limits)))
     config = json.loads(cm["data"]["opencode.json"])
     assert config["model"] == "vllm/qwen"
     assert config["autoupdate"] is False
-    assert config["provider"]["vllm"]["options"]["baseURL"] == EXAMPLE_PROVIDER["baseURL"]
+    # opencode calls the gateway on the pod's loopback, which calls the provider.
+    assert config["provider"]["vllm"]["options"]["baseURL"] == "http://127.0.0.1:8899/vllm/v1"
+    gateway = json.loads(cm["data"]["gateway.json"])
+    assert gateway["providers"] == [
+        {"name": "vllm", "baseURL": EXAMPLE_PROVIDER["baseURL"], "models": ["qwen"]}
+    ]
+    assert gateway["limits"] == {"requestsPerMinute": 30, "tokensPerMinute": 0}
+
+
+def test_a_workspaces_own_limits_win_over_the_operators():
+    own = {"providers": [EXAMPLE_PROVIDER], "limits": {"tokensPerMinute": 5000}}
+    s = settings(DEVPLANE_LLM_LIMITS=json.dumps({"requestsPerMinute": 30, "tokensPerMinute": 9}))
+    gateway = json.loads(build_configmap(ws(ai=own), s)["data"]["gateway.json"])
+    assert gateway["limits"] == {"requestsPerMinute": 30, "tokensPerMinute": 5000}
 
 
 def test_networkpolicy_default_deny_with_explicit_flows():

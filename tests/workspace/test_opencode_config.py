@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from devplane_operator.opencode_config import api_key_env_var, build_opencode_config
 
@@ -33,13 +35,15 @@ def test_full_config():
     assert cfg["share"] == "disabled"
     prod = cfg["provider"]["vllm-prod"]
     assert prod["npm"] == "@ai-sdk/openai-compatible"
+    # Every provider through the LLM gateway on the pod's loopback, one prefix each; opencode
+    # holds no key and no reference to one (the gateway adds the provider's).
     assert prod["options"] == {
-        "baseURL": "http://vllm.ai.svc:8000/v1",
-        "apiKey": "{env:DEVPLANE_LLM_API_KEY_VLLM_PROD}",
+        "baseURL": "http://127.0.0.1:8899/vllm-prod/v1",
+        "apiKey": "devplane-gateway",
     }
     assert set(prod["models"]) == {"qwen-coder", "qwen-small"}
-    # No secret material and no key reference for a provider without a Secret.
-    assert "env:" not in cfg["provider"]["local"]["options"]["apiKey"]
+    assert cfg["provider"]["local"]["options"]["baseURL"] == "http://127.0.0.1:8899/local/v1"
+    assert "env:" not in json.dumps(cfg)
 
 
 def test_small_model_defaults_to_model():
