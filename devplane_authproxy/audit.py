@@ -14,7 +14,7 @@ import json
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 SCHEMA = "devplane.audit/v1"
 COMPONENT = "authproxy"
@@ -22,7 +22,7 @@ COMPONENT = "authproxy"
 _lock = threading.Lock()
 
 
-def event(name: str, out: TextIO | None = None, **fields: Any) -> dict[str, Any]:
+def event(name: str, **fields: Any) -> dict[str, Any]:
     """Write the event ``name`` with ``fields``; returns what was written."""
     record = {
         "schema": SCHEMA,
@@ -32,8 +32,7 @@ def event(name: str, out: TextIO | None = None, **fields: Any) -> dict[str, Any]
         **fields,
     }
     line = json.dumps(record, separators=(",", ":"), default=str)
-    target = out or sys.stdout
     with _lock:
-        target.write(line + "\n")
-        target.flush()
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     return record

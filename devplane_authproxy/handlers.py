@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
@@ -14,6 +15,7 @@ import jupyterhub
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado.web import Finish, HTTPError, RequestHandler
 
+from . import audit
 from .activity import ActivityTracker
 from .auth import CookieOnlyHubOAuth, is_allowed
 from .identity import IdentityWatch
@@ -163,6 +165,7 @@ class IdentifiedHandler(HubOAuthenticated, ProxyHandler):
             origin = self.request.headers.get("Origin")
             expected = self.proxy_settings.public_origin or request_origin(self.request)
             if not same_origin(origin, expected):
+                self.audit_refusal("bad_origin", origin=str(origin)[:200])
                 raise HTTPError(
                     403,
                     f"WebSocket from origin {origin!r} refused: the terminal's origin is "
@@ -179,10 +182,17 @@ class IdentifiedHandler(HubOAuthenticated, ProxyHandler):
             self.redirect(self.get_login_url())
             raise Finish()
         if not self.allowed(user):
+            self.audit_refusal("not_allowed", actor=user.get("name"))
             raise HTTPError(
                 403, f"{user.get('name')} may not use {self.proxy_settings.owner}'s workspace"
             )
         self.current_user = user
+
+    def audit_refusal(self, reason: str, **fields: Any) -> None:
+        """``access.refused``: someone reached this workspace and was turned away."""
+        audit.event("access.refused", user=self.proxy_settings.owner, reason=reason,
+                    remote=self.request.remote_ip, path=self.request.path[:200],
+                    **fields)  # fmt: skip
 
     def allowed(self, user: dict[str, Any]) -> bool:
         s = self.proxy_settings
@@ -243,7 +253,13 @@ class TerminalSocketHandler(IdentifiedHandler):
         except BaseException:
             ttyd.close()
             raise
-        await self._serve(link, watch, self.current_user["name"])
+        record = {
+            "user": self.proxy_settings.owner,
+            "server": self.proxy_settings.server_name,
+            "actor": self.current_user["name"],
+            "remote": self.request.remote_ip,
+        }
+        await self._serve(link, watch, record)
 
     async def _connect_ttyd(self, protocols: list[str]) -> tuple[TtydSide, str | None]:
         """A connection to ttyd past its handshake, and the subprotocol it chose."""
@@ -261,15 +277,21 @@ class TerminalSocketHandler(IdentifiedHandler):
             raise HTTPError(502, f"terminal handshake failed: {error}") from error
 
     @staticmethod
-    async def _serve(link: Link, watch: IdentityWatch, who: str) -> None:
-        """Until either side closes, or the identity no longer holds."""
+    async def _serve(link: Link, watch: IdentityWatch, record: dict[str, Any]) -> None:
+        """Until either side closes, or the identity no longer holds; ``terminal.open`` and
+        ``terminal.close`` audit events around it (``record``: who, from where)."""
+        who = record["actor"]
+        why = {"reason": "closed"}
 
         async def close_when_invalid() -> None:
             reason = await watch.until_invalid()
             log.info("closing the terminal of %s: %s", who, reason)
+            why["reason"] = "identity_revoked"
             link.close()
 
         log.info("terminal opened by %s", who)
+        audit.event("terminal.open", **record)
+        opened = time.monotonic()
         watching = asyncio.create_task(close_when_invalid())
         try:
             await link.wait_closed()
@@ -277,6 +299,8 @@ class TerminalSocketHandler(IdentifiedHandler):
             watching.cancel()
             link.close()
             log.info("terminal closed by %s", who)
+            duration = round(time.monotonic() - opened, 1)
+            audit.event("terminal.close", **record, duration_s=duration, **why)
 
 
 class AddSlashHandler(ProxyHandler):

@@ -142,6 +142,17 @@ class LocalHub(HubClient):
         """The hub's output this run, with its proxy's and its servers' (the auth proxies')."""
         return self.process.log() if self.process else ""
 
+    def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The audit events (JSON lines, devplane_authproxy.audit) the users' auth proxies
+        wrote: their standard output is the hub's, so they are lines of its log."""
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith('{"schema":"devplane.audit/'):
+                record = json.loads(line)
+                if event is None or record["event"] == event:
+                    found.append(record)
+        return found
+
     def log_size(self) -> int:
         """Bytes in that log file now: how fast it grows, without reading it."""
         return self.process.log_path.stat().st_size if self.process else 0
