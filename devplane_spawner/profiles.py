@@ -21,7 +21,11 @@ _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _RESOURCE_KEYS = {"requests", "limits"}
 _RESOURCE_NAMES = {"cpu", "memory", "ephemeral-storage"}
-_PROFILE_KEYS = {"slug", "display_name", "description", "default", "image", "resources", "model"}
+_PROFILE_KEYS = {
+    "slug", "display_name", "description", "default", "image", "resources", "model", "models",
+    "llmLimits",
+}  # fmt: skip
+_LIMIT_KEYS = ("requestsPerMinute", "tokensPerMinute")
 # user_options keys a client may send; anything else is refused rather than ignored, so a typo
 # ("profil") is an error and not a silent default.
 USER_OPTION_KEYS = {"profile"}
@@ -42,6 +46,10 @@ class Profile:
     image: str = ""  # "" = the spawner's `image`
     resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     model: str = ""  # "" = the spawner's `default_model`
+    # The LLM allow-list: of the providers' models, only these ("" = all of them).
+    models: tuple[str, ...] = ()
+    # The LLM gateway's limits for this profile's workspaces (empty: the operator's).
+    llm_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 def _check_resources(slug: str, resources: Any) -> dict[str, dict[str, str]]:
@@ -73,6 +81,25 @@ def _check_resources(slug: str, resources: Any) -> dict[str, dict[str, str]]:
     return checked
 
 
+def _check_models(slug: str, models: Any) -> tuple[str, ...]:
+    if (
+        not isinstance(models, list)
+        or not models
+        or not all(isinstance(m, str) and m for m in models)
+    ):
+        raise ProfileError(f"profile {slug!r}: models must be a non-empty list of model names")
+    return tuple(models)
+
+
+def _check_limits(slug: str, limits: Any) -> dict[str, int]:
+    if not isinstance(limits, Mapping) or set(limits) - set(_LIMIT_KEYS):
+        raise ProfileError(f"profile {slug!r}: llmLimits may hold {' and '.join(_LIMIT_KEYS)}")
+    for key, value in limits.items():
+        if type(value) is not int or value < 0:
+            raise ProfileError(f"profile {slug!r}: llmLimits.{key} must be a whole number >= 0")
+    return dict(limits)
+
+
 def parse_profile(raw: Mapping[str, Any]) -> Profile:
     """Validate one configured profile (a dict from the hub configuration)."""
     if not isinstance(raw, Mapping):
@@ -95,6 +122,8 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         image=str(raw.get("image") or ""),
         resources=_check_resources(slug, raw.get("resources") or {}),
         model=str(raw.get("model") or ""),
+        models=_check_models(slug, raw["models"]) if "models" in raw else (),
+        llm_limits=_check_limits(slug, raw.get("llmLimits") or {}),
     )
 
 
@@ -169,3 +198,38 @@ def render_form(profiles: Sequence[Profile], selected: str = "") -> str:
             f" {html.escape(profile.description)}</label></div>"
         )
     return "<fieldset><legend>Workspace profile</legend>" + "".join(rows) + "</fieldset>"
+
+
+def workspace_ai(
+    providers: Sequence[Mapping[str, Any]], profile: Profile | None, default_model: str
+) -> dict[str, Any] | None:
+    """The Workspace's ``spec.ai`` for ``profile``: the providers with only the models the
+    profile allows (its LLM allow-list, which the workspace's gateway enforces), its default
+    model, and its limits. None without providers. ProfileError when the profile allows none
+    of the providers' models, or names a default it does not allow."""
+    if not providers:
+        return None
+    chosen = [dict(p) for p in providers]
+    if profile and profile.models:
+        allowed = set(profile.models)
+        chosen = [{**p, "models": [m for m in p["models"] if m in allowed]} for p in chosen]
+        chosen = [p for p in chosen if p["models"]]
+        if not chosen:
+            raise ProfileError(
+                f"profile {profile.slug!r} allows the models {', '.join(profile.models)}, which "
+                "no configured provider offers; ask an admin to fix the profile"
+            )
+    offered = {m for p in chosen for m in p["models"]} | {
+        f"{p['name']}/{m}" for p in chosen for m in p["models"]
+    }
+    model = (profile.model if profile and profile.model else "") or default_model
+    if model and model not in offered:
+        if profile and profile.model:
+            raise ProfileError(f"profile {profile.slug!r}: its model {model!r} is not allowed")
+        model = ""  # the spawner's default is not among this profile's: the first allowed
+    ai: dict[str, Any] = {"providers": chosen}
+    if model:
+        ai["defaultModel"] = model
+    if profile and profile.llm_limits:
+        ai["limits"] = dict(profile.llm_limits)
+    return ai

@@ -351,6 +351,8 @@ class DevPlaneSpawner(Spawner):
         """Validate user_options; an HTTP 400 that lists what is allowed if they are wrong."""
         try:
             self._profile = profiles.choose_profile(self.profiles, user_options)
+            # Its LLM allow-list must leave a model: said now, not when the Workspace is made.
+            profiles.workspace_ai(self.ai_providers, self._profile, self.default_model)
         except profiles.ProfileError as e:
             raise web.HTTPError(400, str(e)) from None
 
@@ -383,11 +385,9 @@ class DevPlaneSpawner(Spawner):
             "servicePrefix": self.server.base_url if self.server else None,
             "hubSecretRef": {"name": self._secret_name()},
         }
-        if self.ai_providers:
-            model = (profile.model if profile and profile.model else "") or self.default_model
-            spec["ai"] = {"providers": self.ai_providers}
-            if model:
-                spec["ai"]["defaultModel"] = model
+        ai = profiles.workspace_ai(self.ai_providers, profile, self.default_model)
+        if ai is not None:
+            spec["ai"] = ai
         return spec
 
     def _new_workspace(self, spec: dict[str, Any]) -> dict[str, Any]:

@@ -340,9 +340,12 @@ def install(
         services.started(oidc.process)
         services.expose(oidc_port, on_node_ip=True)
         llm_port = free_port()
+        # The stand-in wants a key, as a shared GPU server does: only the workspaces' LLM
+        # gateways hold it (the Secret below), never a user's shell.
+        api_key = llm.api_key or (secrets.token_hex(16) if llm.url is None else None)
         if llm.url is None:
             services.started(vllm_stub.launch(work_dir / "vllm.log", llm_port, llm.models,
-                                              api_key=None))  # fmt: skip
+                                              api_key=api_key))  # fmt: skip
         else:
             host, port = llm.target
             relay = ["socat", f"TCP-LISTEN:{llm_port},bind=127.0.0.1,fork,reuseaddr",
@@ -369,7 +372,7 @@ def install(
         ):
             devcluster.kubectl(bin_dir, "apply", "-f", "-", stdin=json.dumps(obj))
         llm_url = f"http://{node_ip}:{llm_port}{llm.path if llm.url else '/v1'}"
-        values = build_values(registry, public_url, oidc, llm_url, llm.models, bool(llm.api_key))
+        values = build_values(registry, public_url, oidc, llm_url, llm.models, bool(api_key))
         values_file = work_dir / "values.json"
         values_file.write_text(json.dumps(values, indent=2))
         env = {
@@ -382,9 +385,9 @@ def install(
             "HELM_ARGS": "--timeout 5m",
         }
         _run([str(ROOT / "hack" / "deploy.sh")], "hack/deploy.sh (helm upgrade --install)", env)
-        if llm.api_key:
+        if api_key:
             # In the workspace namespace, which the chart made; no workspace has started yet.
-            key = _secret(LLM_KEY_SECRET, installed.workspace_namespace, {"api-key": llm.api_key})
+            key = _secret(LLM_KEY_SECRET, installed.workspace_namespace, {"api-key": api_key})
             devcluster.kubectl(bin_dir, "apply", "-f", "-", stdin=json.dumps(key))
     except BaseException:
         services.stop()

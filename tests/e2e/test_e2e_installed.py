@@ -10,6 +10,7 @@ the next, alice's journey, then what admins and automation do around it, then Ct
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -26,7 +27,7 @@ import pytest
 from devplane_dev import devcluster, realnode, realnode_procs
 from devplane_dev.browser import type_line, wait_for_terminal, wait_for_text
 from devplane_dev.demo import USERS
-from devplane_dev.installed import SERVICES_FILE, Installed
+from devplane_dev.installed import LLM_KEY_SECRET, SERVICES_FILE, Installed
 from devplane_dev.oidc import OidcUser
 from devplane_dev.paths import ROOT
 from devplane_dev.poll import wait_for
@@ -232,6 +233,37 @@ def test_user_cannot_open_another_users_terminal(
     response = page.goto(f"{system.url}/user/{bob_running}/")
     assert response is not None and response.status == 403, page.url
     assert page.locator(".xterm").count() == 0
+
+
+# Run in alice's workspace container with the key on standard input (so it is in no command
+# line): where the key shows up, as "env", "/proc/<pid>/environ" or "file:<path>".
+KEY_HUNT = r"""
+read -r k
+found=""
+env | grep -qF -- "$k" && found="$found env"
+for f in /proc/[0-9]*/environ; do
+    tr '\0' '\n' < "$f" 2>/dev/null | grep -qF -- "$k" && found="$found $f"
+done
+for f in $(grep -rsIlF -- "$k" /home/dev /etc /tmp /run 2>/dev/null); do
+    found="$found file:$f"
+done
+echo "hunted:$found."
+"""
+
+
+def test_the_llm_key_is_nowhere_the_user_can_read(system: Installed, alice_page) -> None:
+    """opencode answered alice through her workspace's LLM gateway, which added the stand-in's
+    key; the key is in the auth proxy's container only: not in her environment, her files,
+    the configuration mounted for her, or any process she can see."""
+    encoded = system.kubectl("get", "secret", LLM_KEY_SECRET, "-n", system.workspace_namespace,
+                             "-o", "jsonpath={.data.api-key}")  # fmt: skip
+    key = base64.b64decode(encoded).decode()
+    assert len(key) >= 16
+    pod = workspace_pod(system, "alice")["metadata"]["name"]
+    out = devcluster.kubectl(system.bin_dir, "exec", "-i", "-n", system.workspace_namespace,
+                             pod, "-c", "workspace", "--", "sh", "-c", KEY_HUNT,
+                             stdin=key + "\n")  # fmt: skip
+    assert "hunted:." in out, out
 
 
 def test_admin_stops_and_starts_a_workspace_from_the_admin_panel(

@@ -8,8 +8,10 @@ from devplane_spawner.profiles import (
     ProfileError,
     choose_profile,
     options_from_form,
+    parse_profile,
     parse_profiles,
     render_form,
+    workspace_ai,
 )
 
 RAW = [
@@ -93,3 +95,49 @@ def test_form_offers_every_profile_default_checked_and_escaped():
 def test_form_data_becomes_user_options():
     assert options_from_form({"profile": ["small"]}) == {"profile": "small"}
     assert options_from_form({}) == {}
+
+
+PROVIDERS = [
+    {"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", "models": ["coder", "chat"]},
+    {"name": "big", "baseURL": "http://big.llm.svc:8000/v1", "models": ["huge"]},
+]
+
+
+def test_a_profiles_models_are_its_llm_allow_list_and_its_limits_reach_the_workspace():
+    profile = parse_profile(
+        {"slug": "chat", "models": ["chat"], "llmLimits": {"tokensPerMinute": 5000}}
+    )
+    ai = workspace_ai(PROVIDERS, profile, "coder")
+    # Only the allowed model, of the one provider that offers it; the spawner's default is
+    # not allowed here, so the gateway's first allowed model is the default.
+    assert ai == {
+        "providers": [{**PROVIDERS[0], "models": ["chat"]}],
+        "limits": {"tokensPerMinute": 5000},
+    }
+    assert workspace_ai(PROVIDERS, None, "coder") == {
+        "providers": PROVIDERS,
+        "defaultModel": "coder",
+    }
+    assert workspace_ai([], profile, "coder") is None
+
+
+def test_an_allow_list_that_leaves_nothing_or_a_disallowed_default_is_refused():
+    nothing = parse_profile({"slug": "none", "models": ["gpt-x"]})
+    with pytest.raises(ProfileError, match="no configured provider offers"):
+        workspace_ai(PROVIDERS, nothing, "")
+    wrong = parse_profile({"slug": "w", "models": ["chat"], "model": "coder"})
+    with pytest.raises(ProfileError, match="'coder' is not allowed"):
+        workspace_ai(PROVIDERS, wrong, "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"slug": "a", "models": []}, "models must be a non-empty list"),
+        ({"slug": "a", "llmLimits": {"rpm": 1}}, "llmLimits may hold"),
+        ({"slug": "a", "llmLimits": {"tokensPerMinute": -1}}, "whole number >= 0"),
+    ],
+)
+def test_bad_llm_settings_of_a_profile_are_refused(raw, says):
+    with pytest.raises(ProfileError, match=says):
+        parse_profile(raw)
