@@ -103,7 +103,7 @@ deploy: binaries ## helm upgrade --install DevPlane (VALUES=my-values.yaml NAMES
 
 # operator_scale.py runs cluster_floor.py as its same-run baseline; cpu_usage.py and
 # rawkube.py are helpers. A benchmark that misses a target exits 1: the rest still run.
-BENCHMARKS := devcluster_startup operator_scale spawn_latency terminal_overhead
+BENCHMARKS := devcluster_startup operator_scale spawn_latency terminal_overhead llm_gateway_latency
 
 bench: setup ## Run the benchmarks under bench/ and print their figures
 	@missed=""; for b in $(BENCHMARKS); do \

@@ -18,7 +18,8 @@ import logging
 import time
 from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+import aiohttp
+from tornado.iostream import StreamClosedError
 from tornado.web import Application, RequestHandler
 
 from .. import audit
@@ -47,8 +48,22 @@ class Gateway:
         self.config = config
         self.owner = owner
         self.limiter = limiter or RateLimiter()
-        self.client = AsyncHTTPClient(force_instance=True, max_clients=64,
-                                      max_body_size=1 << 40)  # fmt: skip
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """One pool of kept-alive connections to the providers: a request does not pay for a
+        new connection (the first token comes sooner)."""
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT, sock_connect=CONNECT_TIMEOUT)
+            self._session = aiohttp.ClientSession(
+                timeout=timeout,
+                connector=aiohttp.TCPConnector(limit=64),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 def openai_error(handler: RequestHandler, status: int, message: str, kind: str, code: str) -> None:
@@ -141,52 +156,35 @@ class ForwardHandler(GatewayHandler):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         reader = UsageReader(streamed)
-        upstream: dict[str, Any] = {"status": 502, "headers": {}, "started": False}
+        upstream: dict[str, Any] = {"status": 502, "started": False}
         first_byte: list[float] = []
-
-        def on_header(line: str) -> None:
-            if line.startswith("HTTP/"):
-                upstream["status"] = int(line.split()[1])
-                upstream["headers"] = {}
-            elif ":" in line:
-                name, value = line.split(":", 1)
-                upstream["headers"][name.strip().lower()] = value.strip()
-
-        def on_chunk(chunk: bytes) -> None:
-            if not first_byte:
-                first_byte.append(time.monotonic())
-            reader.feed(chunk)
-            if self._finished:
-                return
-            if not upstream["started"]:
-                upstream["started"] = True
-                self.set_status(upstream["status"])
-                kind = upstream["headers"].get("content-type", "application/json")
-                self.set_header("Content-Type", kind)
-                if streamed:
-                    self.set_header("Cache-Control", "no-cache")
-            self.write(chunk)
-            # Not awaited: the provider's next chunk must not wait for this one to leave. A
-            # caller that went away fails the write; that is read here, not left unretrieved.
-            self.flush().add_done_callback(lambda done: done.exception())
-
-        request = HTTPRequest(
-            f"{provider.base_url}/{endpoint}",
-            method="POST",
-            headers=headers,
-            body=json.dumps(body),
-            header_callback=on_header,
-            streaming_callback=on_chunk,
-            connect_timeout=CONNECT_TIMEOUT,
-            request_timeout=REQUEST_TIMEOUT,
-            decompress_response=False,
-        )
+        failure: BaseException | None = None
+        gone = False  # the caller went away: read on for the usage, write nothing
         try:
-            # raise_error=False keeps the provider's own error answers (they pass through);
-            # a connection that fails raises all the same.
-            response = await self.gateway.client.fetch(request, raise_error=False)
-            failure = response.error if response.code == 599 else None
-        except (OSError, HTTPClientError) as err:
+            async with self.gateway.session().post(
+                f"{provider.base_url}/{endpoint}", data=json.dumps(body), headers=headers
+            ) as response:
+                upstream["status"] = response.status
+                kind = response.headers.get("Content-Type", "application/json")
+                # Each piece as it arrives (a streamed token is one), passed on at once.
+                async for chunk in response.content.iter_any():
+                    if not first_byte:
+                        first_byte.append(time.monotonic())
+                    reader.feed(chunk)
+                    if gone:
+                        continue
+                    if not upstream["started"]:
+                        upstream["started"] = True
+                        self.set_status(response.status)
+                        self.set_header("Content-Type", kind)
+                        if streamed:
+                            self.set_header("Cache-Control", "no-cache")
+                    self.write(chunk)
+                    try:
+                        await self.flush()
+                    except StreamClosedError:
+                        gone = True
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
             failure = err
         reader.finish()
         if upstream["started"]:
@@ -205,7 +203,7 @@ class ForwardHandler(GatewayHandler):
             metrics.TOKENS.labels(owner, provider.name, model, "completion").inc(reader.completion)
         self.audit(provider, model, endpoint, body, status, started,
                    first_byte[0] if first_byte else None, reader)  # fmt: skip
-        if self._finished:  # the caller went away; the tokens still counted
+        if gone or self._finished:  # the caller went away; the tokens still counted
             return
         if upstream["started"]:
             self.finish()

@@ -43,6 +43,10 @@ from .procs import ManagedProcess, StartError, http_ok
 
 ANSWER_PHRASE = "DEVPLANE-STUB-ANSWER"
 _TOOL_REQUEST = re.compile(r"TOOL:(?P<name>[\w.-]+)\s+(?P<args>\{.*\})", re.DOTALL)
+# "WORDS:<n>" in the prompt: a long answer of n more words (streamed one chunk each), for
+# benchmarks that time tokens; bounded so a prompt cannot make the stand-in write forever.
+_WORDS_REQUEST = re.compile(r"WORDS:(?P<n>\d{1,5})")
+MAX_WORDS = 10_000
 
 
 class StubState:
@@ -90,7 +94,9 @@ def plan_reply(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
             "function": {"name": match.group("name"), "arguments": match.group("args")},
         }
         return "", call
-    return f"{ANSWER_PHRASE} (model {model})", None
+    words = _WORDS_REQUEST.search(_text_of(last_user.get("content")))
+    extra = min(int(words.group("n")), MAX_WORDS) if words else 0
+    return f"{ANSWER_PHRASE} (model {model})" + " word" * extra, None
 
 
 class BaseHandler(RequestHandler):
@@ -173,13 +179,21 @@ class ChatCompletionsHandler(BaseHandler):
             "completion_tokens": completion_tokens,
         }
         if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            await self.stream(model, text, tool_call, usage if include_usage else None)
+            options = body.get("stream_options") or {}
+            include_usage = bool(options.get("include_usage"))
+            # A benchmark's clock: each chunk says when it was sent (time.time(), this machine).
+            stamped = bool(options.get("devplane_timestamps"))
+            await self.stream(model, text, tool_call, usage if include_usage else None, stamped)
         else:
             self.finish(_completion(model, text, tool_call, usage))
 
     async def stream(
-        self, model: str, text: str, tool_call: dict | None, usage: dict | None
+        self,
+        model: str,
+        text: str,
+        tool_call: dict | None,
+        usage: dict | None,
+        stamped: bool = False,
     ) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
@@ -194,6 +208,7 @@ class ChatCompletionsHandler(BaseHandler):
                 "model": model,
                 "choices": choices,
                 **(extra or {}),
+                **({"devplane_sent": time.time()} if stamped else {}),
             }
             self.write(f"data: {json.dumps(chunk)}\n\n")
             await self.flush()

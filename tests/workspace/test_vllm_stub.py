@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from devplane_dev.procs import free_port, short_tempdir_path
-from devplane_dev.vllm_stub import launch
+from devplane_dev.vllm_stub import MAX_WORDS, launch, plan_reply
 
 KEY = "stub-key"
 MODEL = "qwen-coder"
@@ -109,3 +109,13 @@ def test_streamed_tool_call_when_asked_and_offered(stub):
     # Not offered -> no call, a plain answer.
     plain = _chat(stub, messages=[{"role": "user", "content": prompt}]).json()
     assert plain["choices"][0]["message"]["tool_calls"] == []
+
+
+def test_a_long_answer_on_request_is_bounded():
+    def words(prompt: str) -> int:
+        text, _ = plan_reply({"model": MODEL, "messages": [{"role": "user", "content": prompt}]})
+        return len(text.split())
+
+    base = words("hello")
+    assert words("please WORDS:50") == base + 50
+    assert words("WORDS:99999") == base + MAX_WORDS
