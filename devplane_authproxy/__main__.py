@@ -28,7 +28,8 @@ async def serve(settings: ProxySettings) -> None:
     # which is what makes HubOAuth mark its cookie Secure.
     server = HTTPServer(app, xheaders=True)
     server.listen(settings.listen_port, settings.listen_ip)
-    servers = [server, *start_llm_servers(settings)]
+    extra, gateway = start_llm_servers(settings)
+    servers = [server, *extra]
     reporter = ActivityReporter(settings, tracker)
     reporter.start()
     log.info(
@@ -45,14 +46,17 @@ async def serve(settings: ProxySettings) -> None:
     await stop.wait()
     for each in servers:
         each.stop()
+    if gateway is not None:
+        await gateway.close()
     # One last report so work done just before a shutdown is not lost.
     if settings.activity_url:
         await reporter.report_once()
 
 
-def start_llm_servers(settings: ProxySettings) -> list[HTTPServer]:
+def start_llm_servers(settings: ProxySettings) -> tuple[list[HTTPServer], Gateway | None]:
     """The LLM gateway on the pod's loopback, and the metrics port, when configured."""
     started = []
+    gateway = None
     if settings.llm_gateway_config:
         gateway = Gateway(ConfigFile(Path(settings.llm_gateway_config)), settings.owner)
         # No xheaders: only the pod's own containers reach it, never through a proxy.
@@ -64,7 +68,7 @@ def start_llm_servers(settings: ProxySettings) -> list[HTTPServer]:
         metrics_server = HTTPServer(make_metrics_app())
         metrics_server.listen(settings.metrics_port, settings.listen_ip)
         started.append(metrics_server)
-    return started
+    return started, gateway
 
 
 def main() -> None:
