@@ -14,10 +14,25 @@ from __future__ import annotations
 from typing import Any
 
 from oauthenticator.generic import GenericOAuthenticator
+from oauthenticator.oauth2 import OAuthLogoutHandler
+
+from . import hubaudit
+
+
+class AuditedLogoutHandler(OAuthLogoutHandler):
+    """oauthenticator's logout, plus the ``logout`` audit event: written here because the hub
+    forgets who it logged out before the request log could say so."""
+
+    async def handle_logout(self) -> None:
+        if self.current_user is not None:
+            hubaudit.logout(self, self.current_user)
+        await super().handle_logout()
 
 
 class DevPlaneOAuthenticator(GenericOAuthenticator):
     """Configured as GenericOAuthenticator (its config section applies unchanged)."""
+
+    logout_handler = AuditedLogoutHandler
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
         if not await user.get_auth_state():

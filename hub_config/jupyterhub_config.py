@@ -8,7 +8,7 @@ added with DEVPLANE_HUB_EXTRA_CONFIG (a Python file loaded last, with the same `
 import sys
 from pathlib import Path
 
-from devplane_spawner import hubsecurity
+from devplane_spawner import hubaudit, hubsecurity
 from devplane_spawner.authenticator import DevPlaneOAuthenticator
 from devplane_spawner.hubsettings import (
     HubSettingsError,
@@ -34,7 +34,12 @@ if public_url:
     # Redirects and the Secure flag follow it, not a request's X-Forwarded-Proto.
     c.JupyterHub.public_url = public_url
 # The hub's cookies, and the servers' through JUPYTERHUB_COOKIE_OPTIONS.
-c.JupyterHub.tornado_settings = {"cookie_options": hubsecurity.cookie_options(public_url)}
+c.JupyterHub.tornado_settings = {
+    "cookie_options": hubsecurity.cookie_options(public_url),
+    # JupyterHub's request log, plus the audit events (login, logout, server start and stop
+    # with who asked) as JSON lines on standard output: docs/audit.md.
+    "log_function": hubaudit.log_request,
+}
 c.JupyterHub.hub_bind_url = env_str("DEVPLANE_HUB_BIND_URL", "http://0.0.0.0:8081")
 if env_str("DEVPLANE_HUB_CONNECT_URL"):
     # How the proxy (and, unless the next says otherwise, workspaces) reach the hub.

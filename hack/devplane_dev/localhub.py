@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .auditlog import audit_events
 from .hub import HubClient, run_jupyterhub
 from .login import Form, login
 from .paths import NODE_BIN
@@ -142,16 +143,10 @@ class LocalHub(HubClient):
         """The hub's output this run, with its proxy's and its servers' (the auth proxies')."""
         return self.process.log() if self.process else ""
 
-    def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
-        """The audit events (JSON lines, devplane_authproxy.audit) the users' auth proxies
-        wrote: their standard output is the hub's, so they are lines of its log."""
-        found = []
-        for line in self.log().splitlines():
-            if line.startswith('{"schema":"devplane.audit/'):
-                record = json.loads(line)
-                if event is None or record["event"] == event:
-                    found.append(record)
-        return found
+    def audit_events(self, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """The audit events the users' auth proxies wrote: their standard output is the
+        hub's, so they are lines of its log (devplane_dev.auditlog)."""
+        return audit_events(self.log(), event, **fields)
 
     def log_size(self) -> int:
         """Bytes in that log file now: how fast it grows, without reading it."""

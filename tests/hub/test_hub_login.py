@@ -7,7 +7,9 @@ of the endpoints from the issuer at start-up.
 
 from __future__ import annotations
 
+from devplane_dev.auditlog import audit_events
 from devplane_dev.login import login
+from devplane_dev.poll import wait_for
 from hub_testdata import USERS
 
 
@@ -25,6 +27,12 @@ def test_member_of_the_allowed_group_logs_in_and_sees_the_profiles(login_stack):
     assert "devplane-users" in model["groups"]
     # The session cookie works: the home page is served, not a redirect to the login page.
     assert session.get(f"{hub.url}/hub/home", allow_redirects=False).status_code == 200
+    # The login is in the hub's audit stream; so is the logout.
+    (login_event, *_) = audit_events(hub.log(), "login", user="alice")
+    assert login_event["component"] == "hub" and login_event["admin"] is False
+    assert login_event["remote"] and login_event["schema"] == "devplane.audit/v1"
+    session.get(f"{hub.url}/hub/logout")
+    wait_for("the logout audit event", lambda: audit_events(hub.log(), "logout", user="alice"), 10)
 
 
 def test_wrong_password_is_refused_by_the_provider(login_stack):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from devplane_dev.auditlog import audit_events
 from devplane_dev.hub import NO_LOGIN, Hub, running_hub
 from devplane_dev.kubectl import TEST_NAMESPACE
 from devplane_dev.operator_process import OperatorProcess, install_crd
@@ -160,6 +161,16 @@ def test_rest_lifecycle_with_a_profile_and_the_same_volume(stack):
     response = hub.api("DELETE", f"/users/{user}/server")
     assert response.status_code in (202, 204), response.text
     hub.wait_stopped(user)
+    # The hub's audit stream says who started and who stopped it (the automation token's
+    # service), whatever order the lines came in.
+    for action in ("server.start", "server.stop"):
+        (event, *_) = wait_for(
+            f"the {action} audit event",
+            lambda action=action: audit_events(hub.log(), action, user=user, server=""),
+            10,
+        )
+        assert event["component"] == "hub" and event["actor"] == "devplane-automation"
+        assert event["status"] in (201, 202, 204) and event["remote"]
     ws = stack.get("workspace", ws_name)
     assert ws["spec"]["started"] is False and ws["status"]["phase"] == "Stopped"
     assert stack.get("pod", naming.child_name(ws_name)) is None
