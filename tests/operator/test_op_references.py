@@ -103,8 +103,8 @@ def test_api_keys_come_only_from_allow_listed_secrets(kubectl, make_namespace, r
     ns = make_namespace("op")
     run_operator(ns, DEVPLANE_API_KEY_SECRETS="llm-key")
     stored_with_hub_secret(kubectl, ns, "bob")
-    # The attack of the issue: another user's server token as "the LLM API key", which would
-    # land in the attacker's shell environment.
+    # The attack of the issue: another user's server token as "the LLM API key", which the
+    # attacker's gateway would then present for them.
     stolen = {"name": naming.child_name("bob", "hub"), "key": "JUPYTERHUB_API_TOKEN"}
     apply(kubectl, ns, workspace("mallory", ai={
         "providers": [{**EXAMPLE_PROVIDER, "apiKeySecretRef": stolen}]}))  # fmt: skip
@@ -116,9 +116,15 @@ def test_api_keys_come_only_from_allow_listed_secrets(kubectl, make_namespace, r
     apply(kubectl, ns, workspace("carol", ai={
         "providers": [{**EXAMPLE_PROVIDER, "apiKeySecretRef": allowed}]}))  # fmt: skip
     wait_ready(kubectl, ns, "carol")
-    env = get(kubectl, ns, "pod", "ws-carol")["spec"]["containers"][0]["env"]
-    refs = [e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e]
-    assert refs == [allowed]
+    containers = {c["name"]: c for c in get(kubectl, ns, "pod", "ws-carol")["spec"]["containers"]}
+
+    def refs(container: str) -> list[dict]:
+        env = containers[container].get("env", [])
+        return [e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e]
+
+    # The key reaches the auth proxy's container (its LLM gateway), never the user's.
+    assert refs("authproxy") == [allowed]
+    assert refs("workspace") == []
 
 
 def test_images_come_only_from_allowed_registries(kubectl, make_namespace, run_operator):
