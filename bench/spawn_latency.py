@@ -52,8 +52,8 @@ from devplane_dev.poll import wait_for
 from devplane_dev.proxy import ConfigurableHttpProxy
 from devplane_dev.realnode_config import LOCAL_STORAGE_CLASS, NODE_LABEL, NODE_TAINT
 from devplane_dev.responders import PodResponders
-from devplane_dev.workspaces import workspace_manifest
-from devplane_operator.builders import build_pod
+from devplane_dev.workspaces import EXAMPLE_PROVIDERS_JSON, workspace_manifest
+from devplane_operator.builders import build_configmap, build_pod
 from devplane_operator.model import parse_workspace
 from devplane_operator.settings import load_settings
 
@@ -101,21 +101,28 @@ def operator_env(workspace_image: str, hub_image: str) -> dict[str, str]:
     }
 
 
-def kubespawner_real_node_config(namespace: str, env: dict[str, str]) -> str:
+def kubespawner_real_node_config(kubectl: Kubectl, namespace: str, env: dict[str, str]) -> str:
     """KubeSpawner options that make DevPlane's workspace pod (operator settings ``env``), built
     by the operator's own builders, with KubeSpawner's PVC as the home and its environment
-    (JUPYTERHUB_*) in the auth proxy, which serves the hub as its single-user server."""
-    settings = load_settings([], {"DEVPLANE_NAMESPACES": namespace, **env})
+    (JUPYTERHUB_*) in the auth proxy, which serves the hub as its single-user server. The
+    opencode and gateway configuration is one ConfigMap all its users share, made here."""
+    # The operator's own default provider (devplane_dev.operator_process), as for DevPlane's pods.
+    defaults = {"DEVPLANE_NAMESPACES": namespace, "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON}
+    settings = load_settings([], {**defaults, **env})
     body = workspace_manifest("someone", metadata={"namespace": namespace, "uid": "0"})
-    spec = build_pod(parse_workspace(body, settings), settings)["spec"]
+    ws = parse_workspace(body, settings)
+    configmap = build_configmap(ws, settings)
+    configmap["metadata"] = {"name": "bench-workspace-config", "namespace": namespace}
+    kubectl("apply", "-f", "-", stdin=json.dumps(configmap))
+    spec = build_pod(ws, settings)["spec"]
     workspace, proxy = (next(c for c in spec["containers"] if c["name"] == n)
                         for n in ("workspace", "authproxy"))  # fmt: skip
-    # The opencode configuration is a per-Workspace ConfigMap; it is not needed to start.
-    workspace["volumeMounts"] = [m for m in workspace["volumeMounts"] if m["name"] != "opencode"]
-    volumes = [
-        {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}},
-        *(v for v in spec["volumes"] if v["name"] not in ("home", "opencode")),
-    ]
+    volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}]
+    for volume in spec["volumes"]:
+        if "configMap" in volume:
+            volume["configMap"]["name"] = "bench-workspace-config"
+        if volume["name"] != "home":
+            volumes.append(volume)
     options = {
         "image": proxy["image"],
         "image_pull_policy": proxy["imagePullPolicy"],
@@ -255,7 +262,7 @@ def main() -> int:
             workspace_image, hub_image = real_node_images()
             op_env = operator_env(workspace_image, hub_image)
             env["DEVPLANE_WORKSPACE_IMAGE"] = workspace_image
-            config += kubespawner_real_node_config(ns_ks, op_env)
+            config += kubespawner_real_node_config(kubectl, ns_ks, op_env)
             # Every start below takes a home volume of the node's pool.
             realnode.ensure_local_volumes(realnode.layout(), bin_dir, 2 * (spawns + concurrent + 1))
             allow_host_to_proxies(kubectl, ns_dev)
