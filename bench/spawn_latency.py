@@ -98,6 +98,12 @@ def operator_env(workspace_image: str, hub_image: str) -> dict[str, str]:
         "DEVPLANE_WORKSPACE_NODE_SELECTOR": "=".join(NODE_LABEL),
         "DEVPLANE_WORKSPACE_TOLERATIONS": json.dumps([{**NODE_TAINT, "operator": "Equal"}]),
         "DEVPLANE_STORAGE_CLASS": LOCAL_STORAGE_CLASS,
+        # Small CPU requests, the same for both spawners' pods: the node has 2 CPUs, and the
+        # default request (250m + the proxy's 20m) would let only 7 workspaces be scheduled,
+        # which measures the node's size, not a spawner.
+        "DEVPLANE_WORKSPACE_RESOURCES": json.dumps(
+            {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+        ),
     }
 
 
@@ -169,18 +175,26 @@ def allow_host_to_proxies(kubectl: Kubectl, namespace: str) -> None:
     kubectl("apply", "-f", "-", stdin=json.dumps(policy))
 
 
-def stop_and_wait(hub: Hub, kubectl: Kubectl, user: str, namespace: str) -> None:
-    """Stop ``user``'s server and wait until its pod is gone, so the next start is alone."""
-    response = hub.api("DELETE", f"/users/{user}/server")
-    assert response.status_code in (202, 204), f"{user}: {response.status_code} {response.text}"
+def stop_and_wait(hub: Hub, kubectl: Kubectl, users: list[str], namespace: str) -> None:
+    """Stop these users' servers and wait until every pod of ``namespace`` is gone, so the
+    next start has the node to itself."""
 
-    def stopped() -> bool:
+    def stopped(user: str) -> bool:
         return hub.api("GET", f"/users/{user}").json().get("servers") == {}
+
+    for user in users:
+        response = hub.api("DELETE", f"/users/{user}/server")
+        # 400: no server to stop (a start that failed).
+        if not (response.status_code == 400 and stopped(user)):
+            assert response.status_code in (202, 204), (
+                f"{user}: {response.status_code} {response.text}"
+            )
+    for user in users:
+        wait_for(f"{user}'s server to stop", lambda user=user: stopped(user), 120)
 
     def pods_gone() -> bool:
         return not kubectl("get", "pods", "-n", namespace, "-o", "name").strip()
 
-    wait_for(f"{user}'s server to stop", stopped, 120)
     wait_for(f"the pods of {namespace} to be gone", pods_gone, 120)
 
 
@@ -312,7 +326,7 @@ def measure(
     for name, hub in hubs.items():
         spawn(hub, "warmup")
         if real_node:
-            stop_and_wait(hub, kubectl, "warmup", namespaces[name])
+            stop_and_wait(hub, kubectl, ["warmup"], namespaces[name])
     results: dict[str, list[float]] = {name: [] for name in hubs}
     seq_failures: dict[str, list[str]] = {name: [] for name in hubs}
     for i in range(spawns):
@@ -323,7 +337,7 @@ def measure(
             except (RuntimeError, TimeoutError, AssertionError) as e:
                 seq_failures[name].append(str(e))  # counted and reported, not hidden
             if real_node:
-                stop_and_wait(hub, kubectl, user, namespaces[name])
+                stop_and_wait(hub, kubectl, [user], namespaces[name])
     rows = [
         summary(name, values) | {"failed": len(seq_failures[name])}
         for name, values in results.items()
@@ -343,6 +357,9 @@ def measure(
         report.setdefault("concurrent", []).append(row)
         report.setdefault("failures", []).extend(failures[:10])
         ok = ok and not failures and row["ready"] == concurrent
+        if real_node:  # the next spawner's batch gets the node to itself
+            users = [f"par{i:03d}" for i in range(concurrent)]
+            stop_and_wait(hubs[name], kubectl, users, namespaces[name])
     report["_ok"] = ok
     return report
 
