@@ -165,7 +165,12 @@ class IdentifiedHandler(HubOAuthenticated, ProxyHandler):
             origin = self.request.headers.get("Origin")
             expected = self.proxy_settings.public_origin or request_origin(self.request)
             if not same_origin(origin, expected):
-                self.audit_refusal("bad_origin", origin=str(origin)[:200])
+                # Audited only for someone signed in (a stranger's requests would otherwise
+                # write without bound; the rate-limited log counts those).
+                who = await self.hub_auth.get_user(self, sync=False)
+                if who is not None:
+                    self.audit_refusal("bad_origin", origin=str(origin)[:200],
+                                       actor=who.get("name"))  # fmt: skip
                 raise HTTPError(
                     403,
                     f"WebSocket from origin {origin!r} refused: the terminal's origin is "

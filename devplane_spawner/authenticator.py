@@ -25,7 +25,10 @@ class AuditedLogoutHandler(OAuthLogoutHandler):
 
     async def handle_logout(self) -> None:
         if self.current_user is not None:
-            hubaudit.logout(self, self.current_user)
+            try:
+                hubaudit.logout(self, self.current_user)
+            except Exception:  # an audit line must never fail a logout
+                self.log.exception("could not write the logout audit event")
         await super().handle_logout()
 
 

@@ -31,7 +31,9 @@ COMPONENT = "hub"
 log = logging.getLogger("devplane.hubaudit")
 
 _SERVER_API = re.compile(r"^api/users/(?P<user>[^/]+)/(?:server|servers/(?P<server>[^/]*))/?$")
-_SPAWN_FORM = re.compile(r"^spawn/(?P<user>[^/]+)(?:/(?P<server>[^/]*))?/?$")
+# /hub/spawn (the signed-in user's own default server: where a browser lands after login, and
+# where the form posts back), /hub/spawn/<user>[/<server>].
+_SPAWN_FORM = re.compile(r"^spawn(?:/(?P<user>[^/]+)(?:/(?P<server>[^/]*))?)?/?$")
 _SERVER_ACTIONS = {"POST": "server.start", "DELETE": "server.stop"}
 
 
@@ -41,7 +43,9 @@ def classify(method: str, hub_path: str, status: int) -> tuple[str, dict[str, st
     if match and method in _SERVER_ACTIONS:
         return _SERVER_ACTIONS[method], _names(match)
     match = _SPAWN_FORM.match(hub_path)
-    if match and method == "POST":
+    # POST: the form was submitted. GET answered with a redirect: a start without a form (no
+    # profiles, or the options in the query); a GET answered 200 only showed the form.
+    if match and (method == "POST" or (method == "GET" and status in (302, 303))):
         return "server.start", _names(match)
     if hub_path.rstrip("/") == "oauth_callback" and method == "GET" and status in (200, 302):
         return "login", {}
@@ -49,7 +53,8 @@ def classify(method: str, hub_path: str, status: int) -> tuple[str, dict[str, st
 
 
 def _names(match: re.Match[str]) -> dict[str, str]:
-    return {"user": unquote(match["user"]), "server": unquote(match["server"] or "")}
+    """``user`` is empty for /hub/spawn: the actor's own server (``record`` fills it in)."""
+    return {"user": unquote(match["user"] or ""), "server": unquote(match["server"] or "")}
 
 
 def record(handler: RequestHandler) -> dict[str, Any] | None:
@@ -71,6 +76,10 @@ def record(handler: RequestHandler) -> dict[str, Any] | None:
             return None
         return audit.event(name, COMPONENT, user=actor, admin=bool(getattr(who, "admin", False)),
                            remote=remote)  # fmt: skip
+    if not fields["user"]:  # /hub/spawn: the actor's own
+        if actor is None:  # not signed in: the hub sent them to log in
+            return None
+        fields["user"] = actor
     return audit.event(name, COMPONENT, **fields, actor=actor, status=status, remote=remote)
 
 

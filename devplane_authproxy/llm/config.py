@@ -45,7 +45,8 @@ class Provider:
     api_key_env: str = ""
 
     def api_key(self) -> str:
-        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        # A Secret made from a file usually ends in a newline, which no header may carry.
+        return os.environ.get(self.api_key_env, "").strip() if self.api_key_env else ""
 
 
 @dataclass(frozen=True)

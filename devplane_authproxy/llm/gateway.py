@@ -145,8 +145,7 @@ class ForwardHandler(GatewayHandler):
     ) -> None:
         owner = self.gateway.owner
         body["user"] = owner
-        streamed = bool(body.get("stream"))
-        if streamed and endpoint != "embeddings":
+        if body.get("stream") and endpoint != "embeddings":
             options = body.get("stream_options")
             body["stream_options"] = {**(options if isinstance(options, dict) else {}),
                                       "include_usage": True}  # fmt: skip
@@ -155,7 +154,9 @@ class ForwardHandler(GatewayHandler):
         key = provider.api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        reader = UsageReader(streamed)
+        # Set once the provider's headers are in: an event stream or one JSON document is
+        # what the provider says it sent, whatever the request's "stream" held.
+        reader = UsageReader(False)
         upstream: dict[str, Any] = {"status": 502, "started": False}
         first_byte: list[float] = []
         failure: BaseException | None = None
@@ -166,6 +167,7 @@ class ForwardHandler(GatewayHandler):
             ) as response:
                 upstream["status"] = response.status
                 kind = response.headers.get("Content-Type", "application/json")
+                reader = UsageReader(kind.startswith("text/event-stream"))
                 # Each piece as it arrives (a streamed token is one), passed on at once.
                 async for chunk in response.content.iter_any():
                     if not first_byte:
@@ -177,23 +179,23 @@ class ForwardHandler(GatewayHandler):
                         upstream["started"] = True
                         self.set_status(response.status)
                         self.set_header("Content-Type", kind)
-                        if streamed:
+                        if reader.streamed:
                             self.set_header("Cache-Control", "no-cache")
                     self.write(chunk)
                     try:
                         await self.flush()
                     except StreamClosedError:
                         gone = True
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+        except Exception as err:
             failure = err
+            if not isinstance(err, aiohttp.ClientError | OSError | TimeoutError):
+                log.exception("LLM gateway: forwarding to %s failed", provider.name)
         reader.finish()
-        if upstream["started"]:
-            status = upstream["status"]
-        elif failure is not None:
-            status = 502
-            log.warning("LLM provider %s unreachable: %s", provider.name, failure)
-        else:  # an answer without a body
-            status = upstream["status"]
+        # A failure after the answer began is a broken answer: recorded as such, and the
+        # connection is cut so the caller cannot take the part it got for the whole.
+        status = 502 if failure is not None else upstream["status"]
+        if failure is not None:
+            log.warning("LLM provider %s failed: %s", provider.name, failure)
         # Counted and audited before the caller sees the end of the answer: whoever reads the
         # metrics or the audit stream after a request ended finds it there.
         self.gateway.limiter.spent(reader.total)
@@ -205,12 +207,17 @@ class ForwardHandler(GatewayHandler):
                    first_byte[0] if first_byte else None, reader)  # fmt: skip
         if gone or self._finished:  # the caller went away; the tokens still counted
             return
-        if upstream["started"]:
+        if upstream["started"] and failure is not None:
+            self.request.connection.close()  # type: ignore[union-attr]
+        elif upstream["started"]:
             self.finish()
         elif failure is not None:
+            # A network error's words help the user; anything else says only its kind.
+            network = isinstance(failure, aiohttp.ClientError | OSError | TimeoutError)
+            detail = str(failure) if network else type(failure).__name__
             openai_error(self, 502, f"the provider {provider.name!r} could not be reached: "
-                         f"{failure}", "api_error", "provider_unreachable")  # fmt: skip
-        else:
+                         f"{detail}", "api_error", "provider_unreachable")  # fmt: skip
+        else:  # an answer without a body
             self.set_status(status)
             self.finish()
 

@@ -390,6 +390,9 @@ def install(
             key = _secret(LLM_KEY_SECRET, installed.workspace_namespace, {"api-key": api_key})
             devcluster.kubectl(bin_dir, "apply", "-f", "-", stdin=json.dumps(key))
     except BaseException:
+        # What reached the cluster goes too: a release half installed would hold the node's
+        # NodePort and volumes until the next run.
+        remove_release(bin_dir, release, namespace, wait=False)
         services.stop()
         raise
     return installed, services

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import OIDC_SERVER
-from .procs import ManagedProcess, StartError, base_env, free_port
+from .procs import ManagedProcess, base_env, free_port
 
 USERS_GROUP = "devplane-users"
 ADMINS_GROUP = "devplane-admins"
@@ -90,7 +90,7 @@ class OidcProvider:
         )
         try:
             self.process.wait_for_log(f"ready {self.issuer}", timeout)
-        except StartError:
+        except BaseException:  # Ctrl-C while waiting, too: the process has a session of its own
             self.process.stop()
             raise
 

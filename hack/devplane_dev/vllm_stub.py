@@ -39,7 +39,7 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
 
-from .procs import ManagedProcess, StartError, http_ok
+from .procs import ManagedProcess, http_ok
 
 ANSWER_PHRASE = "DEVPLANE-STUB-ANSWER"
 _TOOL_REQUEST = re.compile(r"TOOL:(?P<name>[\w.-]+)\s+(?P<args>\{.*\})", re.DOTALL)
@@ -312,7 +312,7 @@ def launch(
     process = ManagedProcess(argv, log_path, env=env, name="vllm-stub")
     try:
         process.wait_until("/health", http_ok(f"http://{host}:{port}/health"), timeout)
-    except StartError:
+    except BaseException:  # Ctrl-C while waiting, too: the process has a session of its own
         process.stop()
         raise
     return process

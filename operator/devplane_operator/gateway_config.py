@@ -9,7 +9,8 @@ operator's default limits, reaches a running workspace without restarting it.
   of ``spec.ai``, and no other), and ``apiKeyEnv``, the variable of the auth proxy's container
   that holds its key (``apiKeySecretRef``); the user's container has neither the key nor its
   variable.
-* ``limits``: ``spec.ai.limits``, each field falling back to the operator's default.
+* ``limits``: ``spec.ai.limits``, each field it sets (0: no limit) instead of the operator's
+  default.
 """
 
 from __future__ import annotations
@@ -35,5 +36,6 @@ def build_gateway_config(ai_spec: Mapping[str, Any], defaults: Mapping[str, int]
             entry["apiKeyEnv"] = api_key_env_var(provider["name"])
         providers.append(entry)
     own = ai_spec.get("limits") or {}
-    limits = {key: int(own.get(key) or defaults.get(key) or 0) for key in LIMIT_KEYS}
+    # A Workspace's own value wins, 0 (no limit) included; absent, the operator's default.
+    limits = {key: int(own[key] if key in own else defaults.get(key, 0)) for key in LIMIT_KEYS}
     return {"version": VERSION, "providers": providers, "limits": limits}

@@ -289,6 +289,10 @@ def test_a_workspaces_own_limits_win_over_the_operators():
     s = settings(DEVPLANE_LLM_LIMITS=json.dumps({"requestsPerMinute": 30, "tokensPerMinute": 9}))
     gateway = json.loads(build_configmap(ws(ai=own), s)["data"]["gateway.json"])
     assert gateway["limits"] == {"requestsPerMinute": 30, "tokensPerMinute": 5000}
+    # 0 is a value of its own (no limit), not "use the default".
+    unlimited = {**own, "limits": {"tokensPerMinute": 0}}
+    gateway = json.loads(build_configmap(ws(ai=unlimited), s)["data"]["gateway.json"])
+    assert gateway["limits"] == {"requestsPerMinute": 30, "tokensPerMinute": 0}
 
 
 def test_networkpolicy_default_deny_with_explicit_flows():

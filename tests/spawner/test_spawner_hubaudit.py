@@ -22,6 +22,10 @@ from devplane_spawner.hubaudit import classify
         ("GET", "oauth_callback", 403, None),
         ("GET", "api/users/alice/server/progress", 200, None),
         ("GET", "spawn/alice", 200, None),  # the form itself starts nothing
+        # /hub/spawn: the signed-in user's own server (the user is filled in from the actor).
+        ("POST", "spawn", 302, ("server.start", {"user": "", "server": ""})),
+        ("GET", "spawn", 302, ("server.start", {"user": "", "server": ""})),  # no form to show
+        ("GET", "spawn", 200, None),
         ("GET", "api/users/alice", 200, None),
     ],
 )  # fmt: skip
