@@ -30,9 +30,8 @@ from pathlib import Path
 
 import requests
 from devplane_dev import vllm_stub
-from devplane_dev.procs import ManagedProcess, base_env, free_port, port_open
-
-from devplane_api.v1alpha1 import AUTHPROXY_MODULE
+from devplane_dev.llm_gateway import start_gateway
+from devplane_dev.procs import ManagedProcess, free_port
 
 MODEL = "bench-model"
 KEY = "sk-bench"
@@ -40,7 +39,7 @@ TARGET_MS = 1.0
 
 
 def start(work: Path) -> tuple[str, str, list[ManagedProcess]]:
-    stub_port, gateway_port = free_port(), free_port()
+    stub_port = free_port()
     stub = vllm_stub.launch(work / "stub.log", stub_port, MODEL, api_key=KEY)
     direct = f"http://127.0.0.1:{stub_port}/v1"
     config = work / "gateway.json"
@@ -49,20 +48,12 @@ def start(work: Path) -> tuple[str, str, list[ManagedProcess]]:
         "providers": [{"name": "vllm", "baseURL": direct, "models": [MODEL],
                        "apiKeyEnv": "DEVPLANE_LLM_API_KEY_VLLM"}],
     }))  # fmt: skip
-    env = base_env(
-        JUPYTERHUB_USER="bench",
-        JUPYTERHUB_API_TOKEN="unused",
-        JUPYTERHUB_API_URL="http://127.0.0.1:9/hub/api",
-        DEVPLANE_PROXY_IP="127.0.0.1",
-        DEVPLANE_PROXY_PORT=str(free_port()),
-        DEVPLANE_LLM_GATEWAY_CONFIG=str(config),
-        DEVPLANE_LLM_GATEWAY_PORT=str(gateway_port),
-        DEVPLANE_LLM_API_KEY_VLLM=KEY,
-    )
-    proxy = ManagedProcess([sys.executable, "-m", AUTHPROXY_MODULE], work / "proxy.log",
-                           env=env, name="authproxy")  # fmt: skip
-    proxy.wait_until("the gateway", lambda: port_open(gateway_port), 20)
-    return direct, f"http://127.0.0.1:{gateway_port}/vllm/v1", [proxy, stub]
+    try:
+        proxy, port = start_gateway(work, config, "bench", {"DEVPLANE_LLM_API_KEY_VLLM": KEY})
+    except BaseException:
+        stub.stop()
+        raise
+    return direct, f"http://127.0.0.1:{port}/vllm/v1", [proxy, stub]
 
 
 def one(session: requests.Session, base: str, words: int, key: str | None) -> tuple[float, float]:

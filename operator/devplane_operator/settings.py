@@ -250,6 +250,18 @@ def _json(setting: Setting, raw: str, kind: type, fix: str) -> Any:
     return value
 
 
+def _json_list(
+    setting: Setting, raw: str, fix: str, problem: Callable[[Any, str], str | None]
+) -> tuple[Any, ...]:
+    """``raw`` as a JSON list whose every item ``problem(item, "[index]")`` finds no fault with."""
+    value = _json(setting, raw, list, fix)
+    for index, item in enumerate(value):
+        found = problem(item, f"[{index}]")
+        if found:
+            raise SettingsError(setting, found, fix)
+    return tuple(value)
+
+
 def _llm_limits(setting: Setting, raw: str) -> dict[str, int]:
     fix = 'Use a JSON object like {"requestsPerMinute": 60, "tokensPerMinute": 200000}.'
     value = _json(setting, raw, dict, fix)
@@ -267,15 +279,11 @@ def _providers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
         'Use a JSON list like [{"name": "vllm", "baseURL": "http://vllm.llm.svc:8000/v1", '
         '"models": ["qwen"]}].'
     )
-    value = _json(setting, raw, list, fix)
-    for index, provider in enumerate(value):
-        problem = validate_provider(provider, f"[{index}]")
-        if problem:
-            raise SettingsError(setting, problem, fix)
+    value = _json_list(setting, raw, fix, validate_provider)
     names = [p["name"] for p in value]
     if len(set(names)) != len(names):
         raise SettingsError(setting, "provider names are not unique", "Give each a unique name.")
-    return tuple(value)
+    return value
 
 
 _TOLERATION_FIELDS = {"key", "operator", "value", "effect", "tolerationSeconds"}
@@ -290,13 +298,13 @@ def _peers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
         'Use a JSON list of NetworkPolicy peers, e.g. [{"namespaceSelector": {"matchLabels": '
         '{"kubernetes.io/metadata.name": "monitoring"}}}].'
     )
-    value = _json(setting, raw, list, fix)
-    for index, peer in enumerate(value):
+
+    def problem(peer: Any, where: str) -> str | None:
         if not isinstance(peer, dict) or not peer or set(peer) - _PEER_FIELDS:
-            raise SettingsError(
-                setting, f"[{index}] is not a peer of podSelector, namespaceSelector, ipBlock", fix
-            )
-    return tuple(value)
+            return f"{where} is not a peer of podSelector, namespaceSelector, ipBlock"
+        return None
+
+    return _json_list(setting, raw, fix, problem)
 
 
 def _tolerations(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:

@@ -10,7 +10,6 @@ metrics as the stand-in reported them, and the audit lines with their documented
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 from devplane_dev import vllm_stub
-from devplane_dev.procs import ManagedProcess, base_env, free_port, port_open
+from devplane_dev.llm_gateway import start_gateway
+from devplane_dev.procs import ManagedProcess, free_port
 from prometheus_client.parser import text_string_to_metric_families
-
-from devplane_api.v1alpha1 import AUTHPROXY_MODULE
 
 MODELS = ("stub-coder", "stub-chat")
 KEY = "sk-provider-secret"
@@ -69,31 +67,16 @@ def write_config(path: Path, stub_url: str, limits: dict[str, int]) -> None:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[Gateway]:
-    stub_port, port, metrics_port = free_port(), free_port(), free_port()
+    stub_port, metrics_port = free_port(), free_port()
     stub = vllm_stub.launch(tmp_path / "stub.log", stub_port, MODELS, api_key=KEY)
     stub_url = f"http://127.0.0.1:{stub_port}"
     config = tmp_path / "gateway.json"
     write_config(config, stub_url, {})
     audit = tmp_path / "audit.jsonl"
-    env = base_env(
-        JUPYTERHUB_USER="alice",
-        JUPYTERHUB_API_TOKEN="not-used-here",
-        JUPYTERHUB_API_URL="http://127.0.0.1:9/hub/api",
-        DEVPLANE_PROXY_IP="127.0.0.1",
-        DEVPLANE_PROXY_PORT=str(free_port()),
-        DEVPLANE_LLM_GATEWAY_CONFIG=str(config),
-        DEVPLANE_LLM_GATEWAY_PORT=str(port),
-        DEVPLANE_METRICS_PORT=str(metrics_port),
-        **{KEY_ENV: KEY},
-    )
     # Standard output is the audit stream: kept apart from the log (standard error), as a
     # log shipper would take it.
-    argv = [sys.executable, "-c",
-            f"import sys, runpy; sys.stdout = open({str(audit)!r}, 'w', buffering=1); "
-            f"runpy.run_module({AUTHPROXY_MODULE!r}, run_name='__main__')"]  # fmt: skip
-    process = ManagedProcess(argv, tmp_path / "proxy.log", env=env, name="authproxy")
+    process, port = start_gateway(tmp_path, config, "alice", {KEY_ENV: KEY}, metrics_port, audit)
     try:
-        process.wait_until("the gateway", lambda: port_open(port), 20)
         yield Gateway(f"http://127.0.0.1:{port}/vllm/v1", f"http://127.0.0.1:{metrics_port}",
                       stub_url, config, process, audit)  # fmt: skip
     finally:
