@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from jupyterhub.spawner import Spawner
 from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
-from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Integer, List, TraitError, Unicode, default, validate
 
 from devplane_api import naming
 from devplane_api.v1alpha1 import (
@@ -55,6 +56,8 @@ from .workspace_client import WorkspaceClient, belongs_to, shared_api_client
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
 # admin's `environment` entries) stays out of the Secret.
 _HUB_ENV_PREFIX = "JUPYTERHUB_"
+# What the CRD accepts as spec.gitIdentity.email.
+_EMAIL = re.compile(r"[^\s<>]+@[^\s<>]+")
 
 
 class WorkspaceStartError(web.HTTPError):
@@ -162,6 +165,27 @@ class DevPlaneSpawner(Spawner):
     def _validate_profile_list(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
         # Fail at hub start-up on a broken profile list, not at a user's first spawn.
         profiles.parse_profiles(proposal["value"])
+        return proposal["value"]
+
+    git_identity_claims = Dict(
+        Unicode(),
+        default_value={"name": "name", "email": "email"},
+        config=True,
+        help="""Which identity-provider claims become the user's git identity (spec.gitIdentity:
+        git's user.name and user.email, written into a home's git configuration on its first
+        start and never over what the user set). Keys: "name", "email"; values: claim names
+        in the authenticator's auth state (GenericOAuthenticator's user info). Needs auth state
+        (the chart keeps it on); a claim the provider does not send is left out, and {}
+        turns the feature off.""",
+    )
+
+    @validate("git_identity_claims")
+    def _validate_git_identity_claims(self, proposal: dict[str, Any]) -> dict[str, str]:
+        unknown = sorted(set(proposal["value"]) - {"name", "email"})
+        if unknown:
+            raise TraitError(
+                f"git_identity_claims: unknown key(s) {', '.join(unknown)}; use name and email"
+            )
         return proposal["value"]
 
     hub_connect_via = Enum(
@@ -390,6 +414,26 @@ class DevPlaneSpawner(Spawner):
             spec["ai"] = ai
         return spec
 
+    async def git_identity(self) -> dict[str, str]:
+        """The user's git identity from their identity-provider claims (git_identity_claims),
+        or {} when the hub keeps no auth state for them."""
+        if not self.git_identity_claims:
+            return {}
+        state = await self.user.get_auth_state()
+        key = getattr(self.authenticator, "user_auth_state_key", "oauth_user")
+        claims = (state or {}).get(key) or {}
+        identity = {}
+        for field, claim in self.git_identity_claims.items():
+            value = claims.get(claim)
+            # A claim can be a list or an object at some providers: only a plain one line
+            # string is an identity (the CRD refuses control characters).
+            if isinstance(value, str) and value.strip() and value.isprintable():
+                identity[field] = value.strip()
+        if "email" in identity and not _EMAIL.fullmatch(identity["email"]):
+            self.log.warning("%s: the email claim %r is not an address; git gets none",
+                             self.user.name, identity.pop("email"))  # fmt: skip
+        return identity
+
     def _new_workspace(self, spec: dict[str, Any]) -> dict[str, Any]:
         storage: dict[str, Any] = {"reclaimPolicy": self.storage_reclaim_policy}
         if self.storage_size:
@@ -468,6 +512,9 @@ class DevPlaneSpawner(Spawner):
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
             self.apply_profile(self.user_options)
         spec = self.workspace_spec()
+        identity = await self.git_identity()
+        if identity:
+            spec["gitIdentity"] = identity
         # Two API round trips for a new Workspace, four for an existing one: create (or,
         # when it exists, read, check it is ours and merge-patch) the Workspace, then write
         # the Secret already owned by it. The operator needs the Secret only when the pod's

@@ -22,6 +22,8 @@
 #             /usr/local/share/ca-certificates (a site CA); CA_BUNDLE= (empty) to give none.
 #   ARCH      target architecture; default: this host's. Only amd64 can be built (see below).
 #   BASES     0 to skip bootstrapping the default base images (you pass your own FROM images)
+#   KUBECTL   kubectl binary for the workspace image; default: the one hack/build-binaries.sh
+#             builds from versions.env (built first if missing)
 #
 # Each image is built from images/<name>/Dockerfile with the repository root as the build
 # context. DevPlane's Python code goes in as the wheel built here from pyproject.toml
@@ -149,6 +151,22 @@ build_wheel() {
     || die "building DevPlane's wheel from pyproject.toml failed (see above)"
   echo "$inputs" >"$OUT/wheel.inputs"
   log "wheel: $(cd "$OUT/dist" && echo devplane-*.whl)"
+}
+
+# kubectl for the workspace image (docs/workspace.md, "Tools"): the one built for the local
+# control plane from versions.env's KUBERNETES_VERSION, or KUBECTL=/path/to/kubectl (a site's
+# own build, for the same architecture). Staged inside the build context, where the
+# Dockerfile's COPY (and so the image's content key) sees it.
+stage_kubectl() {
+  local src="${KUBECTL:-}" bin
+  if [[ -z "$src" ]]; then
+    bin="$("$ROOT/hack/build-binaries.sh" kubernetes | tail -1)" \
+      || die "building kubectl (for the workspace image) failed (see above); or set KUBECTL=/path/to/kubectl"
+    src="$bin/kubectl"
+  fi
+  [[ -x "$src" ]] || die "KUBECTL=$src is not an executable file"
+  mkdir -p "$OUT/bin"
+  cmp -s "$src" "$OUT/bin/kubectl" 2>/dev/null || install -m 0755 "$src" "$OUT/bin/kubectl"
 }
 
 engine_label() { # ref key -> value (empty when the image or label is missing)
@@ -290,6 +308,7 @@ main() {
   fi
 
   case " $images " in *" hub "* | *" operator "*) build_wheel ;; esac
+  case " $images " in *" workspace "*) stage_kubectl ;; esac
   for name in $images; do
     ref="${registry:+$registry/}devplane/$name:$tag"
     build_one "$engine" "$name" "$ref"

@@ -136,6 +136,8 @@ c.JupyterHub.oauth_token_expires_in = env_int("DEVPLANE_OAUTH_TOKEN_EXPIRES_IN",
 c.JupyterHub.spawner_class = "devplane"
 c.DevPlaneSpawner.profile_list = load_profiles()
 c.DevPlaneSpawner.ai_providers = load_json("DEVPLANE_AI_PROVIDERS", [])
+if env_str("DEVPLANE_GIT_IDENTITY_CLAIMS"):
+    c.DevPlaneSpawner.git_identity_claims = load_json("DEVPLANE_GIT_IDENTITY_CLAIMS", {})
 # Passed on only when set: the spawner's traitlets hold the defaults (docs/spawner.md).
 for trait, variable in [
     ("namespace", "DEVPLANE_NAMESPACE"),

@@ -26,6 +26,15 @@ class OidcUser:
     password: str
     groups: tuple[str, ...] = (USERS_GROUP,)
 
+    @property
+    def display_name(self) -> str:
+        """The provider's ``name`` claim: not the user name, so a test can tell them apart."""
+        return f"{self.username.capitalize()} Example"
+
+    @property
+    def email(self) -> str:
+        return f"{self.username}@example.org"
+
 
 class OidcProvider:
     """Writes the provider's config to ``workdir/oidc.json`` (mode 0600) and starts it.
@@ -71,7 +80,8 @@ class OidcProvider:
                 {
                     "username": u.username,
                     "password": u.password,
-                    "email": f"{u.username}@example.org",
+                    "email": u.email,
+                    "name": u.display_name,
                     "groups": list(u.groups),
                 }
                 for u in users

@@ -47,6 +47,9 @@ GATEWAY_DIR = "/etc/devplane/gateway"
 GATEWAY_FILE = "gateway.json"
 CA_DIR = "/etc/devplane/ca"
 CA_FILE = "ca.crt"
+# The image's CAs plus the site's: written by the workspace's entrypoint at start, because the
+# root filesystem is read-only and a CA must be added to the trust store, not replace it.
+CA_BUNDLE = f"{RUN_DIR}/ca-certificates.crt"
 
 
 def labels(ws: Workspace) -> dict[str, str]:
@@ -164,20 +167,45 @@ def _workspace_env(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:
         "OPENCODE_DISABLE_MODELS_FETCH": "true",
         "OPENCODE_DISABLE_AUTOUPDATE": "true",
         "OPENCODE_DISABLE_LSP_DOWNLOAD": "true",
-        "npm_config_offline": "true",
     }
-    if settings.pip_index_url:
-        plain["PIP_INDEX_URL"] = settings.pip_index_url
-    if settings.pip_trusted_host:
-        plain["PIP_TRUSTED_HOST"] = settings.pip_trusted_host
-    if settings.npm_registry:
-        plain["npm_config_registry"] = settings.npm_registry
+    plain |= _mirror_env(settings)
     if settings.ca_bundle_configmap:
-        bundle = f"{CA_DIR}/{CA_FILE}"
-        plain |= {"SSL_CERT_FILE": bundle, "REQUESTS_CA_BUNDLE": bundle}
-        plain |= {"NODE_EXTRA_CA_CERTS": bundle, "PIP_CERT": bundle}
+        plain["DEVPLANE_EXTRA_CA_FILE"] = f"{CA_DIR}/{CA_FILE}"
+        plain["DEVPLANE_CA_BUNDLE"] = CA_BUNDLE
+        for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"):
+            plain[var] = CA_BUNDLE
+        plain["PIP_CERT"] = CA_BUNDLE
+        # Node keeps its own CAs and adds this file's.
+        plain["NODE_EXTRA_CA_CERTS"] = f"{CA_DIR}/{CA_FILE}"
+    # Written into a home's git config on its first start (the entrypoint never overwrites it).
+    if ws.git_identity.get("name"):
+        plain["DEVPLANE_GIT_NAME"] = ws.git_identity["name"]
+    if ws.git_identity.get("email"):
+        plain["DEVPLANE_GIT_EMAIL"] = ws.git_identity["email"]
     # No API key here: the gateway in the auth proxy's container holds them (_authproxy_env).
     return _env(plain)
+
+
+def _mirror_env(settings: Settings) -> dict[str, str]:
+    """pip, npm and git pointed at the site's mirrors; a tool with no mirror stays offline."""
+    env: dict[str, str] = {}
+    if settings.pip_index_url:
+        # The image's /etc/pip.conf says no-index; the environment outranks it.
+        env |= {"PIP_INDEX_URL": settings.pip_index_url, "PIP_NO_INDEX": "false"}
+    if settings.pip_trusted_host:
+        env["PIP_TRUSTED_HOST"] = settings.pip_trusted_host
+    if settings.npm_registry:
+        env |= {"npm_config_registry": settings.npm_registry, "npm_config_offline": "false"}
+    else:
+        env["npm_config_offline"] = "true"
+    if settings.git_mirrors:
+        # Command-line-level git config from the environment (git >= 2.31): every git in the
+        # pod sees it, and nothing is written into the user's ~/.gitconfig.
+        env["GIT_CONFIG_COUNT"] = str(len(settings.git_mirrors))
+        for index, mirror in enumerate(settings.git_mirrors):
+            env[f"GIT_CONFIG_KEY_{index}"] = f"url.{mirror['url']}.insteadOf"
+            env[f"GIT_CONFIG_VALUE_{index}"] = mirror["insteadOf"]
+    return env
 
 
 def _authproxy_env(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:

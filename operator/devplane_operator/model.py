@@ -8,7 +8,7 @@ SpecError, which reconcile reports as phase Failed (a permanent error, no retry)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +49,8 @@ class Workspace:
     reclaim_policy: str
     ai: dict[str, Any]
     hub_secret: str
+    # spec.gitIdentity: the owner's name and email from the identity provider, or {}.
+    git_identity: dict[str, str] = field(default_factory=dict)
     # A home volume an older release named (reconcile.Controller._home_volume), else "".
     legacy_home: str = ""
 
@@ -164,4 +166,9 @@ def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
         reclaim_policy=storage.get("reclaimPolicy") or "Retain",
         ai=ai,
         hub_secret=(spec.get("hubSecretRef") or {}).get("name", ""),
+        git_identity={
+            key: str(value)
+            for key, value in (spec.get("gitIdentity") or {}).items()
+            if key in ("name", "email") and value
+        },
     )

@@ -307,6 +307,30 @@ def _peers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     return _json_list(setting, raw, fix, problem)
 
 
+_GIT_URL_SCHEMES = ("http", "https", "ssh", "git")
+
+
+def _git_mirrors(setting: Setting, raw: str) -> tuple[dict[str, str], ...]:
+    fix = (
+        'Use a JSON list of {"url": <mirror>, "insteadOf": <original prefix>}, e.g. '
+        '[{"url": "https://git-mirror.example.internal/github/", "insteadOf": '
+        '"https://github.com/"}]: git then fetches from the mirror whatever URL starts with '
+        "insteadOf."
+    )
+
+    def problem(rule: Any, where: str) -> str | None:
+        if not isinstance(rule, dict) or set(rule) != {"url", "insteadOf"}:
+            return f"{where} must have exactly the keys url and insteadOf"
+        if not all(isinstance(rule[k], str) and rule[k].strip() for k in rule):
+            return f"{where}: url and insteadOf must be non-empty strings"
+        parts = urlsplit(rule["url"])
+        if parts.scheme not in _GIT_URL_SCHEMES or not parts.hostname:
+            return f"{where}.url {rule['url']!r} is not a {'/'.join(_GIT_URL_SCHEMES)} URL"
+        return None
+
+    return _json_list(setting, raw, fix, problem)
+
+
 def _tolerations(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     fix = (
         'Use a JSON list of Kubernetes tolerations, e.g. [{"key": "dedicated", "operator": '
@@ -531,9 +555,11 @@ class Settings:
     )
     ca_bundle_configmap: str = _setting(
         _name,
-        "ConfigMap (in each workspace namespace) with a PEM CA bundle to trust; mounted at "
-        "`/etc/devplane/ca/ca.crt` and named by `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, "
-        "`NODE_EXTRA_CA_CERTS` and `PIP_CERT`.",
+        "ConfigMap (in each workspace namespace) with a PEM CA bundle to trust besides the "
+        "image's own CAs: mounted at `/etc/devplane/ca/ca.crt`, added to the system bundle "
+        "by the workspace's entrypoint (`/run/devplane/ca-certificates.crt`), which "
+        "`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `GIT_SSL_CAINFO` and "
+        "`PIP_CERT` name; `NODE_EXTRA_CA_CERTS` names the site's file (Node adds it to its own).",
     )
     ca_bundle_key: str = _setting(
         _text_or_default, "Key of the CA bundle in that ConfigMap.", default="ca.crt"
@@ -543,7 +569,17 @@ class Settings:
     )
     pip_trusted_host: str = _setting(_text, "`PIP_TRUSTED_HOST` of workspaces.")
     npm_registry: str = _setting(
-        _url, "`npm_config_registry` of workspaces (an internal npm mirror)."
+        _url,
+        "`npm_config_registry` of workspaces (an internal npm mirror). Set, npm is online "
+        "(`npm_config_offline=false`); empty, npm stays offline.",
+    )
+    git_mirrors: tuple[dict[str, str], ...] = _setting(
+        _git_mirrors,
+        'Git mirrors of workspaces, as a JSON list of `{"url": <mirror>, "insteadOf": '
+        "<prefix>}`: git fetches any URL starting with the prefix from the mirror instead "
+        "(git's `url.<url>.insteadOf`, given to every git in the pod through "
+        "`GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_<n>`/`GIT_CONFIG_VALUE_<n>`).",
+        default="[]",
     )
     # --- who may reach a workspace (its NetworkPolicy)
     hub_namespace: str = _setting(

@@ -213,6 +213,9 @@ def test_user_signs_in_and_works_in_a_real_workspace_pod(
     type_line(page, "echo mark-$DEVPLANE_MARK")
     wait_for_text(page, rf"mark-{mark}")
     assert workspace_pod(system, "alice")["spec"]["nodeName"] == "real-node-0"
+    # Her git identity came from the provider's claims, into her home's git configuration.
+    identity = in_workspace(system, "alice", "git", "config", "--global", "--get-regexp", "^user")
+    assert identity.splitlines() == [f"user.name {alice.display_name}", f"user.email {alice.email}"]
 
 
 @pytest.fixture(scope="module")

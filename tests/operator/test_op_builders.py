@@ -220,16 +220,58 @@ def test_mirrors_and_ca_bundle_from_settings():
     s = settings(
         DEVPLANE_PIP_INDEX_URL="http://mirror.internal/simple",
         DEVPLANE_NPM_REGISTRY="http://npm.internal/",
+        DEVPLANE_GIT_MIRRORS=json.dumps(
+            [
+                {"url": "https://git.internal/gh/", "insteadOf": "https://github.com/"},
+                {"url": "ssh://git.internal/gl/", "insteadOf": "git@gitlab.com:"},
+            ]
+        ),
         DEVPLANE_CA_BUNDLE_CONFIGMAP="corp-ca",
     )
     pod = build_pod(ws(), s)
     env = env_of(container(pod, "workspace"))
+    # A mirror turns its tool on (the image's defaults keep pip and npm offline).
     assert env["PIP_INDEX_URL"] == "http://mirror.internal/simple"
+    assert env["PIP_NO_INDEX"] == "false"
     assert env["npm_config_registry"] == "http://npm.internal/"
-    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
-        assert env[var] == "/etc/devplane/ca/ca.crt"
+    assert env["npm_config_offline"] == "false"
+    assert env["GIT_CONFIG_COUNT"] == "2"
+    assert env["GIT_CONFIG_KEY_0"] == "url.https://git.internal/gh/.insteadOf"
+    assert env["GIT_CONFIG_VALUE_0"] == "https://github.com/"
+    assert env["GIT_CONFIG_KEY_1"] == "url.ssh://git.internal/gl/.insteadOf"
+    assert env["GIT_CONFIG_VALUE_1"] == "git@gitlab.com:"
+    # The site's CA is added to the image's (the entrypoint joins them), not put in its place.
+    assert env["DEVPLANE_EXTRA_CA_FILE"] == "/etc/devplane/ca/ca.crt"
+    joined = env["DEVPLANE_CA_BUNDLE"]
+    assert joined.startswith("/run/devplane/")
+    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"):
+        assert env[var] == joined, var
+    assert env["PIP_CERT"] == joined
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/devplane/ca/ca.crt"  # Node adds it to its own
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["ca-bundle"]["configMap"]["name"] == "corp-ca"
+    mounts = {m["mountPath"] for m in container(pod, "workspace")["volumeMounts"]}
+    assert {"/etc/devplane/ca", "/run/devplane"} <= mounts
+
+
+def test_no_mirror_keeps_every_tool_offline():
+    env = env_of(container(build_pod(ws(), settings()), "workspace"))
+    assert env["npm_config_offline"] == "true"
+    assert not {"PIP_INDEX_URL", "PIP_NO_INDEX", "npm_config_registry", "GIT_CONFIG_COUNT"} & set(
+        env
+    )
+
+
+def test_git_identity_reaches_the_workspace_container_only():
+    identity = {"name": "Alice Liddell", "email": "alice@example.org"}
+    pod = build_pod(ws(gitIdentity=identity), settings())
+    env = env_of(container(pod, "workspace"))
+    assert env["DEVPLANE_GIT_NAME"] == "Alice Liddell"
+    assert env["DEVPLANE_GIT_EMAIL"] == "alice@example.org"
+    assert "DEVPLANE_GIT_NAME" not in env_of(container(pod, "authproxy"))
+    # Without one, nothing is set (the entrypoint then leaves git's configuration alone).
+    env = env_of(container(build_pod(ws(), settings()), "workspace"))
+    assert "DEVPLANE_GIT_NAME" not in env and "DEVPLANE_GIT_EMAIL" not in env
 
 
 def test_readiness_probe_hits_the_service_prefix_api():

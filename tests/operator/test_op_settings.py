@@ -134,6 +134,21 @@ BAD = {
         "Use one of Always",
     ),
     "mirror url": ({"DEVPLANE_PIP_INDEX_URL": "mirror"}, "DEVPLANE_PIP_INDEX_URL", "http(s)"),
+    "git mirror keys": (
+        {"DEVPLANE_GIT_MIRRORS": '[{"url": "https://git.internal/"}]'},
+        "DEVPLANE_GIT_MIRRORS",
+        "exactly the keys url and insteadOf",
+    ),
+    "git mirror url": (
+        {"DEVPLANE_GIT_MIRRORS": '[{"url": "git.internal", "insteadOf": "https://github.com/"}]'},
+        "DEVPLANE_GIT_MIRRORS",
+        "is not a http/https/ssh/git URL",
+    ),
+    "git mirror not a list": (
+        {"DEVPLANE_GIT_MIRRORS": '{"url": "https://git.internal/"}'},
+        "DEVPLANE_GIT_MIRRORS",
+        "insteadOf",
+    ),
     "registry prefix": (
         {"DEVPLANE_ALLOWED_IMAGE_REGISTRIES": "registry.example/devplane:1.0"},
         "DEVPLANE_ALLOWED_IMAGE_REGISTRIES",

@@ -19,9 +19,16 @@ PROFILES = [
 ]
 
 
+async def no_auth_state() -> None:
+    """A hub user without auth state (made by an admin): no git identity."""
+
+
 def make_spawner(server_name: str = "dev", **config) -> DevPlaneSpawner:
     hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
-    user = SimpleNamespace(name="Alice@x.com", url="/user/Alice@x.com/", escaped_name="Alice@x.com")
+    user = SimpleNamespace(
+        name="Alice@x.com", url="/user/Alice@x.com/", escaped_name="Alice@x.com",
+        get_auth_state=no_auth_state,
+    )  # fmt: skip
     # An ORM server object carries the URL prefix get_env() reports.
     orm_server = orm.Server(
         proto="http", ip="", port=0, cookie_name="c", base_url=f"/user/Alice@x.com/{server_name}/"
@@ -171,3 +178,41 @@ async def test_a_create_refused_while_a_new_quota_counts_nothing_yet_is_retried(
     answers[:] = [forbidden]
     with pytest.raises(ApiException):
         await client.create({})
+
+
+def with_auth_state(spawner: DevPlaneSpawner, state: dict | None) -> DevPlaneSpawner:
+    async def get_auth_state() -> dict | None:
+        return state
+
+    spawner.user.get_auth_state = get_auth_state
+    return spawner
+
+
+async def test_git_identity_comes_from_the_identity_providers_claims():
+    claims = {"name": "Alice Liddell", "email": "alice@example.org", "groups": ["devs"]}
+    spawner = with_auth_state(make_spawner(), {"access_token": "t", "oauth_user": claims})
+    assert await spawner.git_identity() == {"name": "Alice Liddell", "email": "alice@example.org"}
+    # Other claim names, as a site's provider may use them.
+    other = {"oauth_user": {"displayName": "A. L.", "mail": "al@example.org"}}
+    spawner = with_auth_state(
+        make_spawner(git_identity_claims={"name": "displayName", "email": "mail"}), other
+    )
+    assert await spawner.git_identity() == {"name": "A. L.", "email": "al@example.org"}
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        None,  # no auth state: a user made by an admin, or auth state off
+        {"oauth_user": {}},
+        {"oauth_user": {"name": ["not", "a string"], "email": "not an address"}},
+        {"oauth_user": {"name": "line\nbreak", "email": "  "}},
+    ],
+)
+async def test_no_usable_claims_give_no_git_identity(state):
+    assert await with_auth_state(make_spawner(), state).git_identity() == {}
+
+
+def test_git_identity_claims_refuse_unknown_keys():
+    with pytest.raises(TraitError, match=r"unknown key.*signingkey; use name and email"):
+        make_spawner(git_identity_claims={"name": "name", "signingkey": "key"})

@@ -33,10 +33,16 @@ def ws_namespace(kubeconfig, bin_dir, make_namespace) -> str:
     return make_namespace("spw")
 
 
+async def no_auth_state() -> None:
+    """A hub user without auth state (made by an admin): no git identity."""
+
+
 def make_spawner(kubeconfig, namespace: str, user: str) -> DevPlaneSpawner:
     orm_server = orm.Server(proto="http", ip="", port=0, cookie_name="c", base_url=f"/user/{user}/")
     spawner = DevPlaneSpawner(
-        user=SimpleNamespace(name=user, url=f"/user/{user}/", escaped_name=user),
+        user=SimpleNamespace(
+            name=user, url=f"/user/{user}/", escaped_name=user, get_auth_state=no_auth_state
+        ),
         hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
         orm_spawner=SimpleNamespace(name="", server=orm_server, display_name="", state=None),
         api_token="t0ken", oauth_client_id=f"jupyterhub-user-{user}",
