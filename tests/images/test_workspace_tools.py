@@ -25,6 +25,7 @@ from devplane_dev.poll import wait_for
 from devplane_dev.workspaces import EXAMPLE_PROVIDERS_JSON, workspace_manifest
 from devplane_operator.builders import build_pod
 from devplane_operator.model import parse_workspace
+from devplane_operator.opencode_config import build_opencode_config
 from devplane_operator.settings import load_settings
 
 HOME_TMPFS = "--mount=type=tmpfs,destination=/home/dev,U=true"
@@ -292,3 +293,29 @@ def test_git_identity_is_set_once_and_the_users_own_survives_a_restart(images, p
         # It is the user's file, and the provider's identity was written there once.
         config = shell(podman, name, "cat ~/.gitconfig").stdout
     assert config.count("email") == 1 and "alice@example.org" not in config
+
+
+# ------------------------------------------------------------------ several models
+
+
+def test_opencode_lists_every_model_of_every_provider(images, podman, scratch):
+    # What `opencode models` shows a user choosing a model, from the operator's configuration.
+    spec = {
+        "providers": [
+            {"name": "vllm", "baseURL": "http://vllm.llm:8000/v1", "models": ["qwen-coder"]},
+            {"name": "chat", "baseURL": "http://chat.llm:8000/v1", "models": ["llama", "big"]},
+        ],
+        "defaultModel": "qwen-coder",
+    }
+    config = scratch / "opencode.json"
+    config.write_text(json.dumps(build_opencode_config(spec)))
+    config.chmod(0o644)
+    done = podman.run(
+        images["workspace"],
+        ["models"],
+        entrypoint="opencode",
+        options=[HOME_TMPFS, "--mount=type=tmpfs,destination=/tmp,U=true",
+                 f"--volume={config}:/etc/opencode/opencode.json:ro"],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == ["chat/big", "chat/llama", "vllm/qwen-coder"]

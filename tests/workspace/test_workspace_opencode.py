@@ -28,35 +28,46 @@ from devplane_operator.opencode_config import api_key_env_var, build_opencode_co
 
 from devplane_api.v1alpha1 import AUTHPROXY_MODULE, LLM_GATEWAY_PORT
 
-STUB_PORT = 8000  # inside the private namespace every port is free
-API_KEY = "sk-devplane-test-key"
-MODEL = "qwen-coder"
+# Two providers, each its own stand-in with its own key and model: the workspace offers both,
+# and opencode uses the first unless told otherwise (docs/workspace.md, "Several models").
+PROVIDERS = {
+    # name: (port inside the private namespace, API key, model)
+    "vllm": (8000, "sk-devplane-test-key", "qwen-coder"),
+    "chat": (8001, "sk-devplane-chat-key", "llama-chat"),
+}
+MODEL = PROVIDERS["vllm"][2]
+SECOND = f"chat/{PROVIDERS['chat'][2]}"
 AI_SPEC = {
     "providers": [
         {
-            "name": "vllm",
-            "baseURL": f"http://127.0.0.1:{STUB_PORT}/v1",
-            "models": [MODEL],
-            "apiKeySecretRef": {"name": "vllm-key", "key": "token"},
+            "name": name,
+            "baseURL": f"http://127.0.0.1:{port}/v1",
+            "models": [model],
+            "apiKeySecretRef": {"name": f"{name}-key", "key": "token"},
         }
+        for name, (port, _, model) in PROVIDERS.items()
     ],
     "defaultModel": MODEL,
 }
+# (opencode run's extra arguments, the prompt); the bash tool runs in the second one.
+TOOL_ARGS = {"command": "echo tool-ran-$((6*7))", "description": "Print a marker"}
+PROMPTS = [
+    ("", "Say hello to DevPlane."),
+    ("", f"Please run it. TOOL:bash {json.dumps(TOOL_ARGS)}"),
+    (f"--model {SECOND}", "Say hello from the second model."),
+]
 
 _SCRIPT = """
 set -u
 ip link set lo up
-{python} -m devplane_dev.vllm_stub --port {port} --api-key {key} --model {model} \
-    >{out}/stub.log 2>&1 &
-stub=$!
-# The auth proxy's container: its own environment, with the key; opencode's has none.
+{stubs}
+# The auth proxy's container: its own environment, with the keys; opencode's has none.
 env -i PATH="$PATH" PYTHONPATH="$PYTHONPATH" JUPYTERHUB_USER=dev JUPYTERHUB_API_TOKEN=unused \
     JUPYTERHUB_API_URL=http://127.0.0.1:9/hub/api DEVPLANE_PROXY_IP=127.0.0.1 \
-    DEVPLANE_LLM_GATEWAY_CONFIG={out}/gateway.json {key_env}={key} \
+    DEVPLANE_LLM_GATEWAY_CONFIG={out}/gateway.json {key_envs} \
     {python} -m {proxy} >{out}/audit.jsonl 2>{out}/proxy.log &
-proxy=$!
-trap 'kill $stub $proxy 2>/dev/null' EXIT
-for url in "http://127.0.0.1:{port}/health" "http://127.0.0.1:{gateway}/vllm/v1/models"; do
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
+for url in {ready_urls}; do
     for _ in $(seq 100); do
         {python} -c 'import urllib.request as u, sys; u.urlopen(sys.argv[1])' "$url" \
             2>/dev/null && break
@@ -65,13 +76,16 @@ for url in "http://127.0.0.1:{port}/health" "http://127.0.0.1:{gateway}/vllm/v1/
 done
 cd "$HOME"
 status=0
-for i in 0 1; do
+for i in {runs}; do
     prompt=$(cat {out}/prompt-$i)
     strace -f -qq -e trace=connect -o {out}/connect-$i.log \
-        opencode run "$prompt" >{out}/stdout-$i 2>{out}/stderr-$i || status=$?
+        opencode run $(cat {out}/args-$i) "$prompt" >{out}/stdout-$i 2>{out}/stderr-$i || status=$?
 done
-{python} -c 'import urllib.request as u, sys; print(u.urlopen(sys.argv[1]).read().decode())' \
-    "http://127.0.0.1:{port}/_stub/requests" >{out}/requests.json
+for name in {names}; do
+    port=$(cat {out}/port-$name)
+    {python} -c 'import urllib.request as u, sys; print(u.urlopen(sys.argv[1]).read().decode())' \
+        "http://127.0.0.1:$port/_stub/requests" >{out}/requests-$name.json
+done
 exit $status
 """
 
@@ -82,19 +96,31 @@ _ALLOWED_CONNECT = re.compile(
 
 @pytest.fixture(scope="module")
 def opencode_run() -> dict:
-    """Run two prompts (a plain one and one that makes the model call the bash tool)."""
+    """Run the PROMPTS: a plain one, one that makes the model call the bash tool, and one on
+    the second provider's model."""
     root = short_tempdir("dpo-")
     out = root / "out"
     out.mkdir()
     workspace = LocalWorkspace(root / "ws", opencode_config=build_opencode_config(AI_SPEC))
     (out / "gateway.json").write_text(json.dumps(build_gateway_config(AI_SPEC, {})))
-    (out / "prompt-0").write_text("Say hello to DevPlane.")
-    tool_args = {"command": "echo tool-ran-$((6*7))", "description": "Print a marker"}
-    (out / "prompt-1").write_text(f"Please run it. TOOL:bash {json.dumps(tool_args)}")
-    python = Path(sys.executable)
+    for i, (args, prompt) in enumerate(PROMPTS):
+        (out / f"args-{i}").write_text(args)
+        (out / f"prompt-{i}").write_text(prompt)
+    python = shlex.quote(str(Path(sys.executable)))
+    stubs = []
+    for name, (port, key, model) in PROVIDERS.items():
+        (out / f"port-{name}").write_text(str(port))
+        stubs.append(
+            f"{python} -m devplane_dev.vllm_stub --port {port} --api-key {key} "
+            f"--model {model} >{out}/stub-{name}.log 2>&1 &"
+        )
+    ready = [f"http://127.0.0.1:{port}/health" for port, _, _ in PROVIDERS.values()]
+    ready += [f"http://127.0.0.1:{LLM_GATEWAY_PORT}/{name}/v1/models" for name in PROVIDERS]
     script = _SCRIPT.format(
-        python=shlex.quote(str(python)), port=STUB_PORT, key=API_KEY, model=MODEL, out=out,
-        proxy=AUTHPROXY_MODULE, gateway=LLM_GATEWAY_PORT, key_env=api_key_env_var("vllm"),
+        python=python, out=out, proxy=AUTHPROXY_MODULE, stubs="\n".join(stubs),
+        key_envs=" ".join(f"{api_key_env_var(n)}={k}" for n, (_, k, _) in PROVIDERS.items()),
+        ready_urls=" ".join(ready), runs=" ".join(str(i) for i in range(len(PROMPTS))),
+        names=" ".join(PROVIDERS),
     )  # fmt: skip
     env = workspace.env()
     env["PATH"] = f"{env['PATH']}:/usr/sbin:/sbin"
@@ -104,20 +130,26 @@ def opencode_run() -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
     )
+    runs = range(len(PROMPTS))
     result = {
         "returncode": proc.returncode,
         "stderr": proc.stderr,
-        "stdout": [(out / f"stdout-{i}").read_text() for i in (0, 1)],
-        "opencode_stderr": [(out / f"stderr-{i}").read_text() for i in (0, 1)],
+        "stdout": [(out / f"stdout-{i}").read_text() for i in runs],
+        "opencode_stderr": [(out / f"stderr-{i}").read_text() for i in runs],
         "connects": [
             line
-            for i in (0, 1)
+            for i in runs
             for line in (out / f"connect-{i}.log").read_text().splitlines()
             if "connect(" in line
         ],
-        "requests": json.loads((out / "requests.json").read_text() or "{}").get("requests", []),
+        "requests": {
+            name: json.loads((out / f"requests-{name}.json").read_text() or "{}").get(
+                "requests", []
+            )
+            for name in PROVIDERS
+        },
         "audit": [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()],
         "opencode_env": env,
     }
@@ -130,31 +162,45 @@ def test_opencode_answers_through_the_configured_model(opencode_run):
     assert f"DEVPLANE-STUB-ANSWER (model {MODEL})" in opencode_run["stdout"][0]
 
 
-def test_every_request_used_the_configured_model_and_key(opencode_run):
-    requests = opencode_run["requests"]
-    assert requests, opencode_run
-    assert {r["model"] for r in requests} == {MODEL}
-    # opencode had no key; the gateway added the provider's to every request, and named the
-    # workspace's owner.
-    assert API_KEY not in json.dumps(opencode_run["opencode_env"])
-    assert all(r["key_ok"] for r in requests)
-    assert {r["user"] for r in requests} == {"dev"}
-    assert all(r["stream"] for r in requests)
+def test_opencode_uses_the_second_provider_when_the_user_picks_its_model(opencode_run):
+    assert opencode_run["returncode"] == 0, opencode_run
+    assert f"DEVPLANE-STUB-ANSWER (model {PROVIDERS['chat'][2]})" in opencode_run["stdout"][2]
+    # Its requests went to its own endpoint, and only the third run's did.
+    chat = opencode_run["requests"]["chat"]
+    assert chat and {r["model"] for r in chat} == {PROVIDERS["chat"][2]}
+    assert all(r["last_role"] == "user" and r["key_ok"] for r in chat)
+
+
+def test_every_request_used_its_providers_model_and_key(opencode_run):
+    for name, (_, key, model) in PROVIDERS.items():
+        requests = opencode_run["requests"][name]
+        assert requests, (name, opencode_run)
+        assert {r["model"] for r in requests} == {model}
+        # opencode had no key; the gateway added the provider's own to every request (the
+        # stand-in checks it), and named the workspace's owner.
+        assert key not in json.dumps(opencode_run["opencode_env"])
+        assert all(r["key_ok"] for r in requests)
+        assert {r["user"] for r in requests} == {"dev"}
+        assert all(r["stream"] for r in requests)
     # The agent offered its tools, among them the bash tool, and ripgrep-backed grep.
-    assert any({"bash", "grep"} <= set(r["tools"]) for r in requests)
+    assert any({"bash", "grep"} <= set(r["tools"]) for r in opencode_run["requests"]["vllm"])
 
 
 def test_a_tool_call_round_trip_runs_in_the_workspace(opencode_run):
     # The stand-in asked for the bash tool; opencode ran it and sent the result back.
-    assert any(r["last_role"] == "tool" for r in opencode_run["requests"])
+    assert any(r["last_role"] == "tool" for r in opencode_run["requests"]["vllm"])
     assert "tool said:" in opencode_run["stdout"][1]
     assert "tool-ran-42" in opencode_run["stdout"][1]
 
 
 def test_the_gateway_audited_each_request_with_its_tokens(opencode_run):
     events = [e for e in opencode_run["audit"] if e["event"] == "llm.request"]
-    assert len(events) == len(opencode_run["requests"])
-    assert all(e["status"] == 200 and e["model"] == MODEL for e in events)
+    requests = opencode_run["requests"]
+    assert len(events) == sum(len(r) for r in requests.values())
+    for name, (_, _, model) in PROVIDERS.items():
+        mine = [e for e in events if e["provider"] == name]
+        assert len(mine) == len(requests[name]) and all(e["model"] == model for e in mine)
+    assert all(e["status"] == 200 for e in events)
     assert all(e["completion_tokens"] > 0 for e in events)
 
 
