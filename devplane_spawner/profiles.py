@@ -23,7 +23,7 @@ _RESOURCE_KEYS = {"requests", "limits"}
 _RESOURCE_NAMES = {"cpu", "memory", "ephemeral-storage"}
 _PROFILE_KEYS = {
     "slug", "display_name", "description", "default", "image", "resources", "model", "models",
-    "llmLimits",
+    "llmLimits", "idleTimeout",
 }  # fmt: skip
 _LIMIT_KEYS = ("requestsPerMinute", "tokensPerMinute")
 # user_options keys a client may send; anything else is refused rather than ignored, so a typo
@@ -50,6 +50,9 @@ class Profile:
     models: tuple[str, ...] = ()
     # The LLM gateway's limits for this profile's workspaces (empty: the operator's).
     llm_limits: Mapping[str, int] = field(default_factory=dict)
+    # Seconds of inactivity before the idle culler stops this profile's workspaces; 0: never;
+    # None: the culler's own timeout (culling.py).
+    idle_timeout: int | None = None
 
 
 def _check_resources(slug: str, resources: Any) -> dict[str, dict[str, str]]:
@@ -100,6 +103,15 @@ def _check_limits(slug: str, limits: Any) -> dict[str, int]:
     return dict(limits)
 
 
+def _check_idle_timeout(slug: str, value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ProfileError(
+            f"profile {slug!r}: idleTimeout must be a whole number of seconds >= 0 "
+            "(0: never stopped for being idle)"
+        )
+    return value
+
+
 def parse_profile(raw: Mapping[str, Any]) -> Profile:
     """Validate one configured profile (a dict from the hub configuration)."""
     if not isinstance(raw, Mapping):
@@ -124,6 +136,9 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         model=str(raw.get("model") or ""),
         models=_check_models(slug, raw["models"]) if "models" in raw else (),
         llm_limits=_check_limits(slug, raw.get("llmLimits") or {}),
+        idle_timeout=(
+            _check_idle_timeout(slug, raw["idleTimeout"]) if "idleTimeout" in raw else None
+        ),
     )
 
 

@@ -5,10 +5,11 @@ every variable with its default and a Keycloak and a Dex example. Anything not c
 added with DEVPLANE_HUB_EXTRA_CONFIG (a Python file loaded last, with the same ``c``).
 """
 
+import json
 import sys
 from pathlib import Path
 
-from devplane_spawner import hubaudit, hubsecurity
+from devplane_spawner import culling, hubaudit, hubsecurity, profiles
 from devplane_spawner.authenticator import DevPlaneOAuthenticator
 from devplane_spawner.hubsettings import (
     HubSettingsError,
@@ -169,13 +170,21 @@ if env_bool("DEVPLANE_CULL_ENABLED", True):
             "command": [
                 sys.executable,
                 "-m",
-                "jupyterhub_idle_culler",
+                # jupyterhub-idle-culler, judging each server by its profile's idleTimeout.
+                "devplane_spawner.culling",
                 f"--timeout={env_int('DEVPLANE_CULL_TIMEOUT', 3600)}",
                 f"--cull-every={env_int('DEVPLANE_CULL_EVERY', 300)}",
                 f"--max-age={env_int('DEVPLANE_CULL_MAX_AGE', 0)}",
                 "--url="
                 + hubsecurity.in_pod_hub_api_url(c.JupyterHub.hub_bind_url, c.JupyterHub.bind_url),
             ],
+            "environment": {
+                culling.PROFILE_TIMEOUTS_ENV: json.dumps(
+                    culling.profile_timeouts(
+                        profiles.parse_profiles(c.DevPlaneSpawner.profile_list)
+                    )
+                )
+            },
         }
     )
     # Least privilege: see users and their servers' activity, stop servers; it cannot

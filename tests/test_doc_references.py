@@ -35,6 +35,8 @@ SKIP_DIRS = {
     ".devplane-setup",
     "test-artifacts",
     "__pycache__",
+    # Build output (.gitignore'd): the images' wheel and the binaries staged for them.
+    "build",
 }
 TEXT_SUFFIXES = {
     ".md", ".py", ".yaml", ".yml", ".tpl", ".txt", ".sh", ".toml", ".cfg", ".json", ".env",

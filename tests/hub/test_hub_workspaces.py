@@ -267,6 +267,38 @@ def test_idle_culler_service_stops_an_idle_workspace(stack, tmp_path):
         assert ws["spec"]["started"] is False
 
 
+def test_idle_culler_gives_each_profile_its_own_idle_timeout(stack, tmp_path):
+    """A profile's idleTimeout overrides the culler's: 0 never culls, a long one outlasts the
+    hub-wide timeout, and a server of a profile without one is culled at the hub-wide one."""
+    culling = {"DEVPLANE_CULL_TIMEOUT": "3", "DEVPLANE_CULL_EVERY": "1"}
+    profiles = [
+        {"slug": "small", "default": True},  # no idleTimeout: the culler's 3 s
+        {"slug": "never", "idleTimeout": 0},
+        {"slug": "long", "idleTimeout": 3600},
+    ]
+    with stack.another_hub(tmp_path, profiles=profiles, **culling) as hub:
+        for user, profile in (("ivan", "never"), ("judy", "long"), ("karl", "small")):
+            assert hub.api("POST", f"/users/{user}").status_code == 201
+            started = hub.api("POST", f"/users/{user}/server", json={"profile": profile})
+            assert started.status_code in (201, 202), started.text
+        for user in ("ivan", "judy", "karl"):
+            hub.wait_ready(user)
+        # karl's is culled at the hub-wide timeout; ivan's and judy's were started first, so
+        # they have been idle longer, and a culler that ignored their profiles would have
+        # stopped them already.
+        hub.wait_stopped("karl", timeout=60)
+        wait_for(
+            "the culler's DELETE of karl's server in the hub log",
+            lambda: "DELETE /hub/api/users/karl/server (idle-culler@" in hub.log(),
+            10,
+        )
+        time.sleep(3)  # three more culling rounds (every 1 s), each past the 3 s timeout
+        for user in ("ivan", "judy"):
+            model = hub.api("GET", f"/users/{user}").json()
+            assert model["servers"][""]["ready"], (user, model)
+            assert f"/users/{user}/server (idle-culler@" not in hub.log()
+
+
 def token_works(hub: Hub, token: str) -> bool:
     """Whether the hub still accepts ``token`` (a server's API token) at all."""
     reply = requests.get(
