@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from .profiles import Profile, default_profile
+from .profiles import Profile, default_profile, parse_profiles
 
 PROFILE_TIMEOUTS_ENV = "DEVPLANE_CULL_PROFILE_TIMEOUTS"
 
@@ -32,6 +32,15 @@ def profile_timeouts(profiles: Sequence[Profile]) -> dict[str, int]:
     if default is not None and default.idle_timeout is not None:
         timeouts[""] = default.idle_timeout
     return timeouts
+
+
+def timeouts_of(profile_list: Any) -> dict[str, int]:
+    """``profile_timeouts`` of the spawner's configured ``profile_list``; {} for a callable one,
+    whose profiles are known only per user (its idleTimeouts are not honoured: the culler
+    applies its own timeout; docs/hub-config.md says so)."""
+    if callable(profile_list):
+        return {}
+    return profile_timeouts(parse_profiles(profile_list))
 
 
 def idle_limit(server: Mapping[str, Any], timeouts: Mapping[str, int], hub_wide: int) -> int:

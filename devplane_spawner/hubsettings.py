@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import time
 import urllib.error
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from traitlets.config import Config
 
 from devplane_api import envparse
 
@@ -186,3 +188,27 @@ def oidc_endpoints(env: Mapping[str, str] | None = None) -> dict[str, str]:
     if missing:
         raise HubSettingsError(f"the issuer's discovery document lacks {', '.join(missing)}")
     return {k: explicit[k] or found[k] for k in explicit}
+
+
+_CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def traitlets_config(path: str) -> Config:
+    """The chart's ``hub.config`` (a JSON file): ``{"<Class>": {"<trait>": value}}``, as
+    Zero to JupyterHub's hub.config, merged into the hub's configuration before extraConfig."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise HubSettingsError(f"DEVPLANE_HUB_CONFIG_FILE={path} cannot be read: {e}") from None
+    if not isinstance(data, dict):
+        raise HubSettingsError(
+            f"DEVPLANE_HUB_CONFIG_FILE={path} must hold a mapping of class names to settings, "
+            'e.g. {"DevPlaneSpawner": {"start_timeout": 600}}'
+        )
+    for name, traits in data.items():
+        if not _CLASS_NAME.fullmatch(name) or not isinstance(traits, dict):
+            raise HubSettingsError(
+                f"hub.config: {name!r} must be a configurable class name (e.g. JupyterHub, "
+                "DevPlaneSpawner) whose value is a mapping of its settings"
+            )
+    return Config(data)

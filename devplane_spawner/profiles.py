@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import kubespawner_profiles
+
 _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Kubernetes quantities: "500m", "2", "1.5", "4Gi", "512M" (no exponent forms: nobody needs them
 # in a profile, and refusing them keeps the error message simple).
@@ -25,6 +27,8 @@ _PROFILE_KEYS = {
     "slug", "display_name", "description", "default", "image", "resources", "model", "models",
     "llmLimits", "idleTimeout",
 }  # fmt: skip
+# Set by kubespawner_profiles.translate on the profiles it makes, never by an admin.
+_ORIGIN_KEY = "kubespawner"
 _LIMIT_KEYS = ("requestsPerMinute", "tokensPerMinute")
 # user_options keys a client may send; anything else is refused rather than ignored, so a typo
 # ("profil") is an error and not a silent default.
@@ -53,6 +57,9 @@ class Profile:
     # Seconds of inactivity before the idle culler stops this profile's workspaces; 0: never;
     # None: the culler's own timeout (culling.py).
     idle_timeout: int | None = None
+    # Made from a KubeSpawner profile (kubespawner_profiles.py): (its slug, {option: choice},
+    # whether those are the default choices); None for a DevPlane profile.
+    kubespawner: tuple[str, Mapping[str, str], bool] | None = None
 
 
 def _check_resources(slug: str, resources: Any) -> dict[str, dict[str, str]]:
@@ -121,7 +128,7 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         raise ProfileError(
             f"profile slug {slug!r} must be lower-case letters, digits and '-' (a DNS label)"
         )
-    unknown = set(raw) - _PROFILE_KEYS
+    unknown = set(raw) - _PROFILE_KEYS - {_ORIGIN_KEY}
     if unknown:
         raise ProfileError(
             f"profile {slug!r} has unknown keys {sorted(unknown)}; allowed: {sorted(_PROFILE_KEYS)}"
@@ -139,12 +146,20 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         idle_timeout=(
             _check_idle_timeout(slug, raw["idleTimeout"]) if "idleTimeout" in raw else None
         ),
+        kubespawner=raw.get(_ORIGIN_KEY),
     )
 
 
 def parse_profiles(raw_list: Sequence[Mapping[str, Any]]) -> list[Profile]:
-    """Validate the whole list: unique slugs, at most one default."""
-    profiles = [parse_profile(raw) for raw in raw_list]
+    """Validate the whole list: unique slugs, at most one default. Entries in KubeSpawner's
+    format (kubespawner_profiles.py) are translated first."""
+    if not isinstance(raw_list, Sequence) or isinstance(raw_list, str):
+        raise ProfileError("the profile list must be a list of profiles")
+    try:
+        expanded = kubespawner_profiles.expand(raw_list)
+    except kubespawner_profiles.KubeSpawnerProfileError as e:
+        raise ProfileError(str(e)) from None
+    profiles = [parse_profile(raw) for raw in expanded]
     slugs = [p.slug for p in profiles]
     duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
     if duplicates:
@@ -165,29 +180,59 @@ def default_profile(profiles: Sequence[Profile]) -> Profile | None:
 def choose_profile(profiles: Sequence[Profile], user_options: Any) -> Profile | None:
     """The profile ``user_options`` asks for; ``None`` only when no profiles are configured.
 
-    Raises ProfileError (message lists what is allowed) for anything it cannot honour.
+    A profile made from a KubeSpawner profile with options may also be asked for the
+    KubeSpawner way: ``{"profile": "<its slug>", "<option>": "<choice>", ...}`` (options left
+    out take their default choice). Raises ProfileError (message lists what is allowed) for
+    anything it cannot honour.
     """
     options = user_options if user_options is not None else {}
     if not isinstance(options, Mapping):
         raise ProfileError('user_options must be a JSON object such as {"profile": "small"}')
+    wanted = options.get("profile")
+    if wanted is not None and not isinstance(wanted, str):
+        raise ProfileError("'profile' must be a string naming one of the profiles")
+    # The profiles made from one KubeSpawner profile's options, when ``wanted`` names it.
+    family = [
+        p for p in profiles if p.kubespawner and p.kubespawner[1] and p.kubespawner[0] == wanted
+    ]
     unknown = set(options) - USER_OPTION_KEYS
+    if family:
+        return _choose_option(family, wanted or "", {k: options[k] for k in unknown})
     if unknown:
         raise ProfileError(
             f"unknown user_options {sorted(unknown)}; the only option is 'profile'"
             + (f", one of: {', '.join(p.slug for p in profiles)}" if profiles else "")
         )
-    wanted = options.get("profile")
     if wanted is None or wanted == "":
         return default_profile(profiles)
     if not profiles:
         raise ProfileError("this hub offers no profiles; start without a 'profile' option")
-    if not isinstance(wanted, str):
-        raise ProfileError("'profile' must be a string naming one of the profiles")
     for profile in profiles:
         if profile.slug == wanted:
             return profile
     allowed = ", ".join(p.slug for p in profiles)
     raise ProfileError(f"unknown profile {wanted!r}; choose one of: {allowed}")
+
+
+def _choose_option(family: Sequence[Profile], slug: str, chosen: Mapping[str, Any]) -> Profile:
+    """Of the profiles made from KubeSpawner profile ``slug``'s options, the one ``chosen``
+    (option -> choice) names; options not named take their default choice."""
+    names = set(family[0].kubespawner[1]) if family[0].kubespawner else set()
+    unknown = sorted(set(chosen) - names)
+    if unknown:
+        raise ProfileError(
+            f"profile {slug!r} has no option(s) {', '.join(unknown)}; its options: "
+            + ", ".join(sorted(names))
+        )
+    usual = next(p for p in family if p.kubespawner and p.kubespawner[2])
+    wanted = {**(usual.kubespawner[1] if usual.kubespawner else {}), **chosen}
+    for profile in family:
+        if profile.kubespawner and dict(profile.kubespawner[1]) == wanted:
+            return profile
+    offered = "; ".join(
+        ", ".join(f"{k}={v}" for k, v in p.kubespawner[1].items()) for p in family if p.kubespawner
+    )
+    raise ProfileError(f"profile {slug!r} has no choice {wanted}; its choices: {offered}")
 
 
 def options_from_form(form_data: Mapping[str, Sequence[str]]) -> dict[str, str]:

@@ -23,9 +23,22 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyterhub.spawner import Spawner
+from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
-from traitlets import Bool, Dict, Enum, Integer, List, TraitError, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Callable,
+    Dict,
+    Enum,
+    Integer,
+    List,
+    TraitError,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
 
 from devplane_api import naming
 from devplane_api.v1alpha1 import (
@@ -151,20 +164,28 @@ class DevPlaneSpawner(Spawner):
         offered by exactly one provider. A profile's `model` overrides it.""",
     )
 
-    profile_list = List(
-        Dict(),
+    profile_list = Union(
+        [List(Dict()), Callable()],
         config=True,
         help="""Choices shown on the spawn page and accepted as user_options {"profile": slug}
         over the REST API. Each entry: slug (DNS label, required), display_name, description,
-        default (bool, at most one), image, resources ({requests, limits}), model. An unknown
+        default (bool, at most one), image, resources ({requests, limits}), model, models,
+        llmLimits, idleTimeout. KubeSpawner's format is accepted too (kubespawner_override,
+        profile_options; docs/admin-guide.md, "Migrating from Zero to JupyterHub"). An unknown
         slug or any other user_options key is refused with HTTP 400 listing the slugs.
-        Empty: no form, and any user_options other than {} are refused.""",
+        Empty: no form, and any user_options other than {} are refused.
+
+        May be a callable, as KubeSpawner's: called with the spawner (sync or async) each time
+        the form is shown or a server starts, it returns the list for that user, e.g. by their
+        groups (spawner.user.groups). A list it returns that does not parse fails that start
+        with the reason (HTTP 400), and the hub logs it.""",
     )
 
     @validate("profile_list")
-    def _validate_profile_list(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+    def _validate_profile_list(self, proposal: dict[str, Any]) -> Any:
         # Fail at hub start-up on a broken profile list, not at a user's first spawn.
-        profiles.parse_profiles(proposal["value"])
+        if not callable(proposal["value"]):
+            profiles.parse_profiles(proposal["value"])
         return proposal["value"]
 
     git_identity_claims = Dict(
@@ -279,12 +300,18 @@ class DevPlaneSpawner(Spawner):
 
     @default("options_form")
     def _options_form_default(self) -> Any:
-        # A callable, so the form reflects the profile list at render time.
-        return lambda spawner: profiles.render_form(spawner.profiles)
+        # A callable, so the form reflects the profile list (this user's) at render time.
+        async def form(spawner: DevPlaneSpawner) -> str:
+            return profiles.render_form(await spawner.load_profiles())
+
+        return form
 
     @default("apply_user_options")
     def _apply_user_options_default(self) -> Any:
-        return lambda spawner, user_options: spawner.apply_profile(user_options)
+        async def apply(spawner: DevPlaneSpawner, user_options: Any) -> None:
+            await spawner.apply_profile(user_options)
+
+        return apply
 
     # ------------------------------------------------------------ state
 
@@ -296,9 +323,19 @@ class DevPlaneSpawner(Spawner):
     # Database id of this server's API token (server_token.py), kept in state.
     _token_id: int | None = None
 
-    @property
-    def profiles(self) -> list[profiles.Profile]:
-        return profiles.parse_profiles(self.profile_list)
+    async def load_profiles(self) -> list[profiles.Profile]:
+        """This user's profiles: the configured list, or what the callable returns for them.
+
+        ProfileError when the list does not parse (a callable's, found only now)."""
+        raw = self.profile_list
+        if callable(raw):
+            raw = await maybe_future(raw(self))
+            try:
+                return profiles.parse_profiles(raw)
+            except profiles.ProfileError as e:
+                self.log.error("profile_list for %s returned a bad list: %s", self.user.name, e)
+                raise
+        return profiles.parse_profiles(raw)
 
     def ws_name(self) -> str:
         if not self.workspace_name:
@@ -371,10 +408,10 @@ class DevPlaneSpawner(Spawner):
     def options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, str]:
         return profiles.options_from_form(form_data)
 
-    def apply_profile(self, user_options: Any) -> None:
+    async def apply_profile(self, user_options: Any) -> None:
         """Validate user_options; an HTTP 400 that lists what is allowed if they are wrong."""
         try:
-            self._profile = profiles.choose_profile(self.profiles, user_options)
+            self._profile = profiles.choose_profile(await self.load_profiles(), user_options)
             # Its LLM allow-list must leave a model: said now, not when the Workspace is made.
             profiles.workspace_ai(self.ai_providers, self._profile, self.default_model)
         except profiles.ProfileError as e:
@@ -510,7 +547,7 @@ class DevPlaneSpawner(Spawner):
         name = await self._settle_name(client)
         if self._profile is None and self.profile_list:
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
-            self.apply_profile(self.user_options)
+            await self.apply_profile(self.user_options)
         spec = self.workspace_spec()
         identity = await self.git_identity()
         if identity:

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from devplane_spawner import culling, hubaudit, hubsecurity, profiles
+from devplane_spawner import culling, hubaudit, hubsecurity
 from devplane_spawner.authenticator import DevPlaneOAuthenticator
 from devplane_spawner.hubsettings import (
     HubSettingsError,
@@ -22,6 +22,7 @@ from devplane_spawner.hubsettings import (
     load_profiles,
     oidc_endpoints,
     secret_value,
+    traitlets_config,
 )
 
 c = get_config()
@@ -178,13 +179,7 @@ if env_bool("DEVPLANE_CULL_ENABLED", True):
                 "--url="
                 + hubsecurity.in_pod_hub_api_url(c.JupyterHub.hub_bind_url, c.JupyterHub.bind_url),
             ],
-            "environment": {
-                culling.PROFILE_TIMEOUTS_ENV: json.dumps(
-                    culling.profile_timeouts(
-                        profiles.parse_profiles(c.DevPlaneSpawner.profile_list)
-                    )
-                )
-            },
+            # Its per-profile timeouts are added at the end, from the final profile list.
         }
     )
     # Least privilege: see users and their servers' activity, stop servers; it cannot
@@ -212,6 +207,16 @@ c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles
 
 # ------------------------------------------------------------------ site-specific additions
+# hub.config (settings as data) first, then hub.extraConfig (Python), as Zero to JupyterHub.
+if env_str("DEVPLANE_HUB_CONFIG_FILE"):
+    c.merge(traitlets_config(env_str("DEVPLANE_HUB_CONFIG_FILE")))
 extra = env_str("DEVPLANE_HUB_EXTRA_CONFIG")
 if extra:
     load_subconfig(extra)
+
+# The idle culler judges each server by its profile's idleTimeout (devplane_spawner/culling.py),
+# from the profile list as hub.config and extraConfig left it.
+for service in c.JupyterHub.services:
+    if service.get("name") == "idle-culler":
+        timeouts = culling.timeouts_of(c.DevPlaneSpawner.profile_list)
+        service["environment"] = {culling.PROFILE_TIMEOUTS_ENV: json.dumps(timeouts)}

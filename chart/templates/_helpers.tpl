@@ -121,12 +121,23 @@ refuse every Workspace started from it): the same prefix rule as the operator's.
 {{- $allowed = regexReplaceAll "/[^/]*$" $default "" -}}
 {{- end -}}
 {{- range $i, $profile := .Values.hub.profiles -}}
-{{- $ok := not $profile.image -}}
+{{- /* Every image the profile can give: its own, KubeSpawner's override, each choice's. */ -}}
+{{- $images := dict -}}
+{{- with $profile.image }}{{ $_ := set $images (printf "hub.profiles[%d].image" $i) . }}{{ end -}}
+{{- with $profile.kubespawner_override }}{{ with .image }}{{ $_ := set $images (printf "hub.profiles[%d].kubespawner_override.image" $i) . }}{{ end }}{{ end -}}
+{{- range $option, $spec := $profile.profile_options | default dict -}}
+{{- range $choice, $c := $spec.choices | default dict -}}
+{{- with $c.kubespawner_override }}{{ with .image }}{{ $_ := set $images (printf "hub.profiles[%d].profile_options.%s.choices.%s.kubespawner_override.image" $i $option $choice) . }}{{ end }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- range $where, $image := $images -}}
+{{- $ok := false -}}
 {{- range splitList "," $allowed -}}
-{{- if hasPrefix (printf "%s/" .) ($profile.image | default "") -}}{{- $ok = true -}}{{- end -}}
+{{- if hasPrefix (printf "%s/" .) $image -}}{{- $ok = true -}}{{- end -}}
 {{- end -}}
 {{- if not $ok -}}
-{{- fail (printf "hub.profiles[%d].image %q is not under the allowed registries (%s): the operator would refuse it; add its registry to workspaces.allowedImageRegistries or use an image from one of them" $i $profile.image $allowed) -}}
+{{- fail (printf "%s %q is not under the allowed registries (%s): the operator would refuse it; add its registry to workspaces.allowedImageRegistries or use an image from one of them" $where $image $allowed) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -23,6 +23,8 @@ from devplane_operator.settings import SETTINGS, load_settings
 from traitlets.config import Config
 
 from devplane_spawner import hubsettings
+from devplane_spawner.culling import PROFILE_TIMEOUTS_ENV
+from devplane_spawner.profiles import choose_profile, parse_profiles
 
 # Variables the chart sets that are not operator settings but standard ones it relies on.
 OPERATOR_STANDARD_ENV = {
@@ -104,7 +106,8 @@ class RecordingEnviron(dict):
 
 def _hub_env(docs, tmp_path: Path) -> dict[str, str]:
     """The hub container's environment, with its mounted files stood in by temporary ones:
-    Secrets by a recognisable value, the ConfigMap's extra_config.py by its rendered text."""
+    Secrets by a recognisable value, the ConfigMap's extra_config.py and hub_config.json by
+    their rendered text."""
     env = {k: v for k, v in container_env(_container(docs, "-hub")).items() if isinstance(v, str)}
     for name, value in list(env.items()):
         if name.endswith("_FILE") and value.startswith("/etc/devplane/secrets/"):
@@ -113,12 +116,16 @@ def _hub_env(docs, tmp_path: Path) -> dict[str, str]:
             text = AUTH_STATE_KEY if name == "DEVPLANE_AUTH_STATE_KEY_FILE" else f"value-of-{name}"
             stand_in.write_text(f"{text}\n")
             env[name] = str(stand_in)
-    if "DEVPLANE_HUB_EXTRA_CONFIG" in env:
-        config_map = one(docs, "ConfigMap", "-hub")["data"]
-        assert env["DEVPLANE_HUB_EXTRA_CONFIG"] == "/etc/jupyterhub/extra_config.py"
-        stand_in = tmp_path / "extra_config.py"
-        stand_in.write_text(config_map["extra_config.py"])
-        env["DEVPLANE_HUB_EXTRA_CONFIG"] = str(stand_in)
+    config_map = one(docs, "ConfigMap", "-hub")["data"]
+    for variable, key in (
+        ("DEVPLANE_HUB_EXTRA_CONFIG", "extra_config.py"),
+        ("DEVPLANE_HUB_CONFIG_FILE", "hub_config.json"),
+    ):
+        if variable in env:
+            assert env[variable] == f"/etc/jupyterhub/{key}"
+            stand_in = tmp_path / key
+            stand_in.write_text(config_map[key])
+            env[variable] = str(stand_in)
     return env
 
 
@@ -205,6 +212,36 @@ def test_hub_config_runs_with_what_the_chart_sets(render, value_set, tmp_path, m
         (automation,) = [s for s in c.JupyterHub.services if s["name"] == "devplane-automation"]
         assert automation["api_token"] == "value-of-DEVPLANE_AUTOMATION_TOKEN_FILE"
         assert c.DevPlaneSpawner.resources["limits"] == {"cpu": "4", "memory": "8Gi"}
+
+
+def test_a_zero_to_jupyterhub_values_file_means_the_same_here(render, tmp_path, monkeypatch):
+    """chart/ci/z2jh-migration-values.yaml (the admin guide's migration example): KubeSpawner's
+    profile list, hub.config and a map of extraConfig snippets, as the hub reads them."""
+    env = _hub_env(render("z2jh-migration"), tmp_path)
+    c, _ = _load_hub_config(env, monkeypatch)
+    small, py311, py312 = parse_profiles(c.DevPlaneSpawner.profile_list)
+    assert (small.slug, small.default) == ("small-1-cpu-2-gb", True)
+    assert small.resources == {
+        "limits": {"cpu": "1000m", "memory": "2Gi"},
+        "requests": {"cpu": "250m", "memory": "512Mi"},
+    }
+    assert (py311.slug, py312.slug) == ("datasci-py311", "datasci-py312")
+    assert py312.resources == {"limits": {"memory": "8Gi"}}
+    assert choose_profile([small, py311, py312], {"profile": "datasci"}) == py312
+    # hub.config, then the snippets in the order of their names.
+    assert c.JupyterHub.shutdown_on_logout is True
+    assert c.DevPlaneSpawner.start_timeout == 600
+    assert c.DevPlaneSpawner.extra_labels == {"cost-center": "data-platform"}
+    assert c.DevPlaneSpawner.http_timeout == 90
+    # The culler knows the (absent) per-profile timeouts of the final list.
+    (culler,) = [s for s in c.JupyterHub.services if s["name"] == "idle-culler"]
+    assert json.loads(culler["environment"][PROFILE_TIMEOUTS_ENV]) == {}
+
+
+def test_the_admin_guide_shows_the_migration_example_that_is_installed() -> None:
+    guide = (ROOT / "docs" / "admin-guide.md").read_text()
+    example = (ROOT / "chart" / "ci" / "z2jh-migration-values.yaml").read_text()
+    assert f"```yaml\n{example}```" in guide
 
 
 def test_hub_config_takes_admin_access_as_the_chart_sets_it(render, tmp_path, monkeypatch):

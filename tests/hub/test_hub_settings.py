@@ -180,3 +180,19 @@ def test_auth_state_needs_a_32_byte_key(tmp_path):
         hubsecurity.auth_state_keys({})
     with pytest.raises(hs.HubSettingsError, match="key 2 is not 32 bytes"):
         hubsecurity.auth_state_keys({"DEVPLANE_AUTH_STATE_KEY": f"{hex_key};tooshort"})
+
+
+def test_hub_config_is_traitlets_settings_as_data(tmp_path):
+    path = tmp_path / "hub_config.json"
+    path.write_text(json.dumps({"DevPlaneSpawner": {"start_timeout": 600}, "JupyterHub": {}}))
+    config = hs.traitlets_config(str(path))
+    assert config.DevPlaneSpawner.start_timeout == 600
+    for bad, says in [
+        ("[1]", "must hold a mapping of class names"),
+        ('{"not a class": {}}', "'not a class' must be a configurable class name"),
+        ('{"JupyterHub": 1}', "'JupyterHub' must be a configurable class name"),
+        ("{", "cannot be read"),
+    ]:
+        path.write_text(bad)
+        with pytest.raises(hs.HubSettingsError, match=says):
+            hs.traitlets_config(str(path))

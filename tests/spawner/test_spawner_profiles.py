@@ -141,3 +141,87 @@ def test_an_allow_list_that_leaves_nothing_or_a_disallowed_default_is_refused():
 def test_bad_llm_settings_of_a_profile_are_refused(raw, says):
     with pytest.raises(ProfileError, match=says):
         parse_profile(raw)
+
+
+# ------------------------------------------------------------------ KubeSpawner's format
+
+# A Zero to JupyterHub singleuser.profileList, as an admin migrating would bring it.
+KUBESPAWNER = [
+    {
+        "display_name": "Small (default)",
+        "description": "1 CPU, 2 GiB",
+        "default": True,
+        "kubespawner_override": {"cpu_limit": 1, "cpu_guarantee": 0.25, "mem_limit": "2G"},
+    },
+    {
+        "display_name": "Data science",
+        "slug": "datasci",
+        "kubespawner_override": {"mem_guarantee": "1G", "mem_limit": "8G"},
+        "profile_options": {
+            "image": {
+                "display_name": "Image",
+                "choices": {
+                    "py311": {
+                        "display_name": "Python 3.11",
+                        "kubespawner_override": {"image": "registry.local/ds:3.11"},
+                    },
+                    "py312": {
+                        "display_name": "Python 3.12",
+                        "default": True,
+                        "kubespawner_override": {"image": "registry.local/ds:3.12"},
+                    },
+                },
+            }
+        },
+    },
+]
+
+
+def test_kubespawner_profiles_become_devplane_profiles():
+    small, ds311, ds312 = parse_profiles(KUBESPAWNER)
+    assert small.slug == "small-default" and small.default  # KubeSpawner's slug rule
+    assert small.resources == {"limits": {"cpu": "1000m", "memory": "2Gi"},
+                               "requests": {"cpu": "250m"}}  # fmt: skip
+    # One profile per choice, the choice's override on top of the profile's.
+    assert (ds311.slug, ds312.slug) == ("datasci-py311", "datasci-py312")
+    assert ds312.display_name == "Data science: Python 3.12"
+    assert ds312.image == "registry.local/ds:3.12"
+    assert ds312.resources == {"requests": {"memory": "1Gi"}, "limits": {"memory": "8Gi"}}
+    assert not ds311.default and not ds312.default  # the list's default is "small-default"
+
+
+def test_kubespawner_user_options_pick_the_choice():
+    profiles = parse_profiles(KUBESPAWNER)
+    pick = lambda options: choose_profile(profiles, options).slug  # noqa: E731
+    assert pick({"profile": "datasci", "image": "py311"}) == "datasci-py311"
+    assert pick({"profile": "datasci"}) == "datasci-py312"  # the option's default choice
+    assert pick({"profile": "datasci-py311"}) == "datasci-py311"  # DevPlane's own way
+    assert pick({}) == "small-default"
+    with pytest.raises(ProfileError, match=r"has no choice .*py310.*its choices: image=py311"):
+        pick({"profile": "datasci", "image": "py310"})
+    with pytest.raises(ProfileError, match="has no option\\(s\\) gpu; its options: image"):
+        pick({"profile": "datasci", "gpu": "a100"})
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        (
+            {"node_selector": {"gpu": "yes"}},
+            "node_selector \\(set by the chart's workspaces.nodeSelector",
+        ),
+        ({"environment": {"A": "1"}}, "no DevPlane meaning: environment"),
+        ({"privileged": True}, "workspaces never run privileged"),
+        ({"mem_limit": "lots"}, "mem_limit='lots' is not a KubeSpawner byte size"),
+        ({"cpu_limit": "2"}, "cpu_limit='2' is not a number of CPUs"),
+    ],
+)
+def test_kubespawner_keys_without_a_devplane_meaning_are_refused_by_name(override, says):
+    with pytest.raises(ProfileError, match=says):
+        parse_profiles([{"display_name": "X", "kubespawner_override": override}])
+
+
+def test_free_form_kubespawner_choices_are_refused():
+    option = {"choices": {"a": {}}, "unlisted_choice": {"enabled": True}}
+    with pytest.raises(ProfileError, match="unlisted_choice lets a user type any value"):
+        parse_profiles([{"display_name": "X", "profile_options": {"image": option}}])

@@ -58,14 +58,14 @@ def test_secret_holds_only_the_jupyterhub_environment():
     assert all(k.startswith("JUPYTERHUB_") for k in env)
 
 
-def test_workspace_from_the_chosen_profile():
+async def test_workspace_from_the_chosen_profile():
     spawner = make_spawner(
         profile_list=PROFILES,
         ai_providers=[{"name": "vllm", "baseURL": "http://vllm:8000/v1", "models": ["qwen"]}],
         storage_class="fast",
         storage_reclaim_policy="Delete",
     )
-    spawner.apply_profile({"profile": "big"})
+    await spawner.apply_profile({"profile": "big"})
     body = spawner._new_workspace(spawner.workspace_spec())
     assert body["metadata"]["name"] == "alice-x-com---30f5543c7fff0dbc79c08057--dev"
     assert body["metadata"]["annotations"]["devplane.io/owner"] == "Alice@x.com"
@@ -81,7 +81,7 @@ def test_workspace_from_the_chosen_profile():
     assert spec["hubSecretRef"] == {"name": "ws-alice-x-com---30f5543c7fff0dbc79c08057--dev-hub"}
     assert "secret-token" not in repr(body)  # the token is only in the Secret
 
-    spawner.apply_profile({"profile": "small"})
+    await spawner.apply_profile({"profile": "small"})
     small = spawner.workspace_spec()
     assert small["image"] is None  # a merge patch with None restores the operator's default
     assert small["resources"] == {"limits": {"cpu": "1", "memory": "2Gi"}}
@@ -124,12 +124,35 @@ async def test_poll_without_state_reports_not_running():
     assert await make_spawner().poll() == 0
 
 
-def test_options_form_lists_profiles():
+async def test_options_form_lists_profiles():
     spawner = make_spawner(profile_list=PROFILES)
-    form = spawner.options_form(spawner)
+    form = await spawner.get_options_form()
     assert 'value="small"' in form and 'value="big" checked' in form
     assert spawner.options_from_form({"profile": ["small"]}) == {"profile": "small"}
-    assert make_spawner().options_form(make_spawner()) == ""
+    assert await make_spawner().get_options_form() == ""
+
+
+async def test_a_callable_profile_list_gives_each_user_their_own_profiles():
+    """As KubeSpawner's: called per user, sync or async, e.g. to offer profiles by group."""
+
+    async def by_group(spawner):
+        gpu = {"slug": "gpu", "display_name": "GPU", "image": "registry.local/ws:gpu"}
+        return [PROFILES[0], gpu] if spawner.user.name.startswith("Alice") else PROFILES
+
+    spawner = make_spawner(profile_list=by_group)
+    form = await spawner.get_options_form()
+    assert 'value="gpu"' in form and 'value="big"' not in form
+    await spawner._run_apply_user_options({"profile": "gpu"})
+    assert spawner.workspace_spec()["image"] == "registry.local/ws:gpu"
+    with pytest.raises(web.HTTPError) as info:
+        await spawner._run_apply_user_options({"profile": "big"})  # not offered to her
+    assert info.value.status_code == 400 and "choose one of: small, gpu" in info.value.log_message
+
+    # A list the callable returns that does not parse fails the start with the reason.
+    spawner = make_spawner(profile_list=lambda spawner: [{"slug": "x"}, {"slug": "x"}])
+    with pytest.raises(web.HTTPError) as info:
+        await spawner._run_apply_user_options({})
+    assert info.value.status_code == 400 and "duplicate profile slugs: x" in info.value.log_message
 
 
 def test_connect_mode_is_checked():

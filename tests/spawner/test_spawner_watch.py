@@ -48,7 +48,6 @@ def make_spawner(kubeconfig, namespace: str, user: str) -> DevPlaneSpawner:
         api_token="t0ken", oauth_client_id=f"jupyterhub-user-{user}",
         namespace=namespace, kubeconfig=str(kubeconfig), hub_connect_via="pod-ip",
     )  # fmt: skip
-    spawner.apply_profile({})
     return spawner
 
 

@@ -1,0 +1,194 @@
+"""KubeSpawner's ``profile_list`` (Zero to JupyterHub's ``singleuser.profileList``), read as
+DevPlane profiles, so an admin can bring the list they have.
+
+What carries over (docs/admin-guide.md, "Migrating from Zero to JupyterHub"):
+
+- ``slug`` (made from ``display_name`` when absent, as KubeSpawner makes it), ``display_name``,
+  ``description``, ``default``;
+- ``kubespawner_override`` keys with a DevPlane meaning: ``image``, ``cpu_limit``,
+  ``cpu_guarantee``, ``mem_limit``, ``mem_guarantee``;
+- ``profile_options`` with listed ``choices``: each choice becomes a profile of its own
+  (``<profile>-<choice>``, its override on top of the profile's); several options give one
+  profile per combination. A start may name the choice the KubeSpawner way too:
+  ``{"profile": "<profile>", "<option>": "<choice>"}``.
+
+Anything else is refused with an error that names it, and says where DevPlane sets it when it
+is set elsewhere (``node_selector`` is the chart's ``workspaces.nodeSelector``, ...): a key
+quietly dropped would be a profile that does not do what its admin thinks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+KUBESPAWNER_KEYS = frozenset({"kubespawner_override", "profile_options"})
+
+# kubespawner_override keys DevPlane has a meaning for -> (resources part, resource name).
+_RESOURCE_OVERRIDES = {
+    "cpu_limit": ("limits", "cpu"),
+    "cpu_guarantee": ("requests", "cpu"),
+    "mem_limit": ("limits", "memory"),
+    "mem_guarantee": ("requests", "memory"),
+}
+# Keys KubeSpawner has that DevPlane sets elsewhere, for every workspace, and where.
+_SET_ELSEWHERE = {
+    "node_selector": "the chart's workspaces.nodeSelector",
+    "tolerations": "the chart's workspaces.tolerations",
+    "image_pull_policy": "the chart's workspaces.image.pullPolicy",
+    "image_pull_secrets": "the chart's global.imagePullSecrets",
+    "storage_capacity": "the chart's workspaces.storage.size",
+    "storage_class": "the chart's workspaces.storage.storageClassName",
+    "uid": "the workspace image (uid 1000, fixed)",
+    "gid": "the workspace image (gid 1000, fixed)",
+    "fs_gid": "the operator (fsGroup 1000, fixed)",
+    "privileged": "nowhere: workspaces never run privileged",
+    "allow_privilege_escalation": "nowhere: workspaces never escalate privileges",
+    "default_url": "nowhere: a workspace opens on its terminal",
+}
+# KubeSpawner's byte suffixes are powers of 1024 (its ByteSpecification).
+_BYTES = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGT])?$")
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+
+
+class KubeSpawnerProfileError(ValueError):
+    """A KubeSpawner profile that cannot be translated; the text says what and why."""
+
+
+def is_kubespawner_profile(raw: Mapping[str, Any]) -> bool:
+    return bool(KUBESPAWNER_KEYS & set(raw)) or ("slug" not in raw and "display_name" in raw)
+
+
+def slugify(text: str) -> str:
+    """KubeSpawner's rule, as DevPlane's profile slugs need it: lower case, runs of anything
+    else than letters and digits become one '-', at most 63 characters."""
+    return _SLUG_CHARS.sub("-", text.lower()).strip("-")[:63].strip("-")
+
+
+def _memory(key: str, value: Any, where: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    match = _BYTES.fullmatch(str(value).strip())
+    if not match:
+        raise KubeSpawnerProfileError(
+            f"{where}: kubespawner_override.{key}={value!r} is not a KubeSpawner byte size "
+            "such as 512M or 2G"
+        )
+    number, suffix = match.groups()
+    return f"{number}{suffix}i" if suffix else number
+
+
+def _cpu(key: str, value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise KubeSpawnerProfileError(
+            f"{where}: kubespawner_override.{key}={value!r} is not a number of CPUs such as 0.5"
+        )
+    return f"{round(value * 1000)}m"
+
+
+def _apply_override(profile: dict[str, Any], override: Any, where: str) -> None:
+    """Fold one kubespawner_override into ``profile`` (DevPlane keys), in place."""
+    if not isinstance(override, Mapping):
+        raise KubeSpawnerProfileError(f"{where}: kubespawner_override must be a mapping")
+    unknown = sorted(set(override) - {"image", *_RESOURCE_OVERRIDES})
+    if unknown:
+        hints = [f"{k} (set by {_SET_ELSEWHERE[k]})" for k in unknown if k in _SET_ELSEWHERE]
+        others = [key for key in unknown if key not in _SET_ELSEWHERE]
+        raise KubeSpawnerProfileError(
+            f"{where}: kubespawner_override has keys DevPlane profiles cannot honour: "
+            + "; ".join(
+                [*(["no DevPlane meaning: " + ", ".join(others)] if others else []), *hints]
+            )
+            + ". A profile may override image, cpu_limit, cpu_guarantee, mem_limit and "
+            "mem_guarantee; remove the others from the profile"
+        )
+    if "image" in override:
+        profile["image"] = str(override["image"])
+    resources = profile.setdefault("resources", {})
+    for key, (part, name) in _RESOURCE_OVERRIDES.items():
+        if key in override:
+            convert = _cpu if name == "cpu" else _memory
+            resources.setdefault(part, {})[name] = convert(key, override[key], where)
+    if not resources:
+        del profile["resources"]
+
+
+def _choices(option_name: str, option: Any, where: str) -> list[tuple[str, Mapping[str, Any]]]:
+    if not isinstance(option, Mapping):
+        raise KubeSpawnerProfileError(f"{where}: profile_options.{option_name} must be a mapping")
+    unlisted = option.get("unlisted_choice") or {}
+    if isinstance(unlisted, Mapping) and unlisted.get("enabled"):
+        raise KubeSpawnerProfileError(
+            f"{where}: profile_options.{option_name}.unlisted_choice lets a user type any "
+            "value, which a DevPlane profile cannot check; list the choices instead"
+        )
+    choices = option.get("choices")
+    if not isinstance(choices, Mapping) or not choices:
+        raise KubeSpawnerProfileError(
+            f"{where}: profile_options.{option_name} needs listed choices"
+        )
+    for key, choice in choices.items():
+        if not isinstance(choice, Mapping):
+            raise KubeSpawnerProfileError(
+                f"{where}: profile_options.{option_name}.choices.{key} must be a mapping"
+            )
+    return list(choices.items())
+
+
+def translate(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One KubeSpawner profile as DevPlane profile dicts (one per combination of choices).
+
+    Each result carries ``kubespawner`` = (profile slug, {option: choice}, whether these are
+    the options' default choices), which ``profiles.choose_profile`` uses to accept
+    KubeSpawner-style user_options."""
+    display = str(raw.get("display_name") or "")
+    slug = str(raw.get("slug") or slugify(display))
+    where = f"profile {slug or display!r}"
+    if not slug:
+        raise KubeSpawnerProfileError("a profile needs a slug or a display_name")
+    base = {k: v for k, v in raw.items() if k not in KUBESPAWNER_KEYS}
+    base["slug"] = slug
+    if "kubespawner_override" in raw:
+        _apply_override(base, raw["kubespawner_override"], where)
+    options = raw.get("profile_options") or {}
+    if not isinstance(options, Mapping):
+        raise KubeSpawnerProfileError(f"{where}: profile_options must be a mapping")
+    if not options:
+        return [{**base, "kubespawner": (slug, {}, True)}]
+    names = list(options)
+    listed = {n: _choices(n, options[n], where) for n in names}
+    # KubeSpawner's default choice of an option: the one marked default, else the first.
+    defaults = {
+        n: next((str(k) for k, c in listed[n] if c.get("default")), str(listed[n][0][0]))
+        for n in names
+    }
+    result = []
+    for combo in itertools.product(*(listed[n] for n in names)):
+        profile = {**base, "resources": {p: dict(v) for p, v in base.get("resources", {}).items()}}
+        if not profile["resources"]:
+            del profile["resources"]
+        picked = {name: str(key) for name, (key, _) in zip(names, combo, strict=True)}
+        for name, (key, choice) in zip(names, combo, strict=True):
+            if "kubespawner_override" in choice:
+                _apply_override(profile, choice["kubespawner_override"], f"{where}, {name}={key}")
+        labels = [str(choice.get("display_name") or key) for key, choice in combo]
+        usual = picked == defaults
+        profile["slug"] = slugify("-".join([slug, *picked.values()]))
+        profile["display_name"] = f"{display or slug}: {', '.join(labels)}"
+        profile["default"] = bool(raw.get("default", False)) and usual
+        profile["kubespawner"] = (slug, picked, usual)
+        result.append(profile)
+    return result
+
+
+def expand(raw_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The whole list, KubeSpawner entries translated and DevPlane ones as they are."""
+    out: list[dict[str, Any]] = []
+    for raw in raw_list:
+        if isinstance(raw, Mapping) and is_kubespawner_profile(raw):
+            out.extend(translate(raw))
+        else:
+            out.append(raw)  # type: ignore[arg-type]  # checked by profiles.parse_profile
+    return out
