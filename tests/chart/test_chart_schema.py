@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from chart_helpers import CHART
+from chart_helpers import CHART, ROOT
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 
@@ -80,3 +82,11 @@ def test_every_ci_value_set_is_valid(helm) -> None:
     for values in sorted((CHART / "ci").glob("*-values.yaml")):
         result = helm("template", "x", str(CHART), "--values", str(values))
         assert result.returncode == 0, f"{values.name}: {result.stderr}"
+
+
+def test_every_key_has_a_description_from_the_values_comments() -> None:
+    """values.yaml's comment on a key is its description in the schema (one source, copied by
+    hack/chart-schema-docs.py), and every property, list items' fields too, has one."""
+    script = ROOT / "hack" / "chart-schema-docs.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
