@@ -37,6 +37,27 @@ class DevPlaneOAuthenticator(GenericOAuthenticator):
 
     logout_handler = AuditedLogoutHandler
 
+    async def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
+        """oauthenticator's, saying what to fix when the provider sent no groups claim (its
+        own message lists only the auth state's top-level keys)."""
+        key = self.auth_state_groups_key
+        if isinstance(key, str) and key.startswith(f"{self.user_auth_state_key}."):
+            claim = key.split(".", 1)[1]
+            claims = auth_state.get(self.user_auth_state_key) or {}
+            if isinstance(claims, dict) and claim not in claims:
+                name_claim = self.username_claim
+                who = claims.get(name_claim) if isinstance(name_claim, str) else ""
+                self.log.error(
+                    "The identity provider sent no %r claim for %r, so they are in no group "
+                    "and allowedGroups/adminGroups cannot match them. The claims it sent: %s. "
+                    "Ask for the scope that carries it (hub.oidc.scopes, e.g. add \"groups\"), "
+                    "or name the claim your provider uses (hub.oidc.groupsClaim)",
+                    claim, who or "?", ", ".join(sorted(claims)) or "none",
+                )  # fmt: skip
+                return set()
+        groups: set[str] = await super().get_user_groups(auth_state)
+        return groups
+
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
         if not await user.get_auth_state():
             # Never logged in through the provider (an admin or automation made the user and

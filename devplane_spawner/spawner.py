@@ -55,6 +55,7 @@ from .progress import (
     ProgressEvent,
     ProgressLines,
     fatal_message,
+    is_current,
     is_ready,
     is_stopped,
     kube_event,
@@ -64,7 +65,7 @@ from .progress import (
     server_url,
     workspace_progress,
 )
-from .workspace_client import WorkspaceClient, belongs_to, shared_api_client
+from .workspace_client import WorkspaceClient, belongs_to, explain, shared_api_client
 
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
 # admin's `environment` entries) stays out of the Secret.
@@ -242,6 +243,15 @@ class DevPlaneSpawner(Spawner):
         The scheduler reports a new pod unschedulable for a moment while its fresh home
         volume is being bound; a pod that still cannot be scheduled after this grace really
         cannot (too large for every node). Reasons not listed fail at once.""",
+    )
+
+    operator_grace_seconds = Integer(
+        30,
+        config=True,
+        help="""Seconds into a start after which, if the operator has still not reported on the
+        Workspace (no status for its current generation), the spawn page says so and the hub
+        logs a warning: the operator is down, or does not watch this namespace
+        (docs/troubleshooting.md). The start goes on waiting until start_timeout.""",
     )
 
     stop_wait_timeout = Integer(
@@ -544,7 +554,6 @@ class DevPlaneSpawner(Spawner):
     async def start(self) -> str:
         self._adopt_token()
         client = await self.client()
-        name = await self._settle_name(client)
         if self._profile is None and self.profile_list:
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
             await self.apply_profile(self.user_options)
@@ -557,12 +566,21 @@ class DevPlaneSpawner(Spawner):
         # the Secret already owned by it. The operator needs the Secret only when the pod's
         # containers start, several API calls later (and the kubelet retries until it exists).
         try:
-            ws = await client.create(self._new_workspace(spec))
+            name = await self._settle_name(client)
+            try:
+                ws = await client.create(self._new_workspace(spec))
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+                ws = await self._restart_own(client, name, spec)
+            await client.write_secret(self._secret_name(), self.hub_env(), self._labels(), ws)
         except ApiException as e:
-            if e.status != 409:
+            explained = explain(e, self.namespace)
+            if explained is None:
                 raise
-            ws = await self._restart_own(client, name, spec)
-        await client.write_secret(self._secret_name(), self.hub_env(), self._labels(), ws)
+            to_user, to_admin = explained
+            self.log.error("Cannot start %s's workspace: %s", self.user.name, to_admin)
+            raise WorkspaceStartError(to_user) from None
         generation = ws["metadata"]["generation"]
         self.log.info("Workspace %s/%s started (generation %s)", self.namespace, name, generation)
 
@@ -702,18 +720,24 @@ class DevPlaneSpawner(Spawner):
         self, client: WorkspaceClient, updates: asyncio.Queue[list[ProgressEvent] | None]
     ) -> None:
         """Queue the Workspace's lines until it is ready or deleted, and its Events meanwhile."""
+        latest: list[dict[str, Any] | None] = [None]  # the Workspace as last seen
         try:
             async with asyncio.TaskGroup() as group:
                 events = group.create_task(self._follow_events(client, updates))
-                await self._follow_workspace(client, updates)
+                watchdog = group.create_task(self._watch_for_the_operator(latest, updates))
+                await self._follow_workspace(client, updates, latest)
                 events.cancel()
+                watchdog.cancel()
         except* Exception:
             self.log.warning("Following %s's start failed", self.ws_name(), exc_info=True)
         finally:
             updates.put_nowait(None)
 
     async def _follow_workspace(
-        self, client: WorkspaceClient, updates: asyncio.Queue[list[ProgressEvent] | None]
+        self,
+        client: WorkspaceClient,
+        updates: asyncio.Queue[list[ProgressEvent] | None],
+        latest: list[dict[str, Any] | None],
     ) -> None:
         existed = False
 
@@ -728,10 +752,34 @@ class DevPlaneSpawner(Spawner):
             return is_ready(ws)
 
         def changed(ws: dict[str, Any] | None) -> None:
+            latest[0] = ws
             if ws is not None:
                 updates.put_nowait(workspace_progress(ws, self.fatal_reasons))
 
         await client.wait_for(self.ws_name(), finished, on_change=changed)
+
+    async def _watch_for_the_operator(
+        self,
+        latest: list[dict[str, Any] | None],
+        updates: asyncio.Queue[list[ProgressEvent] | None],
+    ) -> None:
+        """Say so, once, when the operator has not taken the Workspace up in time."""
+        await asyncio.sleep(self.operator_grace_seconds)
+        ws = latest[0]
+        if ws is not None and is_current(ws):
+            return
+        waited = self.operator_grace_seconds
+        self.log.warning(
+            "Workspace %s/%s: no status from the operator after %s s; is the operator running, "
+            "and does it watch namespace %s (DEVPLANE_NAMESPACES)? kubectl logs deploy/<release>"
+            "-devplane-operator",
+            self.namespace, self.ws_name(), waited, self.namespace,
+        )  # fmt: skip
+        message = (
+            f"Warning: nothing has taken up your workspace after {waited} s (the DevPlane "
+            "operator has not answered). Still waiting; if this lasts, tell an administrator."
+        )
+        updates.put_nowait([ProgressEvent("operator-silent", 10, message)])
 
     async def _follow_events(
         self, client: WorkspaceClient, updates: asyncio.Queue[list[ProgressEvent] | None]

@@ -8,6 +8,7 @@ process: 100 users starting at once must not open 100 connection pools.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -71,6 +72,41 @@ def owner_reference(ws: Mapping[str, Any]) -> dict[str, Any]:
         "controller": False,
         "blockOwnerDeletion": False,
     }
+
+
+def explain(err: ApiException, namespace: str) -> tuple[str, str] | None:
+    """(what the user is told, what the hub logs for an admin) for an API error a start cannot
+    get past whatever it does, or None for one it should not name (docs/troubleshooting.md)."""
+    try:
+        body = json.loads(err.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    said = str(body.get("message") or err.reason or "")
+    if err.status == 404 and (body.get("details") or {}).get("kind") == "namespaces":
+        return (
+            f"Your workspace cannot start: the namespace {namespace} does not exist. Tell an "
+            "administrator.",
+            f"namespace {namespace} does not exist: create it (or set the chart's "
+            "workspaces.namespace) and check the hub's DEVPLANE_NAMESPACE",
+        )
+    if err.status == 404 and not (body.get("details") or {}).get("name"):
+        # No object named: the resource type itself is unknown (a deleted Workspace is not).
+        return (
+            "Your workspace cannot start: this cluster has no Workspace resource type. Tell an "
+            "administrator.",
+            f"the API server does not serve {PLURAL}.{GROUP}/{VERSION}: the CRD "
+            f"{PLURAL}.{GROUP} is not installed, or is older than this hub "
+            f"(kubectl get crd {PLURAL}.{GROUP}; install chart/crds/)",
+        )
+    if err.status in (401, 403) and QUOTA_PENDING not in said:
+        return (
+            f"Your workspace cannot start: the hub is not allowed to manage workspaces in "
+            f"namespace {namespace}. Tell an administrator.",
+            f"the API server refused the hub ({err.status}): {said}. Check the hub's "
+            f"RoleBinding in namespace {namespace} (the chart's devplane-hub Role: create, get, "
+            "patch, delete Workspaces and Secrets) and its service account",
+        )
+    return None
 
 
 class WorkspaceClient:

@@ -94,6 +94,14 @@ c.GenericOAuthenticator.client_secret = secret_value("DEVPLANE_OIDC_CLIENT_SECRE
 if not c.GenericOAuthenticator.client_id:
     raise HubSettingsError("DEVPLANE_OIDC_CLIENT_ID is required")
 c.GenericOAuthenticator.oauth_callback_url = env_str("DEVPLANE_OIDC_CALLBACK_URL")
+# Said once at start-up: a provider refuses a login whose callback it does not list for the
+# client, in its own words ("redirect_uri ..."); this is the URL to compare (troubleshooting.md).
+print(
+    f"devplane: OIDC login with client {c.GenericOAuthenticator.client_id!r}; callback URL "
+    f"{c.GenericOAuthenticator.oauth_callback_url or '<the hub URL>/hub/oauth_callback'}: the "
+    "identity provider must list exactly this redirect URI for the client",
+    file=sys.stderr,
+)
 c.GenericOAuthenticator.scope = env_list("DEVPLANE_OIDC_SCOPES") or [
     "openid",
     "email",

@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 # Namespace labels: Pod Security `restricted` enforced, as production namespaces are; and the
 # mark of a test's namespace (left behind only by a test run that was killed).
 RESTRICTED = {
@@ -47,3 +49,30 @@ class Kubectl:
         self("apply", "-f", "-", stdin=json.dumps(manifest))
         self("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s")
         return name
+
+
+def service_account_kubeconfig(
+    kubectl: Kubectl, admin_kubeconfig: Path, namespace: str, account: str, out: Path
+) -> Path:
+    """A kubeconfig at ``out`` that logs in as the new service account ``account`` of
+    ``namespace``, which has no rights at all: how a hub or an operator whose RBAC is missing
+    meets the API server."""
+    kubectl("create", "serviceaccount", account, "-n", namespace)
+    token = kubectl("create", "token", account, "-n", namespace).strip()
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    cluster = admin["clusters"][0]
+    out.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [
+                    {"name": account, "context": {"cluster": cluster["name"], "user": account}}
+                ],
+                "current-context": account,
+            }
+        )
+    )
+    return out

@@ -23,7 +23,7 @@ from . import handlers  # noqa: F401  (registers the kopf handlers)
 from .cache import Cache
 from .kube import Kube
 from .leader import LeaderElector, LostLeadership
-from .reconcile import Controller
+from .reconcile import Controller, StartupError
 from .server import start_server
 from .settings import Settings
 from .workqueue import WorkQueue
@@ -157,7 +157,11 @@ async def run(settings: Settings) -> int:
         async with probes(settings, controller.cache, health):
             if elector is not None and not await lead(elector, stop):
                 return 0  # stopped while standing by
-            await controller.prime()
+            try:
+                await controller.prime()
+            except StartupError as err:
+                log.error("cannot start: %s", err)
+                return 1
             health.ready = True
             log.info(
                 "reconciling %d workspaces in %s with %d workers",

@@ -26,18 +26,21 @@ from typing import Any
 
 from devplane_api import naming
 from devplane_api.v1alpha1 import (
+    GROUP,
     KIND,
     MANAGED_BY_SELECTOR,
     OWNER_ANNOTATION,
+    PLURAL,
     REFUSED,
     STUCK_REASONS,
+    VERSION,
 )
 
 from .builders import build_children
 from .cache import Cache, Key, workspace_of
 from .compare import compare, normalize, replacing_patch
 from .events import build_event
-from .kube import Kube, KubeError
+from .kube import RESOURCES, Kube, KubeError
 from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DURATION, RESYNCS
 from .model import Refused, SpecError, Workspace, parse_workspace
 from .policy import check_hub_secret, check_spec
@@ -46,6 +49,11 @@ from .status import compute_status, failed_status, ready_reason
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The operator cannot start its work; the message says why and what to fix."""
+
 
 Obj = dict[str, Any]
 # Children that do not need each other: written concurrently, one round trip instead of four
@@ -146,15 +154,39 @@ class Controller:
         """
         namespaces: list[str | None] = list(self.settings.namespaces) or [None]
         for namespace in namespaces:
-            for item in await self.kube.list(KIND, namespace):
+            for item in await self._list(KIND, namespace):
                 self.cache.put(KIND, item)
             for kind in CHILD_KINDS:
-                for item in await self.kube.list(kind, namespace, MANAGED_BY_SELECTOR):
+                for item in await self._list(kind, namespace, MANAGED_BY_SELECTOR):
                     owner = workspace_of(item)
                     if owner:
                         self.cache.put(kind, item, owner=owner)
         for key in self.cache.workspaces():
             self.queue.add(key)
+
+    async def _list(
+        self, kind: str, namespace: str | None, selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """kube.list, with the causes an operator cannot start past named (docs/
+        troubleshooting.md): a missing CRD, missing RBAC."""
+        where = f"in namespace {namespace}" if namespace else "cluster-wide"
+        resource = RESOURCES[kind]
+        try:
+            return await self.kube.list(kind, namespace, selector)
+        except KubeError as err:
+            if err.status == 404 and kind == KIND:
+                raise StartupError(
+                    f"cannot list Workspaces {where}: the API server does not serve "
+                    f"{PLURAL}.{GROUP}/{VERSION}, so the CRD {PLURAL}.{GROUP} is not installed "
+                    f"(kubectl get crd {PLURAL}.{GROUP}; install chart/crds/)"
+                ) from None
+            if err.status in (401, 403):
+                raise StartupError(
+                    f"not allowed to list {resource.plural} {where} ({err}). The operator's "
+                    "service account needs the chart's operator Role in every namespace it "
+                    "watches (DEVPLANE_NAMESPACES), or its ClusterRole when it watches all"
+                ) from None
+            raise
 
     # ---------------------------------------------------------------- workers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from devplane_dev.auditlog import audit_events
 from devplane_dev.login import login
 from devplane_dev.poll import wait_for
-from hub_testdata import USERS
+from hub_testdata import USERS, login_stack
 
 
 def test_member_of_the_allowed_group_logs_in_and_sees_the_profiles(login_stack):
@@ -61,3 +61,23 @@ def test_member_of_the_admin_group_is_an_admin(login_stack):
     assert {"devplane-users", "devplane-admins"} <= set(model["groups"])
     admin_page = session.get(f"{hub.url}/hub/admin")
     assert admin_page.status_code == 200
+
+
+def test_a_missing_groups_claim_is_named_in_the_hub_log(tmp_path):
+    """The test provider sends the groups claim only for the `groups` scope (as many do):
+    without it nobody is in an allowed group, and the hub says which claim is missing and how
+    to ask for it, besides refusing the login."""
+    scopes = {"DEVPLANE_OIDC_SCOPES": "openid,profile,email"}
+    with login_stack(tmp_path, [USERS["alice"]], **scopes) as (hub, _):
+        _, page = login(hub.url, "alice", USERS["alice"].password)
+        assert page.status_code == 403, (page.status_code, page.url)
+        wait_for("the hub's line about the missing claim",
+                 lambda: "The identity provider sent no 'groups' claim for 'alice'" in hub.log(),
+                 10)  # fmt: skip
+        log = hub.log()
+    assert "Ask for the scope that carries it (hub.oidc.scopes" in log
+    # And the callback the provider must list, said once at start-up.
+    assert (
+        f"devplane: OIDC login with client 'devplane-hub'; callback URL {hub.url}/hub/"
+        "oauth_callback: the identity provider must list exactly this redirect URI"
+    ) in log, log[-3000:]

@@ -9,10 +9,13 @@ tests/hub/test_hub_workspaces.py.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from types import SimpleNamespace
 
 import pytest
+from devplane_dev.kubectl import service_account_kubeconfig
 from devplane_dev.operator_process import install_crd
 from devplane_dev.workspaces import workspace_manifest
 from jupyterhub import orm
@@ -22,6 +25,7 @@ from kubernetes_asyncio import client as k8s
 
 from devplane_api import naming
 from devplane_api.v1alpha1 import GROUP, PLURAL, PROXY_PORT, VERSION
+from devplane_spawner import workspace_client
 from devplane_spawner.spawner import DevPlaneSpawner, WorkspaceStartError
 
 pytestmark = pytest.mark.cluster
@@ -37,7 +41,7 @@ async def no_auth_state() -> None:
     """A hub user without auth state (made by an admin): no git identity."""
 
 
-def make_spawner(kubeconfig, namespace: str, user: str) -> DevPlaneSpawner:
+def make_spawner(kubeconfig, namespace: str, user: str, **config) -> DevPlaneSpawner:
     orm_server = orm.Server(proto="http", ip="", port=0, cookie_name="c", base_url=f"/user/{user}/")
     spawner = DevPlaneSpawner(
         user=SimpleNamespace(
@@ -46,7 +50,7 @@ def make_spawner(kubeconfig, namespace: str, user: str) -> DevPlaneSpawner:
         hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
         orm_spawner=SimpleNamespace(name="", server=orm_server, display_name="", state=None),
         api_token="t0ken", oauth_client_id=f"jupyterhub-user-{user}",
-        namespace=namespace, kubeconfig=str(kubeconfig), hub_connect_via="pod-ip",
+        namespace=namespace, kubeconfig=str(kubeconfig), hub_connect_via="pod-ip", **config,
     )  # fmt: skip
     return spawner
 
@@ -257,3 +261,90 @@ async def test_a_workspace_named_by_an_older_release_is_found_again(
     assert ws["metadata"]["uid"] == created["metadata"]["uid"] and ws["spec"]["started"] is True
     assert await read_workspace(api_client, ws_namespace, naming.workspace_name(user)) is None
     assert spawner.get_state()["workspace_name"] == legacy
+
+
+# ------------------------------------------------------------------ what goes wrong, said
+# (docs/troubleshooting.md quotes these messages)
+
+
+async def test_a_hub_without_rights_says_who_must_fix_what(
+    kubeconfig, kubectl, ws_namespace, tmp_path, caplog
+):
+    config = service_account_kubeconfig(
+        kubectl, kubeconfig, ws_namespace, "no-rights", tmp_path / "kc"
+    )
+    spawner = make_spawner(config, ws_namespace, "rita")
+    with caplog.at_level(logging.ERROR), pytest.raises(WorkspaceStartError) as info:
+        await asyncio.wait_for(spawner.start(), 30)
+    assert info.value.jupyterhub_message == (
+        "Your workspace cannot start: the hub is not allowed to manage workspaces in namespace "
+        f"{ws_namespace}. Tell an administrator."
+    )
+    # The admin's line names the refusal in the API server's words and what to check.
+    assert "the API server refused the hub (403)" in caplog.text
+    assert re.search(r'cannot (get|create) resource "workspaces"', caplog.text), caplog.text
+    assert f"Check the hub's RoleBinding in namespace {ws_namespace}" in caplog.text
+
+
+async def test_a_missing_workspace_type_is_named_not_a_stack_trace(
+    kubeconfig, ws_namespace, monkeypatch, caplog
+):
+    # The API server as it is when the CRD (here: the version this hub speaks) is not installed.
+    monkeypatch.setattr(workspace_client, "VERSION", "v1alpha0")
+    spawner = make_spawner(kubeconfig, ws_namespace, "mona")
+    with caplog.at_level(logging.ERROR), pytest.raises(WorkspaceStartError) as info:
+        await asyncio.wait_for(spawner.start(), 30)
+    assert info.value.jupyterhub_message == (
+        "Your workspace cannot start: this cluster has no Workspace resource type. Tell an "
+        "administrator."
+    )
+    assert "the CRD workspaces.devplane.io is not installed" in caplog.text
+    assert "kubectl get crd workspaces.devplane.io" in caplog.text
+
+
+async def test_a_missing_namespace_is_named(kubeconfig, caplog):
+    spawner = make_spawner(kubeconfig, "no-such-namespace-x1", "nina")
+    with caplog.at_level(logging.ERROR), pytest.raises(WorkspaceStartError) as info:
+        await asyncio.wait_for(spawner.start(), 30)
+    assert info.value.jupyterhub_message == (
+        "Your workspace cannot start: the namespace no-such-namespace-x1 does not exist. Tell "
+        "an administrator."
+    )
+    assert "namespace no-such-namespace-x1 does not exist" in caplog.text
+
+
+async def test_the_spawn_page_says_when_no_operator_takes_the_workspace_up(
+    kubeconfig, api_client, ws_namespace, caplog
+):
+    """No operator runs here: after operator_grace_seconds the stream says so (once), and the
+    hub log says what to check; a Workspace the operator answers in time gets no such line."""
+    never = asyncio.get_running_loop().create_future()
+
+    async def lines_for(user: str, answer: bool) -> list[str]:
+        spawner = make_spawner(kubeconfig, ws_namespace, user, operator_grace_seconds=1)
+        start = asyncio.ensure_future(spawner.start())
+        if answer:
+            await set_status(api_client, ws_namespace, user, {"phase": "Pending"})
+        messages: list[str] = []
+
+        async def read() -> None:
+            async for event in iterate_until(never, spawner.progress()):
+                messages.append(event["message"])
+
+        reader = asyncio.ensure_future(read())
+        await asyncio.sleep(2.5)  # well past the grace
+        reader.cancel()
+        start.cancel()
+        await asyncio.gather(reader, start, return_exceptions=True)
+        await spawner.delete_forever()
+        return messages
+
+    with caplog.at_level(logging.WARNING):
+        silent = await lines_for("otto", answer=False)
+    warning = (
+        "Warning: nothing has taken up your workspace after 1 s (the DevPlane operator has not "
+        "answered). Still waiting; if this lasts, tell an administrator."
+    )
+    assert silent.count(warning) == 1, silent
+    assert f"does it watch namespace {ws_namespace}" in caplog.text
+    assert warning not in await lines_for("olga", answer=True)
