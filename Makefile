@@ -10,7 +10,7 @@ STAMPS      := .devplane-setup
 PYTHON      ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-apt setup-python setup-npm setup-checkov setup-images setup-node binaries lint format test \
+.PHONY: help setup setup-demo setup-apt setup-python setup-npm setup-checkov setup-images setup-node binaries lint format test \
         test-fast devcluster devcluster-down devcluster-status demo images registry registry-down deploy \
         bench clean
 
@@ -94,7 +94,10 @@ devcluster-status: ## Show the local control plane's processes
 
 # ---------------------------------------------------------------- product
 
-demo: setup images ## Install DevPlane on the local cluster's real node and run it until Ctrl-C (the cluster stays up)
+# The demo's set-up: `setup` without what only the tests use (checkov's virtualenv).
+setup-demo: setup-apt setup-python setup-npm binaries setup-images setup-node
+
+demo: setup-demo images ## Install DevPlane on the local cluster's real node and run it until Ctrl-C (the cluster stays up)
 	$(PY) hack/demo.py
 
 images: ## Build the workspace, hub and operator images (podman, buildah or docker; docs/images.md)

@@ -44,6 +44,30 @@ export CGO_ENABLED=0
 have() { [[ -x "$BIN/$1" ]]; }
 
 
+# A build in the background, said every BUILD_PROGRESS_EVERY (30) s while it runs: go build
+# prints nothing until it is done, and a cold Kubernetes build takes many minutes. Returns the
+# build's exit status.
+watched() { # what, command...
+  local what=$1 start=$SECONDS pid status=0 elapsed every=${BUILD_PROGRESS_EVERY:-30}
+  shift
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    elapsed=$((SECONDS - start))
+    if ((elapsed % every == 0)) && kill -0 "$pid" 2>/dev/null; then
+      log "$what: still building, $((elapsed / 60)) min $((elapsed % 60)) s so far"
+    fi
+  done
+  wait "$pid" || status=$?
+  ((status == 0)) && log "$what: built in $((SECONDS - start)) s (cached from now on)"
+  return "$status"
+}
+in_dir() { local dir=$1; shift; (cd "$dir" && "$@"); }
+# go build resolving the module graph as it goes (the go.mod files here are written, not tidy).
+go_build() { GOFLAGS="$GOFLAGS -mod=mod" go build "$@"; }
+go_tidy_build() { GOFLAGS="$GOFLAGS -mod=mod" go mod tidy && go build "$@"; }
+
 build_kubernetes() {
   # kubelet and kube-proxy (the real node, docs/devcluster.md) share the control plane's pin,
   # build and cache key: they must speak the same Kubernetes version.
@@ -83,13 +107,13 @@ build_kubernetes() {
     ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "$ld" -o "$BIN/" \
+  watched "kubernetes $KUBERNETES_VERSION" in_dir "$dir" go_build -ldflags "$ld" -o "$BIN/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
       k8s.io/kubernetes/cmd/kubectl \
       k8s.io/kubernetes/cmd/kubelet \
-      k8s.io/kubernetes/cmd/kube-proxy) \
+      k8s.io/kubernetes/cmd/kube-proxy \
     || die "building Kubernetes $KUBERNETES_VERSION failed (see above). Needs Go >= $goversion and ~6 GiB of memory."
 }
 
@@ -112,7 +136,7 @@ import (
 func main() { etcdmain.Main(os.Args) }
 GO
   printf 'module devplane.local/etcdbuild\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$dir/go.mod"
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy && go build -ldflags "-s -w" -o "$BIN/etcd" .) \
+  watched "etcd $ETCD_VERSION" in_dir "$dir" go_tidy_build -ldflags "-s -w" -o "$BIN/etcd" . \
     || die "building etcd $ETCD_VERSION failed (see above)."
 }
 
@@ -122,9 +146,9 @@ build_kwok() {
   local dir="$SRC/kwok-$KWOK_VERSION"
   rm -rf "$dir" && mkdir -p "$dir"
   printf 'module devplane.local/kwokbuild\n\ngo 1.24\n\nrequire sigs.k8s.io/kwok %s\n' "$KWOK_VERSION" >"$dir/go.mod"
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+  watched "kwok $KWOK_VERSION" in_dir "$dir" go_build \
       -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
-      -o "$BIN/" sigs.k8s.io/kwok/cmd/kwok) \
+      -o "$BIN/" sigs.k8s.io/kwok/cmd/kwok \
     || die "building kwok $KWOK_VERSION failed (see above)."
 }
 
@@ -145,7 +169,7 @@ build_helm() {
   for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
     ld+=" -X $pkg.k8sVersionMajor=$kmajor -X $pkg.k8sVersionMinor=$kminor"
   done
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "$ld" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm) \
+  watched "helm $HELM_VERSION" in_dir "$dir" go_build -ldflags "$ld" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm \
     || die "building helm $HELM_VERSION failed (see above)."
 }
 
@@ -160,9 +184,9 @@ build_registry() {
     "$DISTRIBUTION_VERSION" >"$dir/go.mod"
   # The version is stamped the way distribution's own Makefile does, so `registry --version`
   # names the pin.
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+  watched "registry $DISTRIBUTION_VERSION" in_dir "$dir" go_build \
       -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$DISTRIBUTION_VERSION" \
-      -o "$REGISTRY_BIN/registry" github.com/distribution/distribution/v3/cmd/registry) \
+      -o "$REGISTRY_BIN/registry" github.com/distribution/distribution/v3/cmd/registry \
     || die "building the registry (distribution $DISTRIBUTION_VERSION) failed (see above)."
 }
 
@@ -180,9 +204,9 @@ build_kube_router() {
   local dir pkg=github.com/cloudnativelabs/kube-router/v2
   dir="$(node_src "kube-router-$KUBE_ROUTER_VERSION")"
   printf 'module devplane.local/kuberouterbuild\n\ngo 1.24\n\nrequire %s %s\n' "$pkg" "$KUBE_ROUTER_VERSION" >"$dir/go.mod"
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go build \
+  watched "kube-router $KUBE_ROUTER_VERSION" in_dir "$dir" go_build \
       -ldflags "-s -w -X $pkg/pkg/version.Version=$KUBE_ROUTER_VERSION -X $pkg/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
-      -o "$NODE_BIN/kube-router" "$pkg/cmd/kube-router") \
+      -o "$NODE_BIN/kube-router" "$pkg/cmd/kube-router" \
     || die "building kube-router $KUBE_ROUTER_VERSION failed (see above)."
 }
 
@@ -212,8 +236,8 @@ import (
 func main() { coremain.Run() }
 GO
   printf 'module devplane.local/corednsbuild\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$COREDNS_VERSION" >"$dir/go.mod"
-  (cd "$dir" && GOFLAGS="$GOFLAGS -mod=mod" go mod tidy \
-    && go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$NODE_BIN/coredns" .) \
+  watched "coredns $COREDNS_VERSION" in_dir "$dir" go_tidy_build \
+      -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$NODE_BIN/coredns" . \
     || die "building coredns $COREDNS_VERSION failed (see above)."
 }
 
@@ -224,7 +248,7 @@ build_pause() {
   dir="$(node_src pause)"
   cp "$PAUSE_SRC" "$dir/main.go"
   printf 'module devplane.local/pause\n\ngo 1.24\n' >"$dir/go.mod"
-  (cd "$dir" && go build -ldflags "-s -w" -o "$NODE_BIN/pause" .) || die "building pause failed (see above)."
+  watched pause in_dir "$dir" go build -ldflags "-s -w" -o "$NODE_BIN/pause" . || die "building pause failed (see above)."
 }
 
 build_node() { build_kube_router; build_coredns; build_pause; }
