@@ -199,6 +199,14 @@ if env_bool("DEVPLANE_CULL_ENABLED", True):
             "services": ["idle-culler"],
         }
     )
+metrics_token = secret_value("DEVPLANE_METRICS_TOKEN")
+if metrics_token:
+    # Prometheus's token for /hub/metrics (JupyterHub asks for one: authenticate_prometheus):
+    # a service whose only scope is reading the metrics (docs/metrics.md).
+    services.append({"name": "metrics-scraper", "api_token": metrics_token})
+    roles.append(
+        {"name": "metrics-scraper", "scopes": ["read:metrics"], "services": ["metrics-scraper"]}
+    )
 automation_token = secret_value("DEVPLANE_AUTOMATION_TOKEN")
 if automation_token:
     # A service account for automation (CI, provisioning scripts, the tests): manages users

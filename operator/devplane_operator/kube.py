@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from devplane_api.v1alpha1 import GROUP, PLURAL, VERSION
 
-from .metrics import API_WRITES
+from .metrics import API_LATENCY, API_REQUESTS, API_WRITES
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,17 @@ def _error(err: ApiException) -> KubeError:
     )
 
 
+def _resource_of(path: str) -> str:
+    """The resource a request path names: /api/v1/namespaces/<ns>/pods/<name> -> pods."""
+    parts = path.strip("/").split("/")
+    if "namespaces" in parts:
+        at = parts.index("namespaces") + 2
+        return parts[at] if at < len(parts) else "namespaces"
+    # /api/<version>/<resource>... or /apis/<group>/<version>/<resource>...
+    at = 2 if parts[0] == "api" else 3
+    return parts[at] if at < len(parts) else ""
+
+
 def proxy_from_environment(url: str) -> str | None:
     """The proxy HTTPS_PROXY/HTTP_PROXY name for ``url``, unless NO_PROXY exempts its host."""
     proxies = urllib.request.getproxies_environment()
@@ -157,8 +169,12 @@ class Kube:
         accept: str = JSON,
     ) -> dict[str, Any]:
         headers = {"Accept": accept, "Content-Type": content_type}
+        resource = _resource_of(path)
+        started = time.monotonic()
+        code = 0
         try:
-            result = await self.api.call_api(
+            # With the status too, for the request metrics: (data, status, headers).
+            result, code, _ = await self.api.call_api(
                 path,
                 method,
                 query_params=query or [],
@@ -166,13 +182,17 @@ class Kube:
                 body=body,
                 response_types_map=_OBJECT,
                 auth_settings=["BearerToken"],
-                _return_http_data_only=True,
+                _return_http_data_only=False,
                 _request_timeout=30,
             )
         except ApiException as err:
+            code = err.status or 0
             raise _error(err) from None
         except OSError as err:  # connection refused/reset: the server is away for a moment
             raise KubeError(0, "Unreachable", str(err)) from None
+        finally:
+            API_REQUESTS.labels(verb=method, resource=resource, code=str(code)).inc()
+            API_LATENCY.labels(verb=method, resource=resource).observe(time.monotonic() - started)
         return result or {}
 
     def _count(self, verb: str, kind: str) -> None:

@@ -33,7 +33,33 @@ WORKSPACES = Gauge(
     "Workspaces known to this replica, by status.phase ('' = not reported yet).",
     ["phase"],
 )
+# The work queue, named as client-go's workqueue metrics are (depth, adds, latency, retries).
 QUEUE_DEPTH = Gauge("devplane_operator_queue_depth", "Workspace keys waiting for a reconcile.")
+QUEUE_ADDS = Counter(
+    "devplane_operator_workqueue_adds_total",
+    "Workspace keys put on the work queue (a key already waiting is not added twice).",
+)
+QUEUE_LATENCY = Histogram(
+    "devplane_operator_workqueue_queue_duration_seconds",
+    "Time a Workspace key waited on the queue before a worker took it.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+QUEUE_RETRIES = Counter(
+    "devplane_operator_workqueue_retries_total",
+    "Reconciles queued again with back-off after a temporary failure.",
+)
+# Every request the operator makes to the API server (kopf's watches are kopf's own).
+API_REQUESTS = Counter(
+    "devplane_operator_api_requests_total",
+    "Requests to the API server, by verb, resource and HTTP status code (0: unreachable).",
+    ["verb", "resource", "code"],
+)
+API_LATENCY = Histogram(
+    "devplane_operator_api_request_duration_seconds",
+    "Time an API server request took, by verb and resource.",
+    ["verb", "resource"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 RESYNCS = Counter(
     "devplane_operator_resyncs_total",
     "Completed periodic resyncs (every Workspace reconciled once and the queue drained).",

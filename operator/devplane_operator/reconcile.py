@@ -218,14 +218,14 @@ class Controller:
             self._failures[key] = failures
             delay = min(MAX_BACKOFF, max(err.delay, 0.25 * 2 ** min(failures, 8)))
             log.info("workspace %s/%s: %s; retrying in %.1fs", *key, err, delay)
-            self.queue.add_after(key, delay)
+            self.queue.add_after(key, delay, retry=True)
         except Exception:
             RECONCILES.labels(result="error").inc()
             RECONCILE_ERRORS.labels(kind="unexpected").inc()
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             log.exception("workspace %s/%s: unexpected error in reconcile", *key)
-            self.queue.add_after(key, min(MAX_BACKOFF, 0.5 * 2 ** min(failures, 8)))
+            self.queue.add_after(key, min(MAX_BACKOFF, 0.5 * 2 ** min(failures, 8)), retry=True)
         else:
             RECONCILES.labels(result="ok").inc()
             self._failures.pop(key, None)

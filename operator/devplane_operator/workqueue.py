@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from .metrics import QUEUE_DEPTH
+from .metrics import QUEUE_ADDS, QUEUE_DEPTH, QUEUE_LATENCY, QUEUE_RETRIES
 
 K = TypeVar("K", bound=Hashable)
 
@@ -26,6 +27,7 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
         self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._added_at: dict[K, float] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -39,12 +41,17 @@ class WorkQueue(Generic[K]):
         if key in self._queued:
             return
         self._queued.add(key)
+        self._added_at[key] = time.monotonic()
         self._idle.clear()
         self._queue.put_nowait(key)
+        QUEUE_ADDS.inc()
         QUEUE_DEPTH.set(len(self._queued))
 
-    def add_after(self, key: K, delay: float) -> None:
-        """Queue ``key`` after ``delay`` seconds; an earlier pending timer for it wins."""
+    def add_after(self, key: K, delay: float, retry: bool = False) -> None:
+        """Queue ``key`` after ``delay`` seconds; an earlier pending timer for it wins.
+        ``retry``: this is a back-off after a failure (counted as a retry)."""
+        if retry:
+            QUEUE_RETRIES.inc()
         if delay <= 0:
             self.add(key)
             return
@@ -64,6 +71,9 @@ class WorkQueue(Generic[K]):
     async def get(self) -> K:
         key = await self._queue.get()
         self._queued.discard(key)
+        added = self._added_at.pop(key, None)
+        if added is not None:
+            QUEUE_LATENCY.observe(time.monotonic() - added)
         self._processing.add(key)
         QUEUE_DEPTH.set(len(self._queued))
         return key

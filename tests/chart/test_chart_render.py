@@ -478,3 +478,53 @@ def test_packaged_chart_carries_the_real_files(helm, tmp_path: Path) -> None:
     rendered = helm("template", "x", str(archive)).stdout
     cms = [d for d in yaml.safe_load_all(io.StringIO(rendered)) if d and d["kind"] == "ConfigMap"]
     assert cms[0]["data"]["jupyterhub_config.py"] == HUB_CONFIG.read_text()
+
+
+def test_metrics_are_served_to_the_scrapers_named_with_the_hubs_token(render) -> None:
+    """metrics.*: the operator's metrics Service, ServiceMonitors for both, the hub's scrape
+    token from the chart's Secret (the one the hub reads), and NetworkPolicies that let only
+    metrics.scrapers in, on the metrics ports."""
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}}}
+    docs = render(
+        "defaults",
+        "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "metrics.serviceMonitor.labels.release=prom",
+        "--set-json", f"metrics.scrapers={json.dumps([monitoring])}",
+    )  # fmt: skip
+    service = one(docs, "Service", "-operator-metrics")
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    monitors = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceMonitor"}
+    hub_monitor = next(m for n, m in monitors.items() if n.endswith("-hub"))
+    assert hub_monitor["metadata"]["labels"]["release"] == "prom"
+    (endpoint,) = hub_monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/hub/metrics"
+    secret = one(docs, "Secret", "-hub")
+    assert endpoint["authorization"]["credentials"] == {
+        "name": secret["metadata"]["name"],
+        "key": "metrics-token",
+    }
+    assert "metrics-token" in secret["data"]
+    hub = container_env(
+        one(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert hub["DEVPLANE_METRICS_TOKEN_FILE"] == "/etc/devplane/secrets/metrics/token"
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    operator_policy = next(p for n, p in policies.items() if n.endswith("-operator"))
+    assert operator_policy["spec"]["ingress"] == [
+        {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 8080}]}
+    ]
+    hub_policy = next(p for n, p in policies.items() if n.endswith("-hub"))
+    assert {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 8081}]} in (
+        hub_policy["spec"]["ingress"]
+    )
+    # By default: no ServiceMonitor (its CRD may not exist), no scraper let in.
+    docs = render("defaults")
+    assert not [d for d in docs if d["kind"] == "ServiceMonitor"]
+    operator_policy = next(
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-operator")
+    )
+    assert "ingress" not in operator_policy["spec"]

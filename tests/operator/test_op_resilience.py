@@ -106,3 +106,21 @@ def test_two_replicas_one_leader_and_a_fast_takeover(kubectl, make_namespace, ru
     apply(kubectl, ns, workspace("mona"))
     wait_for("mona Ready too", lambda: all_ready(kubectl, ns, 2), 120)
     assert second.metric("devplane_operator_reconciles_total") > 0
+
+
+def test_the_work_queue_and_every_api_call_are_measured(kubectl, make_namespace, run_operator):
+    """The metrics a dashboard needs (docs/metrics.md): queue adds and wait, retries, and each
+    API request by verb, resource and status code, with its latency."""
+    ns = make_namespace("op")
+    op = run_operator(ns)
+    apply(kubectl, ns, workspace("mira"))
+    wait_for("mira Ready", lambda: all_ready(kubectl, ns, 1), 120)
+    assert op.metric("devplane_operator_workqueue_adds_total") >= 1
+    assert op.metric("devplane_operator_workqueue_queue_duration_seconds_count") >= 1
+    # The pod was created (201) and the Workspace's status written (200).
+    created = {"verb": "POST", "resource": "pods", "code": "201"}
+    assert op.metric("devplane_operator_api_requests_total", created) >= 1, op.metrics_text()
+    status = {"verb": "PATCH", "resource": "workspaces", "code": "200"}
+    assert op.metric("devplane_operator_api_requests_total", status) >= 1
+    latency = {"verb": "POST", "resource": "pods"}
+    assert op.metric("devplane_operator_api_request_duration_seconds_count", latency) >= 1
