@@ -99,12 +99,21 @@ def _rv(obj: Obj) -> int | None:
         return None
 
 
+# Deleted incarnations remembered per name: late copies arrive within seconds, so a few do.
+_GONE_KEPT = 4
+
+
 class Cache:
     """Objects by kind and (namespace, name), plus which Workspace each child belongs to."""
 
     def __init__(self) -> None:
         self._objects: dict[str, dict[Key, Obj]] = {}
         self._owner: dict[tuple[str, Key], str] = {}
+        # The uids of the last few incarnations deleted under each name: a copy of one that
+        # comes later (the response to our own DELETE, which can arrive after the watch's
+        # DELETED event) must not bring a deleted object back into the cache, where it would
+        # stay until a resync (a stopped Workspace then read "Stopping" again).
+        self._gone: dict[tuple[str, Key], list[str]] = {}
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self._objects.get(kind, {}).get((namespace, name))
@@ -131,6 +140,8 @@ class Cache:
         """
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
+        if meta.get("uid") in self._gone.get((kind, key), ()):
+            return False  # a late copy of an object already deleted
         store = self._objects.setdefault(kind, {})
         new = project(kind, body)
         old = store.get(key)
@@ -150,6 +161,12 @@ class Cache:
         """Forget an object (if ``uid`` is given, only that incarnation of it)."""
         store = self._objects.get(kind, {})
         old = store.get((namespace, name))
+        gone = uid or (old["metadata"].get("uid") if old is not None else None)
+        if gone:
+            uids = self._gone.setdefault((kind, (namespace, name)), [])
+            if gone not in uids:
+                uids.append(gone)
+                del uids[:-_GONE_KEPT]
         if old is None or (uid and old["metadata"].get("uid") != uid):
             return
         del store[(namespace, name)]

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from devplane_operator.builders import build_children
-from devplane_operator.cache import project
+from devplane_operator.cache import Cache, project
 from devplane_operator.compare import compare, normalize, replacing_patch
 from devplane_operator.status import compute_status
 from test_op_builders import settings, ws
@@ -221,3 +221,21 @@ def test_unschedulable_and_volume_pending_and_stopped():
     status, _ = compute_status(stopped, pvc(), None, {}, NOW, 120)
     assert status["phase"] == "Stopped" and "podIP" not in status
     assert conds(status)["Ready"]["reason"] == "Stopped"
+
+
+def test_a_late_copy_of_a_deleted_object_does_not_come_back():
+    """The DELETE's response can reach the cache after the watch's DELETED event: the cache
+    must not hold the deleted pod again (a stopped Workspace read "Stopping" until a resync)."""
+    cache = Cache()
+    pod = {"metadata": {"namespace": "ws", "name": "ws-a", "uid": "u1", "resourceVersion": "5"}}
+    terminating = {"metadata": {**pod["metadata"], "resourceVersion": "6",
+                                "deletionTimestamp": "2026-01-01T00:00:00Z"}}  # fmt: skip
+    cache.put("Pod", pod, owner="a")
+    cache.remove("Pod", "ws", "ws-a", uid="u1")  # the watch's DELETED event
+    assert cache.put("Pod", terminating, owner="a") is False  # then the DELETE's response
+    assert cache.get("Pod", "ws", "ws-a") is None
+    # A new pod under the same name is news, and a late copy of the old one does not replace it.
+    again = {"metadata": {"namespace": "ws", "name": "ws-a", "uid": "u2", "resourceVersion": "9"}}
+    assert cache.put("Pod", again, owner="a") is True
+    assert cache.put("Pod", terminating, owner="a") is False
+    assert cache.get("Pod", "ws", "ws-a")["metadata"]["uid"] == "u2"
