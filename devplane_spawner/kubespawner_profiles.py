@@ -6,7 +6,8 @@ What carries over (docs/admin-guide.md, "Migrating from Zero to JupyterHub"):
 - ``slug`` (made from ``display_name`` when absent, as KubeSpawner makes it), ``display_name``,
   ``description``, ``default``;
 - ``kubespawner_override`` keys with a DevPlane meaning: ``image``, ``cpu_limit``,
-  ``cpu_guarantee``, ``mem_limit``, ``mem_guarantee``;
+  ``cpu_guarantee``, ``mem_limit``, ``mem_guarantee``, ``node_selector``, ``tolerations``,
+  ``environment`` (plain string values);
 - ``profile_options`` with listed ``choices``: each choice becomes a profile of its own
   (``<profile>-<choice>``, its override on top of the profile's); several options give one
   profile per combination. A start may name the choice the KubeSpawner way too:
@@ -33,10 +34,14 @@ _RESOURCE_OVERRIDES = {
     "mem_limit": ("limits", "memory"),
     "mem_guarantee": ("requests", "memory"),
 }
+# kubespawner_override keys -> the DevPlane profile key they become.
+_PLACEMENT_OVERRIDES = {
+    "node_selector": "nodeSelector",
+    "tolerations": "tolerations",
+    "environment": "extraEnv",
+}
 # Keys KubeSpawner has that DevPlane sets elsewhere, for every workspace, and where.
 _SET_ELSEWHERE = {
-    "node_selector": "the chart's workspaces.nodeSelector",
-    "tolerations": "the chart's workspaces.tolerations",
     "image_pull_policy": "the chart's workspaces.image.pullPolicy",
     "image_pull_secrets": "the chart's global.imagePullSecrets",
     "storage_capacity": "the chart's workspaces.storage.size",
@@ -92,7 +97,7 @@ def _apply_override(profile: dict[str, Any], override: Any, where: str) -> None:
     """Fold one kubespawner_override into ``profile`` (DevPlane keys), in place."""
     if not isinstance(override, Mapping):
         raise KubeSpawnerProfileError(f"{where}: kubespawner_override must be a mapping")
-    unknown = sorted(set(override) - {"image", *_RESOURCE_OVERRIDES})
+    unknown = sorted(set(override) - {"image", *_RESOURCE_OVERRIDES, *_PLACEMENT_OVERRIDES})
     if unknown:
         hints = [f"{k} (set by {_SET_ELSEWHERE[k]})" for k in unknown if k in _SET_ELSEWHERE]
         others = [key for key in unknown if key not in _SET_ELSEWHERE]
@@ -101,8 +106,8 @@ def _apply_override(profile: dict[str, Any], override: Any, where: str) -> None:
             + "; ".join(
                 [*(["no DevPlane meaning: " + ", ".join(others)] if others else []), *hints]
             )
-            + ". A profile may override image, cpu_limit, cpu_guarantee, mem_limit and "
-            "mem_guarantee; remove the others from the profile"
+            + ". A profile may override image, cpu_limit, cpu_guarantee, mem_limit, "
+            "mem_guarantee, node_selector, tolerations and environment; remove the others"
         )
     if "image" in override:
         profile["image"] = str(override["image"])
@@ -113,6 +118,19 @@ def _apply_override(profile: dict[str, Any], override: Any, where: str) -> None:
             resources.setdefault(part, {})[name] = convert(key, override[key], where)
     if not resources:
         del profile["resources"]
+    for key, target in _PLACEMENT_OVERRIDES.items():
+        if key not in override:
+            continue
+        value = override[key]
+        if key == "environment" and (
+            not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values())
+        ):
+            raise KubeSpawnerProfileError(
+                f"{where}: kubespawner_override.environment must map names to plain strings "
+                "(no callables or valueFrom: a workspace's environment is data)"
+            )
+        # As in KubeSpawner, an override replaces the value (a choice's, the profile's).
+        profile[target] = dict(value) if isinstance(value, Mapping) else value
 
 
 def _choices(option_name: str, option: Any, where: str) -> list[tuple[str, Mapping[str, Any]]]:

@@ -25,7 +25,8 @@ _RESOURCE_KEYS = {"requests", "limits"}
 _RESOURCE_NAMES = {"cpu", "memory", "ephemeral-storage"}
 _PROFILE_KEYS = {
     "slug", "display_name", "description", "default", "image", "resources", "model", "models",
-    "llmLimits", "idleTimeout",
+    "llmLimits", "idleTimeout", "nodeSelector", "tolerations", "affinity", "extraEnv",
+    "extraVolumes",
 }  # fmt: skip
 # Set by kubespawner_profiles.translate on the profiles it makes, never by an admin.
 _ORIGIN_KEY = "kubespawner"
@@ -57,6 +58,13 @@ class Profile:
     # Seconds of inactivity before the idle culler stops this profile's workspaces; 0: never;
     # None: the culler's own timeout (culling.py).
     idle_timeout: int | None = None
+    # Where its pods run and what they get besides (Workspace spec.scheduling, .extraEnv,
+    # .extraVolumes; the CRD and the operator check them in full): {} / () = none.
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    affinity: Mapping[str, Any] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    extra_volumes: tuple[Mapping[str, Any], ...] = ()
     # Made from a KubeSpawner profile (kubespawner_profiles.py): (its slug, {option: choice},
     # whether those are the default choices); None for a DevPlane profile.
     kubespawner: tuple[str, Mapping[str, str], bool] | None = None
@@ -119,6 +127,22 @@ def _check_idle_timeout(slug: str, value: Any) -> int:
     return value
 
 
+def _check_mapping(slug: str, key: str, value: Any, of: type) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, of) for k, v in value.items()
+    ):
+        raise ProfileError(
+            f"profile {slug!r}: {key} must be a mapping of names to {of.__name__} values"
+        )
+    return dict(value)
+
+
+def _check_list(slug: str, key: str, value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ProfileError(f"profile {slug!r}: {key} must be a list of objects")
+    return tuple(dict(v) for v in value)
+
+
 def parse_profile(raw: Mapping[str, Any]) -> Profile:
     """Validate one configured profile (a dict from the hub configuration)."""
     if not isinstance(raw, Mapping):
@@ -146,6 +170,11 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         idle_timeout=(
             _check_idle_timeout(slug, raw["idleTimeout"]) if "idleTimeout" in raw else None
         ),
+        node_selector=_check_mapping(slug, "nodeSelector", raw.get("nodeSelector") or {}, str),
+        tolerations=_check_list(slug, "tolerations", raw.get("tolerations") or []),
+        affinity=_check_mapping(slug, "affinity", raw.get("affinity") or {}, Mapping),
+        extra_env=_check_mapping(slug, "extraEnv", raw.get("extraEnv") or {}, str),
+        extra_volumes=_check_list(slug, "extraVolumes", raw.get("extraVolumes") or []),
         kubespawner=raw.get(_ORIGIN_KEY),
     )
 
@@ -293,3 +322,24 @@ def workspace_ai(
     if profile and profile.llm_limits:
         ai["limits"] = dict(profile.llm_limits)
     return ai
+
+
+def workspace_extras(profile: Profile | None) -> dict[str, Any]:
+    """The Workspace spec's scheduling, extraEnv and extraVolumes for ``profile``; None for
+    each it does not set (a merge patch then removes what an earlier start's profile set)."""
+    if profile is None:
+        return {"scheduling": None, "extraEnv": None, "extraVolumes": None}
+    scheduling = {
+        key: value
+        for key, value in (
+            ("nodeSelector", dict(profile.node_selector)),
+            ("tolerations", [dict(t) for t in profile.tolerations]),
+            ("affinity", dict(profile.affinity)),
+        )
+        if value
+    }
+    return {
+        "scheduling": scheduling or None,
+        "extraEnv": [{"name": k, "value": v} for k, v in profile.extra_env.items()] or None,
+        "extraVolumes": [dict(v) for v in profile.extra_volumes] or None,
+    }

@@ -459,6 +459,7 @@ class DevPlaneSpawner(Spawner):
         ai = profiles.workspace_ai(self.ai_providers, profile, self.default_model)
         if ai is not None:
             spec["ai"] = ai
+        spec |= profiles.workspace_extras(profile)
         return spec
 
     async def git_identity(self) -> dict[str, str]:

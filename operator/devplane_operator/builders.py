@@ -182,6 +182,8 @@ def _workspace_env(ws: Workspace, settings: Settings) -> list[dict[str, Any]]:
         plain["DEVPLANE_GIT_NAME"] = ws.git_identity["name"]
     if ws.git_identity.get("email"):
         plain["DEVPLANE_GIT_EMAIL"] = ws.git_identity["email"]
+    # The admin's extras last; extras.py refuses every name set above.
+    plain |= ws.extras.env
     # No API key here: the gateway in the auth proxy's container holds them (_authproxy_env).
     return _env(plain)
 
@@ -274,6 +276,9 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
                 },
             }
         )
+    # The admin's extra volumes, in the user's container only.
+    volumes += ws.extras.pod_volumes()
+    workspace_mounts += ws.extras.mounts()
     workspace = {
         "name": "workspace",
         "image": ws.image,
@@ -319,13 +324,9 @@ def _pod_spec(ws: Workspace, settings: Settings) -> dict[str, Any]:
             {"name": "gateway", "mountPath": GATEWAY_DIR, "readOnly": True},
         ],
     }
-    scheduling: dict[str, Any] = {}
-    if settings.workspace_node_selector:
-        scheduling["nodeSelector"] = dict(settings.workspace_node_selector)
-    if settings.workspace_tolerations:
-        scheduling["tolerations"] = [dict(t) for t in settings.workspace_tolerations]
     return {
-        **scheduling,
+        # nodeSelector, tolerations, affinity, imagePullSecrets: the operator's and the spec's.
+        **ws.extras.pod_fields(),
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Always",

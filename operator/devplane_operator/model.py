@@ -16,6 +16,8 @@ from devplane_api import naming
 from devplane_api.v1alpha1 import API_VERSION, KIND
 
 from .endpoint import Endpoint
+from .extras import Extras, ExtrasError
+from .extras import merge as merge_extras
 from .opencode_config import build_opencode_config
 from .quantity import parse_quantity
 from .settings import Settings
@@ -51,6 +53,8 @@ class Workspace:
     hub_secret: str
     # spec.gitIdentity: the owner's name and email from the identity provider, or {}.
     git_identity: dict[str, str] = field(default_factory=dict)
+    # Scheduling, pull Secrets, extra env and volumes: the operator's merged with the spec's.
+    extras: Extras = field(default_factory=Extras)
     # A home volume an older release named (reconcile.Controller._home_volume), else "".
     legacy_home: str = ""
 
@@ -149,6 +153,11 @@ def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
                 f"(the operator's default); set spec.resources.limits.{resource} too"
             )
 
+    try:
+        extras = merge_extras(settings.workspace_extras, spec)
+    except ExtrasError as err:
+        raise SpecError(str(err)) from None
+
     storage = spec.get("storage") or {}
     return Workspace(
         name=meta["name"],
@@ -171,4 +180,5 @@ def parse_workspace(body: dict[str, Any], settings: Settings) -> Workspace:
             for key, value in (spec.get("gitIdentity") or {}).items()
             if key in ("name", "email") and value
         },
+        extras=extras,
     )

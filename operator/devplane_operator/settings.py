@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from devplane_api import naming
 from devplane_api.envparse import ACCEPTED, parse_bool
 
+from .extras import Extras, ExtrasError, check_env, check_pull_secret, check_volume
 from .providers import DNS_LABEL, validate_provider
 from .quantity import QuantityError, parse_quantity
 
@@ -307,6 +308,58 @@ def _peers(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
     return _json_list(setting, raw, fix, problem)
 
 
+_AFFINITY_KINDS = frozenset({"nodeAffinity", "podAffinity", "podAntiAffinity"})
+
+
+def _affinity(setting: Setting, raw: str) -> dict[str, Any]:
+    fix = 'Use a Kubernetes affinity as JSON, e.g. {"nodeAffinity": {...}}.'
+    value = _json(setting, raw, dict, fix)
+    unknown = sorted(set(value) - _AFFINITY_KINDS)
+    if unknown or not all(isinstance(v, dict) for v in value.values()):
+        raise SettingsError(
+            setting, f"has {unknown or 'a value that is not an object'}; an affinity has "
+            "nodeAffinity, podAffinity, podAntiAffinity", fix,
+        )  # fmt: skip
+    return value
+
+
+def _pull_secrets(setting: Setting, raw: str) -> tuple[str, ...]:
+    names = tuple(filter(None, (n.strip() for n in raw.split(","))))
+    for name in names:
+        try:
+            check_pull_secret(name, "")
+        except ExtrasError as err:
+            raise SettingsError(setting, str(err).lstrip(": "), "List Secret names, a,b.") from None
+    return names
+
+
+def _extra_env(setting: Setting, raw: str) -> dict[str, str]:
+    fix = 'Use a JSON object of names to string values, e.g. {"TZ": "Europe/Berlin"}.'
+    value = _json(setting, raw, dict, fix)
+    for name, text in value.items():
+        try:
+            check_env(name, text, "")
+        except ExtrasError as err:
+            raise SettingsError(setting, str(err).lstrip(": "), fix) from None
+    return value
+
+
+def _extra_volumes(setting: Setting, raw: str) -> tuple[dict[str, Any], ...]:
+    fix = (
+        'Use a JSON list of {"name", "mountPath", "readOnly", and one of "configMap": {"name"}, '
+        '"persistentVolumeClaim": {"claimName"}, "emptyDir": {}}.'
+    )
+
+    def problem(volume: Any, where: str) -> str | None:
+        try:
+            check_volume(volume, where)
+        except ExtrasError as err:
+            return str(err)
+        return None
+
+    return _json_list(setting, raw, fix, problem)
+
+
 _GIT_URL_SCHEMES = ("http", "https", "ssh", "git")
 
 
@@ -507,6 +560,32 @@ class Settings:
         "taints of nodes kept for workspaces.",
         default="[]",
     )
+    workspace_affinity: dict[str, Any] = _setting(
+        _affinity,
+        "`affinity` of workspace pods, as JSON (a Kubernetes affinity); a Workspace's "
+        "`spec.scheduling.affinity` replaces it.",
+        default="{}",
+    )
+    workspace_image_pull_secrets: tuple[str, ...] = _setting(
+        _pull_secrets,
+        "`imagePullSecrets` of workspace pods, comma-separated Secret names in the workspace "
+        "namespace: for a registry that wants credentials. A Workspace's own are added.",
+    )
+    workspace_extra_env: dict[str, str] = _setting(
+        _extra_env,
+        "Extra environment variables of every workspace's container, as a JSON object of "
+        "names to values; a Workspace's `spec.extraEnv` wins on the same name. Names DevPlane "
+        "sets itself are refused.",
+        default="{}",
+    )
+    workspace_extra_volumes: tuple[dict[str, Any], ...] = _setting(
+        _extra_volumes,
+        "Extra volumes mounted in every workspace's container, as a JSON list of "
+        '`{"name", "mountPath", "readOnly", <source>}` with one source of `configMap`, '
+        "`persistentVolumeClaim` (e.g. a shared read-only dataset) or `emptyDir`; a "
+        "Workspace's `spec.extraVolumes` wins on the same name.",
+        default="[]",
+    )
     # --- home volumes
     storage_class: str = _setting(
         _name, "StorageClass of new home volumes; empty means the cluster default."
@@ -672,6 +751,18 @@ class Settings:
 
     def allows_image(self, image: str) -> bool:
         return image_allowed(image, self.allowed_image_registries)
+
+    @property
+    def workspace_extras(self) -> Extras:
+        """What every workspace pod gets besides its own spec's (extras.py merges them)."""
+        return Extras(
+            node_selector=self.workspace_node_selector,
+            tolerations=self.workspace_tolerations,
+            affinity=self.workspace_affinity,
+            image_pull_secrets=self.workspace_image_pull_secrets,
+            env=self.workspace_extra_env,
+            volumes=self.workspace_extra_volumes,
+        )
 
 
 def _provider_secrets(providers: Sequence[dict[str, Any]]) -> frozenset[str]:

@@ -74,6 +74,34 @@ def test_workspace_scheduling_reaches_every_workspace_pod(render) -> None:
     # None by default: the pod goes wherever the scheduler puts it.
     spec = _workspace_pod(render("airgapped"))["spec"]
     assert "nodeSelector" not in spec and "tolerations" not in spec
+    assert not {"affinity", "imagePullSecrets"} & set(spec)
+
+
+def test_workspace_extras_reach_every_workspace_pod(render) -> None:
+    """workspaces.affinity, .imagePullSecrets, .extraEnv, .extraVolumes -> the operator's
+    settings -> the pod it builds (docs/workspace-api.md, "Extras")."""
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["dev"]}]}]}}}  # fmt: skip
+    volume = {"name": "datasets", "mountPath": "/home/dev/datasets", "readOnly": True,
+              "persistentVolumeClaim": {"claimName": "team-datasets"}}  # fmt: skip
+    docs = render(
+        "airgapped",
+        "--set-json", f"workspaces.affinity={json.dumps(affinity)}",
+        "--set-json", 'workspaces.imagePullSecrets=["mirror-pull"]',
+        "--set-json", 'workspaces.extraEnv={"TZ": "Europe/Berlin"}',
+        "--set-json", f"workspaces.extraVolumes={json.dumps([volume])}",
+    )  # fmt: skip
+    spec = _workspace_pod(docs)["spec"]
+    assert spec["affinity"] == affinity
+    assert spec["imagePullSecrets"] == [{"name": "mirror-pull"}]
+    workspace = next(c for c in spec["containers"] if c["name"] == "workspace")
+    assert {"name": "TZ", "value": "Europe/Berlin"} in workspace["env"]
+    assert {"name": "extra-datasets", "mountPath": "/home/dev/datasets", "readOnly": True} in (
+        workspace["volumeMounts"]
+    )
+    assert {"name": "extra-datasets",
+            "persistentVolumeClaim": {"claimName": "team-datasets"}} in spec["volumes"]  # fmt: skip
 
 
 def _workspace_pod(docs) -> dict:

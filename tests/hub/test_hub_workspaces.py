@@ -299,6 +299,37 @@ def test_idle_culler_gives_each_profile_its_own_idle_timeout(stack, tmp_path):
             assert f"/users/{user}/server (idle-culler@" not in hub.log()
 
 
+def test_a_profiles_extras_reach_its_workspace_pod(stack, tmp_path):
+    """hub.profiles[].extraEnv and .extraVolumes: the spawner writes them into the Workspace,
+    the operator into the pod; a start with another profile takes them away again."""
+    profiles = [
+        {"slug": "plain", "default": True},
+        {"slug": "data", "extraEnv": {"DATASET": "/home/dev/scratch"},
+         "extraVolumes": [{"name": "scratch", "mountPath": "/home/dev/scratch",
+                           "emptyDir": {"sizeLimit": "1Gi"}}]},
+    ]  # fmt: skip
+    with stack.another_hub(tmp_path, profiles=profiles) as hub:
+        user = "lena"
+        assert hub.api("POST", f"/users/{user}").status_code == 201
+        started = hub.api("POST", f"/users/{user}/server", json={"profile": "data"})
+        assert started.status_code in (201, 202), started.text
+        hub.wait_ready(user)
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert ws["spec"]["extraEnv"] == [{"name": "DATASET", "value": "/home/dev/scratch"}]
+        pod = stack.get("pod", naming.child_name(naming.workspace_name(user)))
+        container = next(c for c in pod["spec"]["containers"] if c["name"] == "workspace")
+        assert {"name": "DATASET", "value": "/home/dev/scratch"} in container["env"]
+        assert any(m["mountPath"] == "/home/dev/scratch" for m in container["volumeMounts"])
+
+        assert hub.api("DELETE", f"/users/{user}/server").status_code in (202, 204)
+        hub.wait_stopped(user)
+        started = hub.api("POST", f"/users/{user}/server", json={"profile": "plain"})
+        assert started.status_code in (201, 202), started.text
+        hub.wait_ready(user)
+        ws = stack.get("workspace", naming.workspace_name(user))
+        assert "extraEnv" not in ws["spec"] and "extraVolumes" not in ws["spec"]
+
+
 def token_works(hub: Hub, token: str) -> bool:
     """Whether the hub still accepts ``token`` (a server's API token) at all."""
     reply = requests.get(

@@ -7,6 +7,7 @@ these objects, including in a namespace that enforces Pod Security `restricted`.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from devplane_dev.workspaces import EXAMPLE_PROVIDER, EXAMPLE_PROVIDERS_JSON, workspace_manifest
@@ -19,6 +20,7 @@ from devplane_operator.builders import (
     build_pvc,
     build_service,
 )
+from devplane_operator.extras import RESERVED_ENV, RESERVED_ENV_PREFIXES
 from devplane_operator.model import SpecError, parse_workspace
 from devplane_operator.settings import load_settings
 
@@ -404,3 +406,65 @@ def test_any_workspace_name_is_accepted_and_the_home_volume_follows_the_owner():
 def test_missing_ai_without_operator_providers_is_a_spec_error():
     with pytest.raises(SpecError, match="DEVPLANE_LLM_PROVIDERS"):
         parse_workspace(workspace_body(), load_settings([], {"DEVPLANE_NAMESPACES": "ws"}))
+
+
+def test_extras_merge_the_operators_and_the_workspaces():
+    env = {
+        "DEVPLANE_WORKSPACE_NODE_SELECTOR": "pool=dev",
+        "DEVPLANE_WORKSPACE_TOLERATIONS": json.dumps([{"key": "a", "operator": "Exists"}]),
+        "DEVPLANE_WORKSPACE_AFFINITY": json.dumps({"nodeAffinity": {"x": 1}}),
+        "DEVPLANE_WORKSPACE_IMAGE_PULL_SECRETS": "mirror-pull",
+        "DEVPLANE_WORKSPACE_EXTRA_ENV": json.dumps({"TZ": "UTC"}),
+    }
+    spec = {
+        "scheduling": {
+            "nodeSelector": {"gpu": "yes"},
+            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+            "affinity": {"podAntiAffinity": {"y": 2}},
+        },
+        "imagePullSecrets": [{"name": "team-pull"}, {"name": "mirror-pull"}],
+        "extraEnv": [{"name": "TZ", "value": "Europe/Paris"}, {"name": "LANG", "value": "fr"}],
+    }
+    pod = build_pod(ws(env=env, **spec), settings(**env))["spec"]
+    assert pod["nodeSelector"] == {"pool": "dev", "gpu": "yes"}
+    assert pod["tolerations"] == [{"key": "a", "operator": "Exists"},
+                                  {"key": "gpu", "operator": "Exists"}]  # fmt: skip
+    assert pod["affinity"] == {"podAntiAffinity": {"y": 2}}  # the Workspace's replaces
+    assert pod["imagePullSecrets"] == [{"name": "mirror-pull"}, {"name": "team-pull"}]
+    workspace_env = env_of(next(c for c in pod["containers"] if c["name"] == "workspace"))
+    assert workspace_env["TZ"] == "Europe/Paris" and workspace_env["LANG"] == "fr"
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ({"extraEnv": [{"name": "HOME", "value": "/"}]}, "HOME is set by DevPlane itself"),
+        ({"extraEnv": [{"name": "OPENCODE_CONFIG", "value": "/x"}]}, "OPENCODE_CONFIG is set"),
+        ({"extraVolumes": [{"name": "x", "mountPath": "/run/devplane/x", "emptyDir": {}}]},
+         "is where the workspace keeps its own files"),
+        ({"extraVolumes": [{"name": "x", "mountPath": "/home/dev", "emptyDir": {}}]},
+         "is where the workspace keeps its own files"),
+        ({"extraVolumes": [{"name": "x", "mountPath": "/d",
+                            "configMap": {"name": "ws-bob-opencode"}}]},
+         "a workspace's own object"),
+        ({"extraVolumes": [{"name": "a", "mountPath": "/d", "emptyDir": {}},
+                           {"name": "b", "mountPath": "/d/", "emptyDir": {}}]},
+         "two extra volumes are mounted at the same path"),
+    ],
+)  # fmt: skip
+def test_extras_that_would_break_or_reach_beyond_the_workspace_are_refused(spec, says):
+    with pytest.raises(SpecError, match=re.escape(says)):
+        ws(**spec)
+
+
+def test_every_variable_the_pod_sets_is_one_an_extra_may_not_replace():
+    everything = {
+        "DEVPLANE_PIP_INDEX_URL": "http://m/simple", "DEVPLANE_PIP_TRUSTED_HOST": "m",
+        "DEVPLANE_NPM_REGISTRY": "http://n/",
+        "DEVPLANE_GIT_MIRRORS": json.dumps([{"url": "https://g/", "insteadOf": "https://x/"}]),
+        "DEVPLANE_CA_BUNDLE_CONFIGMAP": "ca",
+    }  # fmt: skip
+    identity = {"name": "A", "email": "a@b.c"}
+    pod = build_pod(ws(env=everything, gitIdentity=identity), settings(**everything))
+    for name in env_of(container(pod, "workspace")):
+        assert name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES), name

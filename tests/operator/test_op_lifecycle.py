@@ -419,3 +419,66 @@ def test_image_pull_failure_reported_by_a_kubelet_is_taken_from_the_pod(kubectl,
     assert [s["state"] for s in pod["status"]["containerStatuses"]] == [
         {"waiting": {"reason": "ImagePullBackOff", "message": message}}
     ]
+
+
+def test_extras_reach_a_pod_admitted_where_restricted_is_enforced(
+    kubectl, make_namespace, run_operator
+):
+    """Placement, extra env and extra volumes (the operator's and the Workspace's, merged):
+    the pod is admitted under PodSecurity `restricted` and carries each of them."""
+    ns = make_namespace("op", restricted=True)
+    defaults = {
+        "DEVPLANE_WORKSPACE_EXTRA_ENV": json.dumps({"TZ": "Europe/Berlin", "TEAM": "all"}),
+        "DEVPLANE_WORKSPACE_EXTRA_VOLUMES": json.dumps(
+            [{"name": "scratch", "mountPath": "/scratch", "emptyDir": {"sizeLimit": "1Gi"}}]
+        ),
+        "DEVPLANE_WORKSPACE_NODE_SELECTOR": "kubernetes.io/os=linux",
+    }
+    run_operator(ns, **defaults)
+    kubectl("create", "configmap", "datasets", "-n", ns, "--from-literal=README=shared")
+    spec = {
+        "extraEnv": [{"name": "TEAM", "value": "data"}],
+        "extraVolumes": [
+            {
+                "name": "datasets",
+                "mountPath": "/home/dev/datasets",
+                "readOnly": True,
+                "configMap": {"name": "datasets"},
+            },
+        ],
+        "scheduling": {"tolerations": [{"key": "dedicated", "operator": "Exists"}]},
+    }
+    apply(kubectl, ns, workspace("ines", **spec))
+    wait_ready(kubectl, ns, "ines")
+    pod = get(kubectl, ns, "pod", "ws-ines")
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == "workspace")
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TZ"] == "Europe/Berlin" and env["TEAM"] == "data"  # the Workspace's wins
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/home/dev/datasets"]["readOnly"] is True
+    assert "/scratch" in mounts
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["extra-datasets"]["configMap"]["name"] == "datasets"
+    assert volumes["extra-scratch"]["emptyDir"] == {"sizeLimit": "1Gi"}
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert {"key": "dedicated", "operator": "Exists"} in pod["spec"]["tolerations"]
+    # The auth proxy's container gets none of them.
+    proxy = next(c for c in pod["spec"]["containers"] if c["name"] == "authproxy")
+    assert "TEAM" not in {e["name"] for e in proxy["env"]}
+    assert all(m["name"].startswith("extra-") is False for m in proxy["volumeMounts"])
+
+
+def test_an_extra_that_reaches_another_users_home_is_refused(kubectl, ws_namespace):
+    ns, _ = ws_namespace
+    stolen = {"name": "h", "mountPath": "/home/dev/h", "persistentVolumeClaim": {"claimName":
+              "home-bob"}}  # fmt: skip
+    apply(kubectl, ns, workspace("eve", extraVolumes=[stolen]))
+
+    def failed() -> dict | None:
+        ws = get(kubectl, ns, "workspace", "eve")
+        return ws if (ws.get("status") or {}).get("phase") == "Failed" else None
+
+    ws = wait_for("eve's Workspace Failed", failed, timeout=30)
+    assert condition(ws, "Ready")["reason"] == "InvalidSpec"
+    assert "names 'home-bob', a workspace's own object" in ws["status"]["message"]
+    assert get(kubectl, ns, "pod", "ws-eve") is None

@@ -70,11 +70,11 @@ def test_pod_drift_policy():
     assert compare("Pod", desired, tolerated).verb == "recreate"
     # Tolerations the operator was configured with are ours, not drift; one more is.
     toleration = {"key": "dedicated", "operator": "Equal", "value": "dev", "effect": "NoSchedule"}
-    scheduled = settings(
-        DEVPLANE_WORKSPACE_NODE_SELECTOR="dedicated=dev",
-        DEVPLANE_WORKSPACE_TOLERATIONS=json.dumps([toleration]),
-    )
-    desired_there = build_children(ws(), scheduled)["Pod"]
+    placement = {
+        "DEVPLANE_WORKSPACE_NODE_SELECTOR": "dedicated=dev",
+        "DEVPLANE_WORKSPACE_TOLERATIONS": json.dumps([toleration]),
+    }
+    desired_there = build_children(ws(env=placement), settings(**placement))["Pod"]
     assert desired_there["spec"]["nodeSelector"] == {"dedicated": "dev"}
     there = live("Pod", desired_there)
     there["spec"]["tolerations"].insert(0, toleration)

@@ -114,6 +114,33 @@ INVALID_CREATES = {
         _set("spec.ai", {"providers": [{**PROVIDER, "apiKeySecretRef": {"name": "s"}}]}),
         "spec.ai.providers[0].apiKeySecretRef.key: Required value",
     ),
+    "git email not an address": (
+        _set("spec.gitIdentity", {"email": "alice at example.org"}),
+        'spec.gitIdentity.email: Invalid value: "alice at example.org"',
+    ),
+    "a DEVPLANE_ variable in extraEnv": (
+        _set("spec.extraEnv", [{"name": "DEVPLANE_TTYD_SOCKET", "value": "/x"}]),
+        "DEVPLANE_ variables are DevPlane's own",
+    ),
+    "a volume with two sources": (
+        _set(
+            "spec.extraVolumes",
+            [{"name": "d", "mountPath": "/d", "emptyDir": {}, "configMap": {"name": "c"}}],
+        ),
+        "a volume needs exactly one of configMap, persistentVolumeClaim, emptyDir",
+    ),
+    "a hostPath volume": (
+        _set("spec.extraVolumes", [{"name": "h", "mountPath": "/h", "hostPath": {"path": "/"}}]),
+        'unknown field "spec.extraVolumes[0].hostPath"',
+    ),
+    "a workspace's own Secret to pull with": (
+        _set("spec.imagePullSecrets", [{"name": "ws-bob-hub"}]),
+        "names starting with ws- or home- are the workspaces' own objects",
+    ),
+    "an unknown toleration operator": (
+        _set("spec.scheduling", {"tolerations": [{"key": "k", "operator": "Matches"}]}),
+        'spec.scheduling.tolerations[0].operator: Unsupported value: "Matches"',
+    ),
 }
 
 

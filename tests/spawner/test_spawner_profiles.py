@@ -12,6 +12,7 @@ from devplane_spawner.profiles import (
     parse_profiles,
     render_form,
     workspace_ai,
+    workspace_extras,
 )
 
 RAW = [
@@ -206,11 +207,9 @@ def test_kubespawner_user_options_pick_the_choice():
 @pytest.mark.parametrize(
     ("override", "says"),
     [
-        (
-            {"node_selector": {"gpu": "yes"}},
-            "node_selector \\(set by the chart's workspaces.nodeSelector",
-        ),
-        ({"environment": {"A": "1"}}, "no DevPlane meaning: environment"),
+        ({"image_pull_policy": "Always"}, r"image_pull_policy \(set by the chart's workspaces\."),
+        ({"lifecycle_hooks": {}}, "no DevPlane meaning: lifecycle_hooks"),
+        ({"environment": {"A": {"valueFrom": {}}}}, "environment must map names to plain strings"),
         ({"privileged": True}, "workspaces never run privileged"),
         ({"mem_limit": "lots"}, "mem_limit='lots' is not a KubeSpawner byte size"),
         ({"cpu_limit": "2"}, "cpu_limit='2' is not a number of CPUs"),
@@ -225,3 +224,23 @@ def test_free_form_kubespawner_choices_are_refused():
     option = {"choices": {"a": {}}, "unlisted_choice": {"enabled": True}}
     with pytest.raises(ProfileError, match="unlisted_choice lets a user type any value"):
         parse_profiles([{"display_name": "X", "profile_options": {"image": option}}])
+
+
+def test_kubespawner_placement_and_environment_become_the_workspaces():
+    (gpu,) = parse_profiles([{
+        "display_name": "GPU",
+        "kubespawner_override": {
+            "node_selector": {"pool": "gpu"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+            "environment": {"CUDA_VISIBLE_DEVICES": "0"},
+        },
+    }])  # fmt: skip
+    extras = workspace_extras(gpu)
+    assert extras["scheduling"] == {
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+    }
+    assert extras["extraEnv"] == [{"name": "CUDA_VISIBLE_DEVICES", "value": "0"}]
+    # A profile without any: None each, so a restart clears what an earlier profile set.
+    (plain,) = parse_profiles([{"slug": "plain"}])
+    assert workspace_extras(plain) == {"scheduling": None, "extraEnv": None, "extraVolumes": None}
