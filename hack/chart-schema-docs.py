@@ -110,6 +110,8 @@ def undescribed(node: Any, where: str = "$") -> list[str]:
             if key == "properties" and isinstance(value, dict):
                 for name, sub in value.items():
                     missing.extend(undescribed(sub, f"{where}.{name}"))
+            elif key in ("if", "then", "else", "not"):
+                continue  # conditions on keys described where they are defined
             elif isinstance(value, (dict, list)):
                 missing.extend(
                     undescribed(value, f"{where}.{key}" if key != "items" else f"{where}[]")

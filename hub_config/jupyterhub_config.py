@@ -59,7 +59,14 @@ if env_str("DEVPLANE_PROXY_COMMAND"):
     c.ConfigurableHTTPProxy.command = [env_str("DEVPLANE_PROXY_COMMAND")]
 
 data_dir = Path(env_str("DEVPLANE_HUB_DATA_DIR", "/srv/jupyterhub"))
-c.JupyterHub.db_url = env_str("DEVPLANE_HUB_DB_URL", f"sqlite:///{data_dir}/jupyterhub.sqlite")
+# The database: SQLite in the data directory by default; an external PostgreSQL when
+# DEVPLANE_HUB_DB_URL (or _FILE: it holds a password) says so (docs/hub-config.md, "Database").
+c.JupyterHub.db_url = secret_value("DEVPLANE_HUB_DB_URL") or (
+    f"sqlite:///{data_dir}/jupyterhub.sqlite"
+)
+if env_str("DEVPLANE_COOKIE_SECRET_FILE"):
+    # With an external database the data directory may not persist; the cookie secret must.
+    c.JupyterHub.cookie_secret_file = env_str("DEVPLANE_COOKIE_SECRET_FILE")
 c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(data_dir / "jupyterhub.pid")
 

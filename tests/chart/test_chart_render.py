@@ -7,8 +7,10 @@ single sources.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -290,7 +292,8 @@ def test_workspace_network_policy_default_deny_and_allowances(render) -> None:
 def test_system_network_policies(render) -> None:
     """The hub and the operator reach the API server's address and port only, and the hub the
     OIDC provider's (issue 13, finding 6); workspaces never reach the hub's own port."""
-    docs = render("airgapped")  # API server 10.0.0.1:6443, OIDC provider 10.50.0.10:443
+    # API server 10.0.0.1:6443, OIDC provider 10.50.0.10:443, the hub's database 10.60.1.5:5432
+    docs = render("airgapped")
     api = {"to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}], "ports": _tcp(6443)}
     hub = one(docs, "NetworkPolicy", "-hub")["spec"]
     # In: the proxy and the hub itself (its idle culler calls the API through the Service).
@@ -304,6 +307,8 @@ def test_system_network_policies(render) -> None:
         {"to": [_component("proxy")], "ports": _tcp(8001)},
         {"to": [_component("hub")], "ports": _tcp(8081)},
         {"to": [WORKSPACE_PODS], "ports": _tcp(8888)},
+        # hub.extraEgress: the site's PostgreSQL (hub.db.type postgres).
+        {"to": [{"ipBlock": {"cidr": "10.60.1.5/32"}}], "ports": _tcp(5432)},
     ]  # fmt: skip
     operator = one(docs, "NetworkPolicy", "-operator")["spec"]
     assert "ingress" not in operator and "Ingress" in operator["policyTypes"]
@@ -528,3 +533,24 @@ def test_metrics_are_served_to_the_scrapers_named_with_the_hubs_token(render) ->
         if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-operator")
     )
     assert "ingress" not in operator_policy["spec"]
+
+
+def test_an_external_database_comes_from_its_secret_with_a_cookie_secret_that_lasts(render):
+    """hub.db.type postgres (the airgapped value set): the URL from the admin's Secret, no
+    database volume, and the cookie secret kept in the chart's Secret (the data directory is
+    an emptyDir now, where JupyterHub would make a new one at every restart)."""
+    docs = render("airgapped")
+    pod = one(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
+    env = container_env(pod["containers"][0])
+    assert env["DEVPLANE_HUB_DB_URL_FILE"] == "/etc/devplane/secrets/db/url"
+    assert env["DEVPLANE_COOKIE_SECRET_FILE"] == "/etc/devplane/secrets/cookie/cookie-secret"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["db-url"]["secret"]["secretName"] == "devplane-hub-db"
+    assert volumes["data"] == {"name": "data", "emptyDir": {"sizeLimit": "64Mi"}}
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    secret = one(docs, "Secret", "-hub")
+    cookie = base64.b64decode(secret["data"]["cookie-secret"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{64}", cookie)  # 32 bytes, hex, as JupyterHub reads it
+    # sqlite-pvc (the default): no cookie secret in the Secret, the database on its volume.
+    secret = one(render("defaults"), "Secret", "-hub")
+    assert "cookie-secret" not in secret["data"]

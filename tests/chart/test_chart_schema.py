@@ -41,7 +41,7 @@ def test_no_object_accepts_unknown_keys() -> None:
 INVALID = [
     (["hub.oidc.clientSecrt=x"], "clientSecrt"),
     (["nonsense=1"], "nonsense"),
-    (["hub.db.type=postgres"], "/hub/db/type"),
+    (["hub.db.type=mysql"], "/hub/db/type"),
     (["culler.timeout=1h"], "/culler/timeout"),
     (["hub.uid=0"], "/hub/uid"),
     (["operator.resources.limits.memory=null"], "/operator/resources/limits"),

@@ -203,3 +203,14 @@ def test_operator_image_has_everything_the_operator_imports(images, podman):
     # --help answers before kopf is imported; the operator's run path imports all of it.
     done = podman.run(images["operator"], ["python3", "-c", "import devplane_operator.app"])
     assert done.returncode == 0, done.stderr
+
+
+def test_hub_image_has_the_postgresql_driver_sqlalchemy_uses(images, podman):
+    # hub.db.type postgres: SQLAlchemy 2.1 opens postgresql:// URLs with psycopg 3.
+    script = (
+        "import sqlalchemy.dialects.postgresql.psycopg as d, psycopg; "
+        "print(d.PGDialect_psycopg.import_dbapi().__version__ == psycopg.__version__)"
+    )
+    done = podman.run(images["hub"], ["-c", script], entrypoint="/opt/devplane/bin/python")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -1,0 +1,27 @@
+"""The hub on an external PostgreSQL database (chart hub.db.type: postgres): the URL from a
+Secret's file, users and servers kept there across a restart, the password never logged."""
+
+from __future__ import annotations
+
+from devplane_dev.login import login
+from devplane_dev.postgres import LocalPostgres
+from hub_testdata import USERS, login_stack
+
+
+def test_the_hub_keeps_its_users_in_postgresql_across_a_restart(tmp_path):
+    with LocalPostgres() as db:
+        url_file = tmp_path / "db-url"
+        url_file.write_text(db.create_database("jupyterhub") + "\n")
+        url_file.chmod(0o600)
+        env = {"DEVPLANE_HUB_DB_URL_FILE": str(url_file)}
+        with login_stack(tmp_path / "hub", [USERS["alice"]], **env) as (hub, _):
+            _, page = login(hub.url, "alice", USERS["alice"].password)
+            assert page.status_code == 200, page.text[:2000]
+            assert ("alice",) in db.query("jupyterhub", "SELECT name FROM users")
+            hub.restart()
+            model = hub.api("GET", "/users/alice")
+            assert model.status_code == 200 and model.json()["name"] == "alice"
+            log = hub.log()
+        assert db.password not in log
+        # Nothing went to a SQLite file beside the hub.
+        assert not list((tmp_path / "hub").rglob("jupyterhub.sqlite"))
