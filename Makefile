@@ -10,7 +10,7 @@ STAMPS      := .devplane-setup
 PYTHON      ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-demo setup-apt setup-python setup-npm setup-checkov setup-images setup-node binaries lint format test \
+.PHONY: help setup setup-demo setup-apt setup-python setup-npm setup-checkov setup-images setup-node binaries binaries-compat lint format test \
         test-fast devcluster devcluster-down devcluster-status demo images registry registry-down deploy \
         bench clean
 
@@ -20,7 +20,7 @@ help: ## Show this help
 # ---------------------------------------------------------------- set-up
 # Each step leaves a stamp keyed by the files it installed from, so a warm `make test` skips it.
 
-setup: setup-apt setup-python setup-npm binaries setup-checkov setup-images setup-node ## Install everything the tests need (idempotent)
+setup: setup-apt setup-python setup-npm binaries binaries-compat setup-checkov setup-images setup-node ## Install everything the tests need (idempotent)
 
 setup-apt: ## Debian packages (tmux, chromium, openssl, ...) listed in hack/apt-packages.txt
 	@hack/install-apt.sh hack/apt-packages.txt
@@ -61,6 +61,9 @@ setup-node: ## Debian packages for the real node (containerd, runc, CNI plugins,
 
 binaries: ## Build (or reuse) the pinned control-plane binaries and helm
 	@hack/build-binaries.sh >/dev/null
+
+binaries-compat: ## Build (or reuse) kube-apiserver at the oldest Kubernetes the chart claims (the compatibility tests)
+	@hack/build-binaries.sh compat >/dev/null
 
 # ---------------------------------------------------------------- quality
 

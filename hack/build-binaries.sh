@@ -7,6 +7,8 @@
 #   kwok                                                     <- sigs.k8s.io/kwok
 #   helm                                                     <- helm.sh/helm/v3
 #   registry (only when asked: `build-binaries.sh registry`)  <- github.com/distribution/distribution/v3
+#   kube-apiserver at COMPAT_KUBERNETES_VERSION (only when asked: `build-binaries.sh compat`),
+#     the oldest version the chart claims, for the compatibility tests <- k8s.io/kubernetes
 #   the real node's extras (only when asked: `build-binaries.sh node`):
 #     kube-router                                            <- github.com/cloudnativelabs/kube-router/v2
 #     coredns                                                <- github.com/coredns/coredns
@@ -68,6 +70,46 @@ in_dir() { local dir=$1; shift; (cd "$dir" && "$@"); }
 go_build() { GOFLAGS="$GOFLAGS -mod=mod" go build "$@"; }
 go_tidy_build() { GOFLAGS="$GOFLAGS -mod=mod" go mod tidy && go build "$@"; }
 
+# Kubernetes binaries at one version: k8s_build <version> <staging version> <out dir> <cmd>...
+k8s_build() {
+  local version=$1 staging=$2 out=$3
+  shift 3
+  local dir="$SRC/kubernetes-$version"
+  rm -rf "$dir" && mkdir -p "$dir" "$out"
+  # k8s.io/kubernetes replaces every k8s.io/* staging module with ./staging/src/...,
+  # which a consumer cannot use. Generate the matching v0.X.Y replace list from the
+  # downloaded go.mod instead of typing it, so it stays right when the pin moves.
+  local gomod
+  gomod="$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
+  [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$version (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
+  local goversion
+  goversion="$(sed -n 's/^go \(.*\)/\1/p' "$gomod" | head -1)"
+  {
+    echo "module devplane.local/kubebuild"
+    echo
+    echo "go $goversion"
+    echo
+    echo "require k8s.io/kubernetes $version"
+    echo
+    echo "replace ("
+    sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#\t\1 => \1 '"$staging"'#p' "$gomod"
+    echo ")"
+  } >"$dir/go.mod"
+  local n; n="$(grep -c ' => ' "$dir/go.mod")"
+  [[ "$n" -gt 20 ]] || die "expected the k8s.io staging replace list in $gomod, found $n entries"
+  local major minor
+  major="${version#v}"; major="${major%%.*}"
+  minor="${version#v*.}"; minor="${minor%%.*}"
+  local ld="-s -w" pkg cmds=()
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ld+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  for pkg in "$@"; do cmds+=("k8s.io/kubernetes/cmd/$pkg"); done
+  watched "kubernetes $version ($*)" in_dir "$dir" go_build -ldflags "$ld" -o "$out/" "${cmds[@]}" \
+    || die "building Kubernetes $version failed (see above). Needs Go >= $goversion and ~6 GiB of memory."
+}
+
 build_kubernetes() {
   # kubelet and kube-proxy (the real node, docs/devcluster.md) share the control plane's pin,
   # build and cache key: they must speak the same Kubernetes version.
@@ -76,45 +118,17 @@ build_kubernetes() {
   for b in "${want[@]}"; do have "$b" || missing=1; done
   [[ $missing == 0 ]] && { log "kubernetes $KUBERNETES_VERSION: cached"; return; }
   log "kubernetes $KUBERNETES_VERSION: building ${want[*]} (first build takes a while)"
-  local dir="$SRC/kubernetes-$KUBERNETES_VERSION"
-  rm -rf "$dir" && mkdir -p "$dir"
-  # k8s.io/kubernetes replaces every k8s.io/* staging module with ./staging/src/...,
-  # which a consumer cannot use. Generate the matching v0.X.Y replace list from the
-  # downloaded go.mod instead of typing it, so it stays right when the pin moves.
-  local gomod
-  gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
-  [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION (is the Go module proxy reachable? GOPROXY=$(go env GOPROXY))"
-  local goversion
-  goversion="$(sed -n 's/^go \(.*\)/\1/p' "$gomod" | head -1)"
-  {
-    echo "module devplane.local/kubebuild"
-    echo
-    echo "go $goversion"
-    echo
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    echo
-    echo "replace ("
-    sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/src/.*#\t\1 => \1 '"$KUBERNETES_STAGING_VERSION"'#p' "$gomod"
-    echo ")"
-  } >"$dir/go.mod"
-  local n; n="$(grep -c ' => ' "$dir/go.mod")"
-  [[ "$n" -gt 20 ]] || die "expected the k8s.io staging replace list in $gomod, found $n entries"
-  local major minor
-  major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
-  minor="${KUBERNETES_VERSION#v*.}"; minor="${minor%%.*}"
-  local ld="-s -w" pkg
-  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-    ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-  watched "kubernetes $KUBERNETES_VERSION" in_dir "$dir" go_build -ldflags "$ld" -o "$BIN/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl \
-      k8s.io/kubernetes/cmd/kubelet \
-      k8s.io/kubernetes/cmd/kube-proxy \
-    || die "building Kubernetes $KUBERNETES_VERSION failed (see above). Needs Go >= $goversion and ~6 GiB of memory."
+  k8s_build "$KUBERNETES_VERSION" "$KUBERNETES_STAGING_VERSION" "$BIN" "${want[@]}"
+}
+
+# The oldest API server the chart claims (Chart.yaml kubeVersion), for the compatibility
+# tests (tests/operator/test_op_compat.py); a cache key of its own.
+COMPAT_BIN="$CACHE/bin/k8s-compat-${COMPAT_KUBERNETES_VERSION}_$(go env GOOS)-$(go env GOARCH)"
+
+build_compat() {
+  [[ -x "$COMPAT_BIN/kube-apiserver" ]] && { log "kube-apiserver $COMPAT_KUBERNETES_VERSION (compatibility): cached"; return; }
+  log "kube-apiserver $COMPAT_KUBERNETES_VERSION (the oldest supported): building"
+  k8s_build "$COMPAT_KUBERNETES_VERSION" "$COMPAT_KUBERNETES_STAGING_VERSION" "$COMPAT_BIN" kube-apiserver
 }
 
 build_etcd() {
@@ -266,5 +280,6 @@ for t in "${targets[@]}"; do "build_$t"; done
 case "${targets[*]}" in
   registry) echo "$REGISTRY_BIN" ;;
   node) echo "$NODE_BIN" ;;
+  compat) echo "$COMPAT_BIN" ;;
   *) echo "$BIN" ;;
 esac
