@@ -28,6 +28,12 @@ def profile_timeouts(profiles: Sequence[Profile]) -> dict[str, int]:
     """slug -> idle timeout of each profile that sets one; "" for the default profile's, which
     applies to a server started without naming a profile."""
     timeouts = {p.slug: p.idle_timeout for p in profiles if p.idle_timeout is not None}
+    for profile in profiles:
+        # A start the KubeSpawner way names the profile by its own slug, the choice apart
+        # ({"profile": "datasci", "image": "py312"}); a profile's timeout is the same for
+        # every choice.
+        if profile.kubespawner and profile.idle_timeout is not None:
+            timeouts.setdefault(profile.kubespawner[0], profile.idle_timeout)
     default = default_profile(profiles)
     if default is not None and default.idle_timeout is not None:
         timeouts[""] = default.idle_timeout

@@ -13,17 +13,20 @@ What carries over (docs/admin-guide.md, "Migrating from Zero to JupyterHub"):
   profile per combination. A start may name the choice the KubeSpawner way too:
   ``{"profile": "<profile>", "<option>": "<choice>"}``.
 
-Anything else is refused with an error that names it, and says where DevPlane sets it when it
-is set elsewhere (``node_selector`` is the chart's ``workspaces.nodeSelector``, ...): a key
-quietly dropped would be a profile that does not do what its admin thinks.
+Anything else is refused with an error that names it, and says where DevPlane sets it when
+it is set elsewhere (``image_pull_policy``: the chart's ``workspaces.image.pullPolicy``, ...):
+a key quietly dropped would be a profile that does not do what its admin thinks.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from slugify import slugify as _slugify
 
 KUBESPAWNER_KEYS = frozenset({"kubespawner_override", "profile_options"})
 
@@ -43,7 +46,7 @@ _PLACEMENT_OVERRIDES = {
 # Keys KubeSpawner has that DevPlane sets elsewhere, for every workspace, and where.
 _SET_ELSEWHERE = {
     "image_pull_policy": "the chart's workspaces.image.pullPolicy",
-    "image_pull_secrets": "the chart's global.imagePullSecrets",
+    "image_pull_secrets": "the chart's workspaces.imagePullSecrets",
     "storage_capacity": "the chart's workspaces.storage.size",
     "storage_class": "the chart's workspaces.storage.storageClassName",
     "uid": "the workspace image (uid 1000, fixed)",
@@ -55,7 +58,6 @@ _SET_ELSEWHERE = {
 }
 # KubeSpawner's byte suffixes are powers of 1024 (its ByteSpecification).
 _BYTES = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGT])?$")
-_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 
 
 class KubeSpawnerProfileError(ValueError):
@@ -67,9 +69,23 @@ def is_kubespawner_profile(raw: Mapping[str, Any]) -> bool:
 
 
 def slugify(text: str) -> str:
-    """KubeSpawner's rule, as DevPlane's profile slugs need it: lower case, runs of anything
-    else than letters and digits become one '-', at most 63 characters."""
-    return _SLUG_CHARS.sub("-", text.lower()).strip("-")[:63].strip("-")
+    """KubeSpawner's slug (python-slugify's, as KubeSpawner calls it: "Größe L" becomes
+    grosse-l, "1,000 cores" 1000-cores), cut to the 63 characters of a DNS label."""
+    return _slugify(text)[:63].strip("-")
+
+
+def _merged(before: Any, value: Mapping[str, Any]) -> dict[str, Any]:
+    """KubeSpawner merges a mapping override into the value it overrides, recursively; a key
+    set to None is removed (its _apply_overrides)."""
+    result = dict(before) if isinstance(before, Mapping) else {}
+    for key, item in value.items():
+        if item is None:
+            result.pop(key, None)
+        elif isinstance(item, Mapping):
+            result[key] = _merged(result.get(key), item)
+        else:
+            result[key] = item
+    return result
 
 
 def _memory(key: str, value: Any, where: str) -> str:
@@ -129,8 +145,10 @@ def _apply_override(profile: dict[str, Any], override: Any, where: str) -> None:
                 f"{where}: kubespawner_override.environment must map names to plain strings "
                 "(no callables or valueFrom: a workspace's environment is data)"
             )
-        # As in KubeSpawner, an override replaces the value (a choice's, the profile's).
-        profile[target] = dict(value) if isinstance(value, Mapping) else value
+        # As in KubeSpawner: a mapping is merged into what the profile set, a list replaces it.
+        profile[target] = (
+            _merged(profile.get(target), value) if isinstance(value, Mapping) else value
+        )
 
 
 def _choices(option_name: str, option: Any, where: str) -> list[tuple[str, Mapping[str, Any]]]:
@@ -184,9 +202,7 @@ def translate(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     }
     result = []
     for combo in itertools.product(*(listed[n] for n in names)):
-        profile = {**base, "resources": {p: dict(v) for p, v in base.get("resources", {}).items()}}
-        if not profile["resources"]:
-            del profile["resources"]
+        profile = copy.deepcopy(base)
         picked = {name: str(key) for name, (key, _) in zip(names, combo, strict=True)}
         for name, (key, choice) in zip(names, combo, strict=True):
             if "kubespawner_override" in choice:
@@ -198,6 +214,9 @@ def translate(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
         profile["default"] = bool(raw.get("default", False)) and usual
         profile["kubespawner"] = (slug, picked, usual)
         result.append(profile)
+    # The default choices first: a list with no profile marked default starts its first
+    # profile, and KubeSpawner starts that with its default choices.
+    result.sort(key=lambda p: not p["kubespawner"][2])
     return result
 
 

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from devplane_api.extras import ExtrasError, check_env, check_volume
+
 from . import kubespawner_profiles
 
 _SLUG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -143,6 +145,26 @@ def _check_list(slug: str, key: str, value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(dict(v) for v in value)
 
 
+def _check_extra_env(slug: str, value: Any) -> dict[str, str]:
+    env = _check_mapping(slug, "extraEnv", value, str)
+    for name, text in env.items():
+        try:
+            check_env(name, text, f"profile {slug!r}: extraEnv")
+        except ExtrasError as err:
+            raise ProfileError(str(err)) from None
+    return env
+
+
+def _check_extra_volumes(slug: str, value: Any) -> tuple[dict[str, Any], ...]:
+    volumes = _check_list(slug, "extraVolumes", value)
+    for index, volume in enumerate(volumes):
+        try:
+            check_volume(volume, f"profile {slug!r}: extraVolumes[{index}]")
+        except ExtrasError as err:
+            raise ProfileError(str(err)) from None
+    return volumes
+
+
 def parse_profile(raw: Mapping[str, Any]) -> Profile:
     """Validate one configured profile (a dict from the hub configuration)."""
     if not isinstance(raw, Mapping):
@@ -173,8 +195,8 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         node_selector=_check_mapping(slug, "nodeSelector", raw.get("nodeSelector") or {}, str),
         tolerations=_check_list(slug, "tolerations", raw.get("tolerations") or []),
         affinity=_check_mapping(slug, "affinity", raw.get("affinity") or {}, Mapping),
-        extra_env=_check_mapping(slug, "extraEnv", raw.get("extraEnv") or {}, str),
-        extra_volumes=_check_list(slug, "extraVolumes", raw.get("extraVolumes") or []),
+        extra_env=_check_extra_env(slug, raw.get("extraEnv") or {}),
+        extra_volumes=_check_extra_volumes(slug, raw.get("extraVolumes") or []),
         kubespawner=raw.get(_ORIGIN_KEY),
     )
 

@@ -70,8 +70,27 @@ from .workspace_client import WorkspaceClient, belongs_to, explain, shared_api_c
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
 # admin's `environment` entries) stays out of the Secret.
 _HUB_ENV_PREFIX = "JUPYTERHUB_"
-# What the CRD accepts as spec.gitIdentity.email.
+# What the CRD accepts as spec.gitIdentity: an email address, and these lengths.
 _EMAIL = re.compile(r"[^\s<>]+@[^\s<>]+")
+_GIT_IDENTITY_MAX = {"name": 256, "email": 320}
+
+
+def replacing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch that gives each key of ``new`` exactly its value in ``new``.
+
+    A merge patch merges objects: patching {"nodeSelector": {"size": "big"}} over an earlier
+    profile's {"nodeSelector": {"pool": "gpu"}} would keep "pool". Here every key ``old`` has
+    under an object ``new`` sets is given None (removed), at every depth; keys ``new`` does not
+    name (owner, storage, ...) are left alone.
+    """
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = {k: None for k in before if k not in value} | replacing(before, value)
+        else:
+            patch[key] = value
+    return patch
 
 
 class WorkspaceStartError(web.HTTPError):
@@ -480,6 +499,11 @@ class DevPlaneSpawner(Spawner):
         if "email" in identity and not _EMAIL.fullmatch(identity["email"]):
             self.log.warning("%s: the email claim %r is not an address; git gets none",
                              self.user.name, identity.pop("email"))  # fmt: skip
+        for field, longest in _GIT_IDENTITY_MAX.items():
+            if len(identity.get(field, "")) > longest:
+                self.log.warning("%s: the %s claim is longer than %d characters; git gets none",
+                                 self.user.name, field, longest)  # fmt: skip
+                del identity[field]
         return identity
 
     def _new_workspace(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -550,7 +574,8 @@ class DevPlaneSpawner(Spawner):
             raise WorkspaceStartError("Your workspace was deleted while it was starting.")
         if not self._is_ours(existing):
             raise self._foreign(existing)
-        return await client.patch_spec(name, spec, existing["metadata"]["uid"])
+        patch = replacing(existing.get("spec") or {}, spec)
+        return await client.patch_spec(name, patch, existing["metadata"]["uid"])
 
     async def start(self) -> str:
         self._adopt_token()
@@ -559,9 +584,8 @@ class DevPlaneSpawner(Spawner):
             # start() without the hub's apply step (e.g. a custom apply_user_options hook).
             await self.apply_profile(self.user_options)
         spec = self.workspace_spec()
-        identity = await self.git_identity()
-        if identity:
-            spec["gitIdentity"] = identity
+        # None removes an identity the provider no longer sends (the home keeps what it has).
+        spec["gitIdentity"] = await self.git_identity() or None
         # Two API round trips for a new Workspace, four for an existing one: create (or,
         # when it exists, read, check it is ours and merge-patch) the Workspace, then write
         # the Secret already owned by it. The operator needs the Secret only when the pod's

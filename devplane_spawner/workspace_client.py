@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ MERGE_PATCH = "application/merge-patch+json"
 QUOTA_PENDING = "status unknown for quota"
 QUOTA_RETRY_SECONDS = 2.0
 QUOTA_RETRIES = 30
+# How RBAC words a refusal (the authorizer's message), as opposed to a quota or a webhook.
+_RBAC_REFUSAL = re.compile(r"\bcannot \w+ resource\b")
 
 _clients: dict[tuple[str, int], k8s.ApiClient] = {}
 _client_lock = asyncio.Lock()
@@ -98,13 +101,20 @@ def explain(err: ApiException, namespace: str) -> tuple[str, str] | None:
             f"{PLURAL}.{GROUP} is not installed, or is older than this hub "
             f"(kubectl get crd {PLURAL}.{GROUP}; install chart/crds/)",
         )
-    if err.status in (401, 403) and QUOTA_PENDING not in said:
+    if err.status == 401 or (err.status == 403 and _RBAC_REFUSAL.search(said)):
         return (
             f"Your workspace cannot start: the hub is not allowed to manage workspaces in "
             f"namespace {namespace}. Tell an administrator.",
             f"the API server refused the hub ({err.status}): {said}. Check the hub's "
             f"RoleBinding in namespace {namespace} (the chart's devplane-hub Role: create, get, "
             "patch, delete Workspaces and Secrets) and its service account",
+        )
+    if err.status == 403 and QUOTA_PENDING not in said:
+        # Refused by something else than RBAC: a quota, an admission webhook, a policy engine.
+        return (
+            f"Your workspace cannot start: the cluster refused it: {said}. Tell an administrator.",
+            f"the API server refused the hub's request (403): {said}. Not an RBAC refusal: a "
+            "quota, an admission webhook or a policy engine said no",
         )
     return None
 

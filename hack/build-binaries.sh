@@ -50,17 +50,23 @@ have() { [[ -x "$BIN/$1" ]]; }
 # prints nothing until it is done, and a cold Kubernetes build takes many minutes. Returns the
 # build's exit status.
 watched() { # what, command...
-  local what=$1 start=$SECONDS pid status=0 elapsed every=${BUILD_PROGRESS_EVERY:-30}
+  local what=$1 start=$SECONDS pid status=0 every=${BUILD_PROGRESS_EVERY:-30} next
   shift
+  next=$((start + every))
   "$@" &
   pid=$!
+  # A background job ignores Ctrl-C in a script: pass it on, so an interrupted make stops the
+  # build too.
+  trap 'kill "$pid" 2>/dev/null; exit 130' INT TERM
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
-    elapsed=$((SECONDS - start))
-    if ((elapsed % every == 0)) && kill -0 "$pid" 2>/dev/null; then
+    if ((SECONDS >= next)) && kill -0 "$pid" 2>/dev/null; then
+      local elapsed=$((SECONDS - start))
       log "$what: still building, $((elapsed / 60)) min $((elapsed % 60)) s so far"
+      next=$((next + every))
     fi
   done
+  trap - INT TERM
   wait "$pid" || status=$?
   ((status == 0)) && log "$what: built in $((SECONDS - start)) s (cached from now on)"
   return "$status"

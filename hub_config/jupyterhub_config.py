@@ -64,10 +64,11 @@ data_dir = Path(env_str("DEVPLANE_HUB_DATA_DIR", "/srv/jupyterhub"))
 c.JupyterHub.db_url = secret_value("DEVPLANE_HUB_DB_URL") or (
     f"sqlite:///{data_dir}/jupyterhub.sqlite"
 )
-if env_str("DEVPLANE_COOKIE_SECRET_FILE"):
-    # With an external database the data directory may not persist; the cookie secret must.
-    c.JupyterHub.cookie_secret_file = env_str("DEVPLANE_COOKIE_SECRET_FILE")
-c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
+# With an external database the data directory may not persist; the cookie secret must, or
+# every hub restart would log everybody out (the chart keeps it in its Secret).
+c.JupyterHub.cookie_secret_file = env_str("DEVPLANE_COOKIE_SECRET_FILE") or str(
+    data_dir / "jupyterhub_cookie_secret"
+)
 c.JupyterHub.pid_file = str(data_dir / "jupyterhub.pid")
 
 # A hub restart (upgrade, crash, rescheduling) must never stop anybody's workspace.

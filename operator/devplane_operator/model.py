@@ -13,10 +13,11 @@ from typing import Any
 from urllib.parse import quote
 
 from devplane_api import naming
+from devplane_api.extras import ExtrasError
 from devplane_api.v1alpha1 import API_VERSION, KIND
 
 from .endpoint import Endpoint
-from .extras import Extras, ExtrasError
+from .extras import Extras
 from .extras import merge as merge_extras
 from .opencode_config import build_opencode_config
 from .quantity import parse_quantity

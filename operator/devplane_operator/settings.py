@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 from devplane_api import naming
 from devplane_api.envparse import ACCEPTED, parse_bool
+from devplane_api.extras import ExtrasError, check_env, check_pull_secret, check_volume
 
-from .extras import Extras, ExtrasError, check_env, check_pull_secret, check_volume
+from .extras import Extras
 from .providers import DNS_LABEL, validate_provider
 from .quantity import QuantityError, parse_quantity
 

@@ -247,7 +247,7 @@ def test_a_zero_to_jupyterhub_values_file_means_the_same_here(render, tmp_path, 
     profile list, hub.config and a map of extraConfig snippets, as the hub reads them."""
     env = _hub_env(render("z2jh-migration"), tmp_path)
     c, _ = _load_hub_config(env, monkeypatch)
-    small, py311, py312 = parse_profiles(c.DevPlaneSpawner.profile_list)
+    small, py312, py311 = parse_profiles(c.DevPlaneSpawner.profile_list)  # default first
     assert (small.slug, small.default) == ("small-1-cpu-2-gb", True)
     assert small.resources == {
         "limits": {"cpu": "1000m", "memory": "2Gi"},
@@ -255,7 +255,7 @@ def test_a_zero_to_jupyterhub_values_file_means_the_same_here(render, tmp_path, 
     }
     assert (py311.slug, py312.slug) == ("datasci-py311", "datasci-py312")
     assert py312.resources == {"limits": {"memory": "8Gi"}}
-    assert choose_profile([small, py311, py312], {"profile": "datasci"}) == py312
+    assert choose_profile([small, py312, py311], {"profile": "datasci"}) == py312
     # hub.config, then the snippets in the order of their names.
     assert c.JupyterHub.shutdown_on_logout is True
     assert c.DevPlaneSpawner.start_timeout == 600

@@ -20,11 +20,11 @@ from devplane_operator.builders import (
     build_pvc,
     build_service,
 )
-from devplane_operator.extras import RESERVED_ENV, RESERVED_ENV_PREFIXES
 from devplane_operator.model import SpecError, parse_workspace
 from devplane_operator.settings import load_settings
 
 from devplane_api import naming
+from devplane_api.extras import RESERVED_ENV, RESERVED_ENV_PREFIXES
 
 BASE_ENV = {"DEVPLANE_NAMESPACES": "ws", "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON}
 
@@ -444,6 +444,12 @@ def test_extras_merge_the_operators_and_the_workspaces():
          "is where the workspace keeps its own files"),
         ({"extraVolumes": [{"name": "x", "mountPath": "/home/dev", "emptyDir": {}}]},
          "is where the workspace keeps its own files"),
+        ({"extraVolumes": [{"name": "x", "mountPath": "/home//dev", "emptyDir": {}}]},
+         "is not a clean path: write '/home/dev'"),
+        ({"extraVolumes": [{"name": "x", "mountPath": "/run/devplane/.", "emptyDir": {}}]},
+         "is not a clean path: write '/run/devplane'"),
+        ({"extraVolumes": [{"name": "x", "mountPath": "/etc//devplane/ca", "emptyDir": {}}]},
+         "is not a clean path"),
         ({"extraVolumes": [{"name": "x", "mountPath": "/d",
                             "configMap": {"name": "ws-bob-opencode"}}]},
          "a workspace's own object"),

@@ -133,6 +133,10 @@ INVALID_CREATES = {
         _set("spec.extraVolumes", [{"name": "h", "mountPath": "/h", "hostPath": {"path": "/"}}]),
         'unknown field "spec.extraVolumes[0].hostPath"',
     ),
+    "a mount path in other words": (
+        _set("spec.extraVolumes", [{"name": "h", "mountPath": "/home//dev", "emptyDir": {}}]),
+        "must be a clean absolute path (no //, . or .. parts)",
+    ),
     "a workspace's own Secret to pull with": (
         _set("spec.imagePullSecrets", [{"name": "ws-bob-hub"}]),
         "names starting with ws- or home- are the workspaces' own objects",

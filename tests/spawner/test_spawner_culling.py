@@ -71,3 +71,22 @@ def test_timeouts_travel_through_the_environment_and_bad_ones_stop_the_culler():
 def test_a_bad_idle_timeout_is_refused_at_configuration(value):
     with pytest.raises(ProfileError, match="idleTimeout must be a whole number of seconds"):
         parse_profiles([{"slug": "a", "idleTimeout": value}])
+
+
+def test_a_kubespawner_style_start_gets_its_profiles_timeout():
+    family = parse_profiles(
+        [
+            {"slug": "plain", "default": True},
+            {
+                "display_name": "Data science",
+                "slug": "datasci",
+                "idleTimeout": 0,
+                "profile_options": {"image": {"choices": {"a": {}, "b": {"default": True}}}},
+            },
+        ]
+    )
+    arbiter = make_arbiter(profile_timeouts(family))
+    started = {"user_options": {"profile": "datasci", "image": "a"}}  # KubeSpawner's words
+    assert arbiter(inactive=timedelta(days=30), inactive_limit=60, server=started) is False
+    chosen = server("datasci-b")
+    assert arbiter(inactive=timedelta(days=30), inactive_limit=60, server=chosen) is False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from devplane_spawner.profiles import (
@@ -179,7 +181,7 @@ KUBESPAWNER = [
 
 
 def test_kubespawner_profiles_become_devplane_profiles():
-    small, ds311, ds312 = parse_profiles(KUBESPAWNER)
+    small, ds312, ds311 = parse_profiles(KUBESPAWNER)  # the default choice first
     assert small.slug == "small-default" and small.default  # KubeSpawner's slug rule
     assert small.resources == {"limits": {"cpu": "1000m", "memory": "2Gi"},
                                "requests": {"cpu": "250m"}}  # fmt: skip
@@ -198,7 +200,9 @@ def test_kubespawner_user_options_pick_the_choice():
     assert pick({"profile": "datasci"}) == "datasci-py312"  # the option's default choice
     assert pick({"profile": "datasci-py311"}) == "datasci-py311"  # DevPlane's own way
     assert pick({}) == "small-default"
-    with pytest.raises(ProfileError, match=r"has no choice .*py310.*its choices: image=py311"):
+    with pytest.raises(
+        ProfileError, match=r"has no choice .*py310.*choices: image=py312; image=py311"
+    ):
         pick({"profile": "datasci", "image": "py310"})
     with pytest.raises(ProfileError, match="has no option\\(s\\) gpu; its options: image"):
         pick({"profile": "datasci", "gpu": "a100"})
@@ -244,3 +248,54 @@ def test_kubespawner_placement_and_environment_become_the_workspaces():
     # A profile without any: None each, so a restart clears what an earlier profile set.
     (plain,) = parse_profiles([{"slug": "plain"}])
     assert workspace_extras(plain) == {"scheduling": None, "extraEnv": None, "extraVolumes": None}
+
+
+def test_kubespawner_slugs_and_merges_and_default_choices_are_kubespawners():
+    """Slugs as python-slugify makes them (KubeSpawner's), mapping overrides merged as
+    KubeSpawner merges them, and with no profile marked default the first profile with its
+    default choices."""
+    raw = [
+        {
+            "display_name": "Größe L, 1,000 cores",
+            "kubespawner_override": {"environment": {"A": "1"}, "node_selector": {"pool": "x"}},
+            "profile_options": {
+                "size": {
+                    "choices": {
+                        "s": {"kubespawner_override": {"environment": {"B": "2"}}},
+                        "m": {
+                            "default": True,
+                            "kubespawner_override": {"node_selector": {"pool": None, "m": "1"}},
+                        },
+                    }
+                }
+            },
+        }
+    ]
+    first, second = parse_profiles(raw)
+    assert first.slug == "grosse-l-1000-cores-m"  # the default choice, first
+    assert first.node_selector == {"m": "1"}  # None removes, as in KubeSpawner
+    assert first.extra_env == {"A": "1"}
+    assert second.slug == "grosse-l-1000-cores-s"
+    assert second.extra_env == {"A": "1", "B": "2"}  # merged, not replaced
+    assert second.node_selector == {"pool": "x"}
+    assert choose_profile([first, second], {}) == first
+
+
+@pytest.mark.parametrize(
+    ("extras", "says"),
+    [
+        ({"extraEnv": {"HOME": "/"}}, "HOME is set by DevPlane itself"),
+        ({"kubespawner_override": {"environment": {"GIT_CONFIG_COUNT": "1"}}},
+         "GIT_CONFIG_COUNT is set by DevPlane itself"),
+        ({"extraVolumes": [{"name": "h", "mountPath": "/home/dev", "emptyDir": {}}]},
+         "is where the workspace keeps its own files"),
+        ({"extraVolumes": [{"name": "h", "mountPath": "/d",
+                            "persistentVolumeClaim": {"claimName": "home-bob"}}]},
+         "a workspace's own object"),
+    ],
+)  # fmt: skip
+def test_a_profiles_extras_are_checked_when_the_hub_starts(extras, says):
+    """The same rules as the operator's (devplane_api.extras), said at start-up and not at a
+    user's spawn."""
+    with pytest.raises(ProfileError, match=re.escape(says)):
+        parse_profiles([{"display_name": "X", **extras}])

@@ -3,15 +3,18 @@ profile validation as JupyterHub runs it (HTTP 400), and the traitlet help texts
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 from jupyterhub import orm
 from jupyterhub.objects import Hub
+from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
 from traitlets import TraitError
 
-from devplane_spawner.spawner import DevPlaneSpawner
+from devplane_spawner.spawner import DevPlaneSpawner, replacing
+from devplane_spawner.workspace_client import explain
 
 PROFILES = [
     {"slug": "small", "resources": {"limits": {"cpu": "1", "memory": "2Gi"}}},
@@ -239,3 +242,67 @@ async def test_no_usable_claims_give_no_git_identity(state):
 def test_git_identity_claims_refuse_unknown_keys():
     with pytest.raises(TraitError, match=r"unknown key.*signingkey; use name and email"):
         make_spawner(git_identity_claims={"name": "name", "signingkey": "key"})
+
+
+async def test_a_claim_longer_than_the_crd_takes_is_left_out():
+    claims = {"oauth_user": {"name": "A" * 257, "email": "a@example.org"}}
+    spawner = with_auth_state(make_spawner(), claims)
+    assert await spawner.git_identity() == {"email": "a@example.org"}
+
+
+def test_a_restart_patch_replaces_what_an_earlier_profile_set():
+    """JSON merge patches merge objects: the patch must remove the nested keys the new spec
+    leaves out (another profile's node labels, limits, ...), at every depth."""
+    old = {
+        "owner": "alice",
+        "resources": {"limits": {"cpu": "4", "memory": "8Gi"}},
+        "scheduling": {"nodeSelector": {"pool": "gpu"}, "tolerations": [{"key": "gpu"}]},
+        "storage": {"size": "10Gi"},
+    }
+    new = {
+        "resources": {"requests": {"cpu": "1"}},
+        "scheduling": {"nodeSelector": {"size": "big"}},
+        "image": None,
+    }
+    patch = replacing(old, new)
+    assert patch == {
+        "resources": {"limits": None, "requests": {"cpu": "1"}},
+        "scheduling": {"nodeSelector": {"pool": None, "size": "big"}, "tolerations": None},
+        "image": None,
+    }
+
+    # Applied as a merge patch (RFC 7386), it leaves exactly the new values.
+    def merge(target, change):
+        if not isinstance(change, dict):
+            return change
+        result = dict(target) if isinstance(target, dict) else {}
+        for key, value in change.items():
+            if value is None:
+                result.pop(key, None)
+            else:
+                result[key] = merge(result.get(key), value)
+        return result
+
+    merged = merge(old, patch)
+    assert merged["scheduling"] == {"nodeSelector": {"size": "big"}}
+    assert merged["resources"] == {"requests": {"cpu": "1"}}
+    assert merged["storage"] == {"size": "10Gi"} and merged["owner"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "says"),
+    [
+        (403, 'workspaces.devplane.io is forbidden: User "x" cannot create resource "workspaces"',
+         "not allowed to manage workspaces"),
+        (403, 'workspaces.devplane.io "w" is forbidden: exceeded quota: q, requested: ...',
+         'the cluster refused it: workspaces.devplane.io "w" is forbidden: exceeded quota'),
+        (403, 'admission webhook "policy.example" denied the request: no', "denied the request"),
+    ],
+)  # fmt: skip
+def test_a_refusal_is_named_for_what_it_is(status, message, says):
+    """RBAC's words are RBAC; a quota or a webhook is passed on, not called an RBAC problem."""
+    err = ApiException(status=status, reason="Forbidden")
+    err.body = json.dumps({"kind": "Status", "reason": "Forbidden", "message": message})
+    to_user, to_admin = explain(err, "ws")
+    assert says in to_user
+    assert ("RoleBinding" in to_admin) == ("cannot create resource" in message)
