@@ -120,7 +120,7 @@ def test_the_work_queue_and_every_api_call_are_measured(kubectl, make_namespace,
     # The pod was created (201) and the Workspace's status written (200).
     created = {"verb": "POST", "resource": "pods", "code": "201"}
     assert op.metric("devplane_operator_api_requests_total", created) >= 1, op.metrics_text()
-    status = {"verb": "PATCH", "resource": "workspaces", "code": "200"}
+    status = {"verb": "PATCH", "resource": PLURAL, "code": "200"}
     assert op.metric("devplane_operator_api_requests_total", status) >= 1
     latency = {"verb": "POST", "resource": "pods"}
     assert op.metric("devplane_operator_api_request_duration_seconds_count", latency) >= 1
