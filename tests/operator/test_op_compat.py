@@ -24,7 +24,7 @@ from devplane_dev.operator_process import OperatorProcess, install_crd
 from devplane_dev.paths import ROOT
 from devplane_dev.poll import wait_for
 from op_helpers import apply, get, workspace
-from test_op_validation import INVALID_CREATES, INVALID_UPDATES
+from test_op_validation import INVALID_CREATES, INVALID_UPDATES, create_refused
 
 from devplane_api.v1alpha1 import PLURAL
 
@@ -61,15 +61,8 @@ def test_it_is_the_version_the_chart_claims(oldest):
 
 @pytest.mark.parametrize("case", sorted(INVALID_CREATES))
 def test_bad_workspaces_are_refused_in_the_same_words(case, old_kubectl, old_namespace):
-    change, expected = INVALID_CREATES[case]
-    body = workspace("alice")
-    change(body)
-    proc = old_kubectl(
-        "create", "--dry-run=server", "-n", old_namespace, "-f", "-",
-        stdin=json.dumps(body), check=False,
-    )  # fmt: skip
-    assert proc.returncode != 0, f"{case}: accepted by {VERSION}"
-    assert expected in proc.stderr, proc.stderr
+    stderr, expected = create_refused(old_kubectl, old_namespace, case)
+    assert expected in stderr, stderr
 
 
 def test_update_rules_hold(old_kubectl, old_namespace):
