@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from api_writes import ApiWrites
 from cpu_usage import CpuUsage
 from devplane_dev import devcluster
 from kubernetes_asyncio import client as k8s
@@ -56,6 +57,7 @@ class FloorResult:
     created: float  # seconds until every create returned
     ready: float  # seconds until every pod was Running and Ready
     cpu: CpuUsage
+    writes: ApiWrites
 
     def lines(self) -> list[str]:
         return [
@@ -63,6 +65,7 @@ class FloorResult:
             f"all {self.count} pods Running and Ready after {self.ready:.1f} s"
             " (the cluster's floor)",
             self.cpu.report(self.ready),
+            self.writes.report(self.count),
         ]
 
 
@@ -92,6 +95,7 @@ async def run_floor(kubeconfig: str, count: int = 1000, in_flight: int = 32) -> 
                     await call(core.create_namespaced_persistent_volume_claim, ns, pvc(i))
                     await call(core.create_namespaced_pod, ns, pod(i))
 
+            writes = ApiWrites(devcluster.binary_dir(), kubeconfig).start()
             cpu = CpuUsage({"benchmark client": os.getpid()}).start()
             t0 = time.monotonic()
             watcher = asyncio.create_task(
@@ -108,11 +112,12 @@ async def run_floor(kubeconfig: str, count: int = 1000, in_flight: int = 32) -> 
             await watcher
             ready = time.monotonic() - t0
             cpu.stop()
+            writes.stop()
         finally:
             await core.delete_namespace(ns)
             # Whatever runs next on this cluster must not share it with 1,000 deletions.
             await namespace_gone(core, ns)
-    return FloorResult(count, created, ready, cpu)
+    return FloorResult(count, created, ready, cpu, writes)
 
 
 async def namespace_gone(core: k8s.CoreV1Api, ns: str, limit: float = 900) -> None:

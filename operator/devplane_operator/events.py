@@ -1,8 +1,8 @@
-"""Kubernetes Events on a Workspace (core/v1), one per phase transition.
+"""Kubernetes Events on a Workspace (core/v1), for the transitions a person acts on.
 
-`kubectl describe ws alice` then tells the story (Pending -> Starting -> Running, or why it is
-stuck) without reading operator logs. Events are written only on a transition, never on a
-no-op reconcile.
+`kubectl describe ws alice` then tells the story (Running, Stopped, Failed, or why it is
+stuck) without reading operator logs. Events are written only on such a transition, never on
+a no-op reconcile; reconcile.Controller._announce decides which.
 """
 
 from __future__ import annotations

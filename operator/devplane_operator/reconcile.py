@@ -45,7 +45,7 @@ from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DU
 from .model import Refused, SpecError, Workspace, parse_workspace
 from .policy import check_hub_secret, check_spec
 from .settings import Settings
-from .status import compute_status, failed_status, ready_reason
+from .status import SETTLED_PHASES, compute_status, failed_status, is_news, ready_reason
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ class Controller:
         self.cache = cache
         self.queue = queue
         self._failures: dict[Key, int] = {}
+        # When each Workspace's unwritten progress-only status change was first seen.
+        self._held_since: dict[Key, float] = {}
 
     # ---------------------------------------------------------------- event intake
 
@@ -124,6 +126,7 @@ class Controller:
             self.cache.remove(KIND, *key, uid=meta.get("uid"))
             self.queue.forget(key)
             self._failures.pop(key, None)
+            self._held_since.pop(key, None)
             return
         if self.cache.put(KIND, body):
             self.queue.add(key)
@@ -286,12 +289,12 @@ class Controller:
                 _now(),
                 self.settings.stuck_after_seconds,
             )
-            await self._write_status(body, status)
+            held = await self._write_status(body, status)
         except KubeError as err:
             if err.permanent:
                 raise PermanentFailure(f"the API server refused a change: {err}") from err
             raise TemporaryFailure(str(err), delay=1) from err
-        return recheck
+        return min((t for t in (recheck, held) if t is not None), default=None)
 
     async def _home_volume(self, ws: Workspace) -> Workspace:
         """``ws``, using the home volume an older release named (8-hex-digit hash) when no
@@ -384,11 +387,27 @@ class Controller:
 
     # ---------------------------------------------------------------- status and events
 
-    async def _write_status(self, body: Obj, status: Obj) -> None:
+    async def _write_status(self, body: Obj, status: Obj) -> float | None:
+        """Write ``status`` if it changed, and return None; or hold it back and return after
+        how many seconds to look again.
+
+        News a reader acts on (status.is_news) is written at once. A change that is only
+        progress waits up to ``status_hold_seconds`` from when it was first seen, so the steps
+        of a quick start (created, volume bound, scheduled) become one write with Running;
+        a slow start still shows its progress, once per hold period.
+        """
         previous = body.get("status") or {}
-        if normalize(previous) == normalize(status):
-            return  # the common case at steady state: no write at all
         meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if normalize(previous) == normalize(status):
+            self._held_since.pop(key, None)
+            return None  # the common case at steady state: no write at all
+        if not is_news(previous, status):
+            now = time.monotonic()
+            waited = now - self._held_since.setdefault(key, now)
+            if waited < self.settings.status_hold_seconds:
+                return self.settings.status_hold_seconds - waited
+        self._held_since.pop(key, None)
         patched = await self.kube.patch(
             KIND,
             meta["namespace"],
@@ -398,13 +417,16 @@ class Controller:
         )
         self.cache.put(KIND, patched)
         await self._announce(body, previous, status)
+        return None
 
     async def _announce(self, body: Obj, previous: Obj, status: Obj) -> None:
-        """One Event per phase transition, and a Warning when the Workspace gets stuck."""
+        """An Event when the Workspace becomes Running, Failed or Stopped, and a Warning when
+        it gets stuck: the transitions a person acts on. The steps in between are in its
+        status; an Event each would cost the API server a write per step (issue 14)."""
         old_phase, new_phase = previous.get("phase"), status.get("phase")
         old_reason, new_reason = ready_reason(previous), ready_reason(status)
         stuck = new_reason in STUCK_REASONS and new_reason != old_reason
-        if old_phase == new_phase and not stuck:
+        if not stuck and (old_phase == new_phase or new_phase not in SETTLED_PHASES):
             return
         kind = "Warning" if stuck or new_phase == "Failed" else "Normal"
         reason = new_reason if stuck else (new_phase or "Unknown")

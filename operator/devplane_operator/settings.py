@@ -702,6 +702,13 @@ class Settings:
         "Seconds a home volume may stay unbound before it is reported as `VolumePending`.",
         default="120",
     )
+    status_hold_seconds: float = _setting(
+        _Number(0, 60),
+        "Seconds a status change that is only progress (Pending -> Starting, the volume "
+        "bound) may wait to be folded into the next write; Ready, Failed, Stopped and stuck "
+        "causes are written at once. `0` writes every change at once.",
+        default="1",
+    )
     workers: int = _setting(_Whole(1, 256), "Concurrent reconciles.", default="8")
     # --- metrics and health
     metrics_host: str = _setting(

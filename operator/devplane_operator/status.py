@@ -239,7 +239,37 @@ def failed_status(
 
 
 def ready_reason(status: Obj) -> str:
+    return _ready_condition(status).get("reason", "")
+
+
+def _ready_condition(status: Obj) -> Obj:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Ready":
-            return cond.get("reason", "")
-    return ""
+            return cond
+    return {}
+
+
+# Phases whose arrival is written, and announced, at once: a reader acts on each.
+SETTLED_PHASES = frozenset({"Running", "Failed", "Stopped"})
+
+
+def is_news(previous: Obj, status: Obj) -> bool:
+    """Whether the change from ``previous`` to ``status`` is one a reader acts on at once.
+
+    The spawner waits for Ready and fails a start on a stuck reason or Failed, stop() waits
+    for Stopped, and the hub's poll() and its proxy must learn at once that a Ready pod no
+    longer is (its auth proxy port may then be anyone's). Everything else (Pending ->
+    Starting, the volume binding, a new observedGeneration) is progress detail that may be
+    held back briefly and folded into the next write.
+    """
+    old_ready, new_ready = _ready_condition(previous), _ready_condition(status)
+    if old_ready.get("status", "False") != new_ready.get("status", "False"):
+        return True
+    if new_ready.get("status") == "True" and status.get("observedGeneration") != previous.get(
+        "observedGeneration"
+    ):
+        return True  # a running Workspace took a new spec: the spawner's start() waits for it
+    new_reason = new_ready.get("reason", "")
+    if new_reason in STUCK_REASONS and new_reason != old_ready.get("reason", ""):
+        return True
+    return status.get("phase") in SETTLED_PHASES and status.get("phase") != previous.get("phase")

@@ -35,6 +35,9 @@ NAMESPACE = "ws"
 SETTINGS_ENV = {
     "DEVPLANE_NAMESPACES": NAMESPACE,
     "DEVPLANE_LLM_PROVIDERS": EXAMPLE_PROVIDERS_JSON,
+    # Most tests here pin what is written; the hold of progress-only status changes has its
+    # own tests below.
+    "DEVPLANE_STATUS_HOLD_SECONDS": "0",
 }
 FORBIDDEN = KubeError(403, "Forbidden", "networkpolicies is forbidden")
 INVALID = KubeError(422, "Invalid", "spec.capacity: Invalid value")
@@ -144,11 +147,12 @@ def _workspace(**spec: Any) -> Obj:
     return workspace_manifest("alice", "", metadata, **spec)
 
 
-def _controller(**spec: Any) -> tuple[Controller, FakeKube, tuple[str, str]]:
+def _controller(hold: float = 0, **spec: Any) -> tuple[Controller, FakeKube, tuple[str, str]]:
     kube = FakeKube()
     body = _workspace(**spec)
     kube.objects[(KIND, body["metadata"]["name"])] = body
-    controller = Controller(load_settings([], SETTINGS_ENV), kube, Cache(), WorkQueue())  # type: ignore[arg-type]
+    env = SETTINGS_ENV | {"DEVPLANE_STATUS_HOLD_SECONDS": str(hold)}
+    controller = Controller(load_settings([], env), kube, Cache(), WorkQueue())  # type: ignore[arg-type]
     controller.cache.put(KIND, body)
     return controller, kube, (NAMESPACE, body["metadata"]["name"])
 
@@ -330,3 +334,65 @@ async def test_a_restarted_operator_reconciles_every_workspace_it_lists():
     # itself must queue each Workspace, or a child deleted meanwhile would stay missing.
     assert len(restarted.queue) == 1
     assert await restarted.queue.get() == key
+
+
+# ------------------------------------------------------------------ holding progress back
+
+
+def _status_writes(kube: FakeKube) -> list[tuple[str, str]]:
+    return [w for w in kube.writes if w == ("patch_status", KIND)]
+
+
+def _pod_becomes_ready(controller: Controller, kube: FakeKube) -> None:
+    pod = next(b for (kind, _), b in kube.objects.items() if kind == "Pod")
+    ready = json.loads(json.dumps(pod))
+    ready["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 100)
+    ready["status"] = {
+        "phase": "Running",
+        "podIP": "10.0.0.7",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True"},
+        ],
+    }
+    pvc = next(b for (kind, _), b in kube.objects.items() if kind == "PersistentVolumeClaim")
+    bound = json.loads(json.dumps(pvc)) | {"status": {"phase": "Bound"}}
+    bound["metadata"]["resourceVersion"] = str(int(pvc["metadata"]["resourceVersion"]) + 100)
+    controller.on_child_event("Pod", "MODIFIED", ready)
+    controller.on_child_event("PersistentVolumeClaim", "MODIFIED", bound)
+
+
+async def test_progress_is_held_back_and_written_when_the_hold_is_over():
+    controller, kube, key = _controller(hold=0.2)
+
+    recheck = await controller.reconcile(key)
+
+    assert _status_writes(kube) == [], "Pending was written at once"
+    assert recheck is not None and 0 < recheck <= 0.2
+    assert await controller.reconcile(key) <= recheck  # still held, not restarted
+    assert _status_writes(kube) == []
+    await asyncio.sleep(recheck + 0.05)
+    await controller.reconcile(key)
+    assert len(_status_writes(kube)) == 1
+    assert kube.objects[(KIND, key[1])]["status"]["phase"] == "Pending"
+
+
+async def test_a_quick_start_writes_its_status_once_at_running_and_posts_one_event():
+    controller, kube, key = _controller(hold=60)
+    await controller.reconcile(key)  # Pending, held
+    _pod_becomes_ready(controller, kube)
+
+    assert await controller.reconcile(key) is None
+
+    assert len(_status_writes(kube)) == 1
+    assert kube.objects[(KIND, key[1])]["status"]["phase"] == "Running"
+    assert [kind for verb, kind in kube.writes if kind == "Event"] == ["Event"]
+
+
+async def test_a_stopped_workspace_is_reported_at_once():
+    controller, kube, key = _controller(hold=60, started=False)
+
+    await controller.reconcile(key)
+
+    assert len(_status_writes(kube)) == 1
+    assert kube.objects[(KIND, key[1])]["status"]["phase"] == "Stopped"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from devplane_operator.builders import build_children
 from devplane_operator.cache import Cache, project
 from devplane_operator.compare import compare, normalize, replacing_patch
-from devplane_operator.status import compute_status
+from devplane_operator.status import compute_status, failed_status, is_news
 from test_op_builders import settings, ws
 
 from devplane_api.v1alpha1 import OWNER_LABEL
@@ -239,3 +239,39 @@ def test_a_late_copy_of_a_deleted_object_does_not_come_back():
     assert cache.put("Pod", again, owner="a") is True
     assert cache.put("Pod", terminating, owner="a") is False
     assert cache.get("Pod", "ws", "ws-a")["metadata"]["uid"] == "u2"
+
+
+# ------------------------------------------------------------------ what is written at once
+
+
+def test_the_steps_of_a_start_are_progress_and_its_end_is_news():
+    created, _ = compute_status(ws(), None, None, {}, NOW, 120)
+    scheduled = {"conditions": [{"type": "PodScheduled", "status": "True"}]}
+    starting, _ = compute_status(ws(), pvc(), pod(**scheduled), created, NOW, 120)
+    running, _ = compute_status(ws(), pvc(), pod(**READY_POD), starting, NOW, 120)
+    assert (created["phase"], starting["phase"], running["phase"]) == (
+        "Pending", "Starting", "Running",
+    )  # fmt: skip
+    assert not is_news({}, created)
+    assert not is_news(created, starting)
+    assert is_news(starting, running)
+    assert is_news({}, running)  # a start quick enough to skip the steps
+
+
+def test_losing_ready_a_stuck_cause_failed_and_stopped_are_news():
+    running, _ = compute_status(ws(), pvc(), pod(**READY_POD), {}, NOW, 120)
+    restarting, _ = compute_status(ws(), pvc(), None, running, NOW, 120)
+    assert is_news(running, restarting)  # the hub's route must go at once
+    pulling = {"containerStatuses": [{"name": "workspace", "state": {
+        "waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}  # fmt: skip
+    stuck, _ = compute_status(ws(), pvc(), pod(**pulling), restarting, NOW, 120)
+    assert is_news(restarting, stuck)
+    assert not is_news(stuck, dict(stuck, message="another wording"))
+    assert is_news(stuck, failed_status(3, "refused", stuck, NOW, "Refused"))
+    stopped, _ = compute_status(ws(started=False), pvc(), None, running, NOW, 120)
+    assert stopped["phase"] == "Stopped" and is_news(restarting, stopped)
+
+
+def test_a_running_workspace_that_takes_a_new_spec_is_news():
+    running, _ = compute_status(ws(), pvc(), pod(**READY_POD), {}, NOW, 120)
+    assert is_news(running, dict(running, observedGeneration=running["observedGeneration"] + 1))
