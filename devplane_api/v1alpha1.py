@@ -64,6 +64,12 @@ STUCK_REASONS = frozenset(
 )
 
 
+# The scheduler's words (stable since Kubernetes 1.12) for a pod it will not place until its
+# claim is bound. Both the operator and the spawner read it as a wait for the volume, not
+# as "Unschedulable": the scheduler retries once the volume binds.
+SCHEDULER_UNBOUND_CLAIM = "unbound immediate PersistentVolumeClaims"
+
+
 def workspace_labels(name: str, owner: str, server_name: str = "") -> dict[str, str]:
     """The labels of the Workspace ``name`` and of every child it owns."""
     labels = {

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devplane_api.v1alpha1 import STUCK_REASONS
+from devplane_api.v1alpha1 import SCHEDULER_UNBOUND_CLAIM, STUCK_REASONS
 
 # Ready=False reasons that waiting will not cure (docs/contracts.md): fail the spawn now.
 DEFAULT_FATAL_REASONS = STUCK_REASONS
@@ -109,10 +109,6 @@ def fatal_message(
     return None
 
 
-# The scheduler's words (stable since Kubernetes 1.12) for a pod whose claim is not bound yet.
-_UNBOUND_CLAIM = "unbound immediate PersistentVolumeClaims"
-
-
 def _waiting_for_volume(ready: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
     """ "Unschedulable" only because the home volume is not bound (yet) is a storage wait.
 
@@ -122,7 +118,7 @@ def _waiting_for_volume(ready: Mapping[str, Any], status: Mapping[str, Any]) -> 
     would only turn a slow start into a failed one.
     """
     text = f"{status.get('message') or ''} {ready.get('message') or ''}"
-    return ready.get("reason") == "Unschedulable" and _UNBOUND_CLAIM in text
+    return ready.get("reason") == "Unschedulable" and SCHEDULER_UNBOUND_CLAIM in text
 
 
 def server_url(ws: Mapping[str, Any], connect_via: str, port: int) -> str:

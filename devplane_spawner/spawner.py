@@ -6,7 +6,8 @@ The spawner never creates pods. It writes two objects and reads one:
   including the API token, which only the in-pod auth proxy receives);
 * the ``Workspace`` (devplane.io/v1alpha1) with ``spec.started`` true or false;
 * the Workspace's status, which the operator keeps up to date, watched (never polled in a
-  sleep loop) until it says Ready, Stopped, or that it cannot start.
+  sleep loop) until it says Ready, Stopped, or that it cannot start. One watch of the
+  namespace serves every spawner's start(), stop() and poll() (``workspace_watch``).
 
 Helpers, each with one job: ``naming`` (object names), ``profiles`` (what users may choose),
 ``progress`` (reading the status), ``workspace_client`` (the Kubernetes calls).
@@ -675,7 +676,8 @@ class DevPlaneSpawner(Spawner):
             # Never started and no saved state: not running (JupyterHub's poll contract).
             return 0
         client = await self.client()
-        ws = await client.get(self.ws_name())
+        # From the hub's one shared watch: no API call per server per poll interval.
+        ws = await client.current(self.ws_name())
         if ws is None or not self._is_ours(ws) or not (ws.get("spec") or {}).get("started"):
             return 0
         if phase(ws) == "Failed":

@@ -21,6 +21,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from devplane_api.v1alpha1 import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
+from .workspace_watch import WorkspaceWatch
+
 MERGE_PATCH = "application/merge-patch+json"
 # A ResourceQuota that bounds Workspaces (the chart's does not, docs/install.md says why)
 # refuses every create until the quota controller has counted them: right after an install,
@@ -33,6 +35,8 @@ _RBAC_REFUSAL = re.compile(r"\bcannot \w+ resource\b")
 
 _clients: dict[tuple[str, int], k8s.ApiClient] = {}
 _client_lock = asyncio.Lock()
+# One Workspace watch per API client, namespace and event loop (tests run several loops).
+_watches: dict[tuple[int, str, int], WorkspaceWatch] = {}
 
 
 async def shared_api_client(kubeconfig: str = "", pool_size: int = 500) -> k8s.ApiClient:
@@ -48,7 +52,7 @@ async def shared_api_client(kubeconfig: str = "", pool_size: int = 500) -> k8s.A
                 )
             else:
                 k8s_config.load_incluster_config(client_configuration=configuration)
-            # Each starting or stopping server holds one watch connection open.
+            # Each progress page holds a watch of Events open.
             configuration.connection_pool_maxsize = pool_size
             _clients[key] = k8s.ApiClient(configuration)
         return _clients[key]
@@ -130,7 +134,23 @@ class WorkspaceClient:
 
     # ------------------------------------------------------------ Workspaces
 
+    @property
+    def watch(self) -> WorkspaceWatch:
+        """The hub process's one watch of this namespace's Workspaces (workspace_watch.py)."""
+        key = (id(self.api), self.namespace, id(asyncio.get_running_loop()))
+        found = _watches.get(key)
+        if found is None or not found.running:
+            found = _watches[key] = WorkspaceWatch(self.custom, self.get, self.namespace)
+        return found
+
+    async def current(self, name: str) -> dict[str, Any] | None:
+        """The Workspace ``name`` as the shared watch last saw it (no API call when in sync).
+        Read it; do not change it."""
+        return await self.watch.current(name)
+
     async def get(self, name: str) -> dict[str, Any] | None:
+        """The Workspace ``name`` read from the API server (before a write that must act on
+        its latest state)."""
         try:
             return await self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name
@@ -145,16 +165,26 @@ class WorkspaceClient:
         server refuses with "status unknown for quota"), try again rather than fail the spawn."""
         for _ in range(QUOTA_RETRIES):
             try:
-                return await self.custom.create_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, body
+                return self._seen(
+                    await self.custom.create_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, PLURAL, body
+                    )
                 )
             except ApiException as e:
                 if e.status != 403 or QUOTA_PENDING not in str(e.body or ""):
                     raise
             await asyncio.sleep(QUOTA_RETRY_SECONDS)
-        return await self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
+        return self._seen(
+            await self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, body
+            )
         )
+
+    def _seen(self, ws: dict[str, Any]) -> dict[str, Any]:
+        """``ws``, a write's response, handed to the shared watch first: what this process
+        reads next is never older than what it wrote."""
+        self.watch.offer(ws)
+        return ws
 
     async def patch_spec(self, name: str, spec: dict[str, Any], uid: str) -> dict[str, Any]:
         """JSON merge-patch of ``spec`` (keys set to None are removed), only if the Workspace
@@ -163,9 +193,10 @@ class WorkspaceClient:
         body = {"metadata": {"uid": uid}, "spec": spec}
         # Without _content_type the client sends a JSON patch, which wants a list. The method
         # reads it from its **kwargs; the client's stubs leave it out.
-        return await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
+        patched = await self.custom.patch_namespaced_custom_object(  # type: ignore[call-arg]
             GROUP, VERSION, self.namespace, PLURAL, name, body, _content_type=MERGE_PATCH,
         )  # fmt: skip
+        return self._seen(patched)
 
     async def delete(self, name: str, uid: str) -> bool:
         """Delete the Workspace if it is still the object ``uid``; False when it was gone."""
@@ -187,46 +218,13 @@ class WorkspaceClient:
         done: Callable[[dict[str, Any] | None], bool],
         on_change: Callable[[dict[str, Any] | None], None] | None = None,
     ) -> dict[str, Any] | None:
-        """Watch one Workspace until ``done(ws)`` is true; returns that state.
+        """Until ``done(ws)`` is true for the Workspace ``name``; returns that state.
 
-        ``done`` and ``on_change`` see ``None`` once the object is deleted. A watch that the
-        server closes (timeout, expired resourceVersion) is resumed from a fresh read; the
-        caller bounds the total wait (the hub cancels start() after start_timeout).
+        ``done`` and ``on_change`` see ``None`` while the object is absent. Served by the
+        shared watch; the caller bounds the total wait (the hub cancels start() after
+        start_timeout).
         """
-        while True:
-            listing = await self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, field_selector=f"metadata.name={name}"
-            )
-            items = listing.get("items") or []
-            current = items[0] if items else None
-            if on_change:
-                on_change(current)
-            if done(current):
-                return current
-            resource_version = listing["metadata"]["resourceVersion"]
-            async for event in self._watch_workspace(name, resource_version):
-                current = None if event["type"] == "DELETED" else event["object"]
-                if on_change:
-                    on_change(current)
-                if done(current):
-                    return current
-
-    async def _watch_workspace(
-        self, name: str, resource_version: str
-    ) -> AsyncIterator[dict[str, Any]]:
-        async with watch.Watch() as w:
-            stream = w.stream(
-                self.custom.list_namespaced_custom_object,
-                GROUP, VERSION, self.namespace, PLURAL,
-                field_selector=f"metadata.name={name}",
-                resource_version=resource_version,
-                allow_watch_bookmarks=False,
-                timeout_seconds=300,
-            )  # fmt: skip
-            async for event in stream:
-                if event["type"] == "ERROR":
-                    return  # e.g. 410 Gone: re-list and watch again
-                yield event
+        return await self.watch.wait_for(name, done, on_change)
 
     # ------------------------------------------------------------ Events
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devplane_api.v1alpha1 import PROXY_PORT, STUCK_REASONS
+from devplane_api.v1alpha1 import PROXY_PORT, SCHEDULER_UNBOUND_CLAIM, STUCK_REASONS
 
 from .model import Workspace
 
@@ -192,10 +192,14 @@ def compute_status(
     """The Workspace's status, and after how many seconds to look again (None: no need)."""
     storage, recheck = storage_condition(ws, pvc, now, stuck_after)
     podc = pod_condition(ws, pod)
-    if podc.reason == "Unschedulable" and not storage.status:
+    if podc.reason == "Unschedulable" and (
+        not storage.status or SCHEDULER_UNBOUND_CLAIM in podc.message
+    ):
         # The scheduler waits for an unbound claim ("pod has unbound immediate
         # PersistentVolumeClaims"): that is the volume's story, not a scheduling dead end,
-        # and must not make the spawner give up early.
+        # and must not make the spawner give up early. Under load the volume may be Bound
+        # here before the scheduler has seen it: it retries then, so this is still a wait
+        # (not a stuck cause, a Warning Event and an urgent status write).
         podc = Cond(False, "WaitingForVolume", "the workspace pod waits for its home volume")
     ready = _ready(ws, storage, podc)
     status: Obj = {

@@ -205,6 +205,15 @@ def test_unschedulable_and_volume_pending_and_stopped():
     status, _ = compute_status(ws(), pvc("Pending"), pod(**unschedulable), {}, NOW, 120)
     assert conds(status)["Ready"]["reason"] == "WaitingForVolume"
     assert conds(status)["PodReady"]["reason"] == "WaitingForVolume"
+    # Nor when the volume has just been bound and the scheduler has not seen it yet (it
+    # retries then): its own words say it is the volume it waits for.
+    unbound = json.loads(json.dumps(unschedulable))
+    unbound["conditions"][0]["message"] = (
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    )
+    status, _ = compute_status(ws(), pvc(), pod(**unbound), {}, NOW, 120)
+    assert conds(status)["Ready"]["reason"] == "WaitingForVolume", status
 
     young = pvc("Pending", created=NOW - timedelta(seconds=10))
     status, recheck = compute_status(ws(), young, None, {}, NOW, 120)

@@ -195,10 +195,15 @@ async def test_a_create_refused_while_a_new_quota_counts_nothing_yet_is_retried(
                 raise answer
             return answer
 
+    offered: list = []  # what the shared watch was handed: the created object, once
+    monkeypatch.setattr(
+        workspace_client.WorkspaceClient, "watch", SimpleNamespace(offer=offered.append)
+    )
     client = workspace_client.WorkspaceClient.__new__(workspace_client.WorkspaceClient)
     client.namespace, client.custom = "ns", Custom()
     assert await client.create({}) == {"metadata": {"name": "a"}}
     assert Custom.calls == 3
+    assert offered == [{"metadata": {"name": "a"}}]
     forbidden = ApiException(status=403)
     forbidden.body = '{"message": "workspaces.devplane.io is forbidden: User cannot create"}'
     answers[:] = [forbidden]

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 from devplane_dev.kubectl import service_account_kubeconfig
 from devplane_dev.operator_process import install_crd
+from devplane_dev.poll import wait_for_async
 from devplane_dev.workspaces import workspace_manifest
 from jupyterhub import orm
 from jupyterhub.objects import Hub
@@ -348,3 +349,50 @@ async def test_the_spawn_page_says_when_no_operator_takes_the_workspace_up(
     assert silent.count(warning) == 1, silent
     assert f"does it watch namespace {ws_namespace}" in caplog.text
     assert warning not in await lines_for("olga", answer=True)
+
+
+async def test_every_spawner_polls_from_one_shared_watch(
+    kubeconfig, api_client, ws_namespace, monkeypatch
+):
+    """poll() for N running servers costs no API call (issue 14: it was a GET each, every
+    poll interval), and still sees at once a Workspace stopped or deleted behind the hub's
+    back, also after the API server has ended the watch and it was resumed."""
+    from devplane_spawner import workspace_watch
+
+    monkeypatch.setattr(workspace_watch, "WATCH_SECONDS", 1)  # resumed several times below
+    users = [f"poll{i}" for i in range(6)]
+    spawners = [make_spawner(kubeconfig, ws_namespace, user) for user in users]
+    starts = [asyncio.ensure_future(spawner.start()) for spawner in spawners]
+    ready = {
+        "phase": "Running", "podIP": "127.20.9.8", "url": f"http://x.svc:{PROXY_PORT}",
+        "conditions": [cond("StorageReady", True, "Bound"), cond("PodReady", True, "PodReady"),
+                       cond("Ready", True, "Running")],
+    }  # fmt: skip
+    for user in users:
+        await set_status(api_client, ws_namespace, user, ready)
+    await asyncio.wait_for(asyncio.gather(*starts), 20)
+
+    gets = []
+    original = k8s.CustomObjectsApi.get_namespaced_custom_object
+
+    async def counted(self, *args, **kwargs):
+        gets.append(args)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(k8s.CustomObjectsApi, "get_namespaced_custom_object", counted)
+    await asyncio.sleep(2.5)  # the watch has been ended by the server and resumed
+    assert [await spawner.poll() for spawner in spawners] == [None] * len(users)
+    assert gets == [], "poll() read from the API server"
+
+    # Changes made behind the hub's back arrive through the watch.
+    custom = k8s.CustomObjectsApi(api_client)
+    await set_status(api_client, ws_namespace, users[0], {
+        "phase": "Stopped", "conditions": [cond("Ready", False, "Stopped")],
+    })  # fmt: skip
+    await custom.delete_namespaced_custom_object(GROUP, VERSION, ws_namespace, PLURAL, users[1])
+
+    async def both_seen() -> bool:
+        return [await spawner.poll() for spawner in spawners[:3]] == [0, 0, None]
+
+    await wait_for_async("poll() to see the stop and the deletion", both_seen, 10, 0.1)
+    assert [args for args in gets if args[-1] in users[2:]] == []
