@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from devplane_dev.devcluster import private_cluster_env
+from figures import record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,7 +171,11 @@ def main() -> int:
     print(f"warm start, API server ready: median {statistics.median(api_ready):.1f}s "
           f"(max {max(api_ready):.1f}s) over {len(api_ready)} runs")  # fmt: skip
     print(f"warm start, cluster usable:   median {statistics.median(usable):.1f}s "
-          f"(max {max(usable):.1f}s); target: healthy in <= 20 s")  # fmt: skip
+          f"(max {max(usable):.1f}s); target (issue 14, with the real node): <= 15 s")  # fmt: skip
+    if args.real_node:
+        met = record("warm_start", statistics.median(usable))
+    else:
+        met = record("warm_start", None, "run without --real-node")
     if node_ready:
         print(f"real node Ready after kubelet's start: median {statistics.median(node_ready):.1f}s")
         print(f"the node's share of the start (usable minus control plane healthy): "
@@ -183,7 +188,7 @@ def main() -> int:
     node_total = sum(mib for name, mib in memory.items() if name.startswith("node/"))
     if node_total:
         print(f"  {'of which the real node':25s} {node_total:7.1f} MiB (budget 2048 MiB)")
-    return 0
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ class Kubectl:
     ``argv`` is the command itself, for helpers that take one (``install_crd``)."""
 
     def __init__(self, bin_dir: Path, kubeconfig: Path) -> None:
-        self.argv = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig)]
+        self.kubeconfig = str(kubeconfig)
+        self.argv = [str(bin_dir / "kubectl"), "--kubeconfig", self.kubeconfig]
 
     def __call__(
         self, *args: str, stdin: str | None = None, check: bool = True, json_out: bool = False

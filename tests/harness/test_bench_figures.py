@@ -1,0 +1,58 @@
+"""bench/figures.py: every figure of issue 14's table is printed beside its target, and a
+miss or a figure nobody measured counts against the run (it is never left out)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from devplane_dev.paths import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+import figures  # bench/ is a directory of scripts, found through sys.path
+
+
+@pytest.fixture
+def records(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "RECORDS", tmp_path / "figures.jsonl")
+    return tmp_path / "figures.jsonl"
+
+
+def test_met_missed_and_unmeasured_figures_are_all_printed(records):
+    assert figures.record("rss_1000", 155.4)
+    assert not figures.record("scale_ratio", 3.05)
+    assert figures.record("resync_writes", 0)
+    assert not figures.record("resync_writes", 2)  # the last record of a figure wins
+    assert not figures.record("concurrent_kubespawner", None, "run with --real-node only")
+    assert figures.record("proxy_throughput", 0.9)  # the target itself is met
+
+    lines, misses = figures.table(figures.read())
+
+    rows = {line.split("  ")[0].strip(): line for line in lines[1:]}
+    assert len(rows) == len(figures.FIGURES)
+    assert rows["operator peak RSS at 1,000 Workspaces"].endswith("met")
+    assert "MISSED" in rows["1,000 Workspaces to Ready, DevPlane / cluster floor"]
+    assert "MISSED" in rows["operator writes in a resync of unchanged Workspaces"]
+    assert (
+        "NOT MEASURED: run with --real-node only"
+        in rows["100 concurrent spawns, KubeSpawner: share ready"]
+    )
+    assert (
+        "NOT MEASURED: not run (bench/terminal_overhead.py)"
+        in rows["auth proxy's added echo latency, p50"]
+    )
+    assert misses == len(figures.FIGURES) - 2
+    assert figures.main() == 1
+
+
+def test_a_run_that_meets_every_target_passes(records):
+    for key, figure in figures.FIGURES.items():
+        figures.record(key, figure.target)
+    assert figures.table(figures.read())[1] == 0
+    assert figures.main() == 0
+
+
+def test_a_figure_that_is_not_a_number_is_a_miss(records):
+    figures.record("rss_1000", float("nan"))
+    lines, _ = figures.table(figures.read())
+    assert any("operator peak RSS at 1,000" in line and "MISSED" in line for line in lines)
