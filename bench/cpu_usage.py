@@ -13,6 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("DEVCLUSTER_DIR", ROOT / ".devcluster"))
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# The real node's daemons, when the cluster has one: they watch Services, EndpointSlices and
+# NetworkPolicies cluster-wide (kube-proxy, kube-router) even for pods on other nodes.
+NODE_COMPONENTS = ("kubelet", "containerd", "kube-proxy", "kube-router")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -27,9 +30,12 @@ def cpu_seconds(pid: int) -> float:
 
 def cluster_pids() -> dict[str, int]:
     pids = {}
-    for name in COMPONENTS:
+    for label, pidfile in [
+        *((name, STATE / "pids" / f"{name}.pid") for name in COMPONENTS),
+        *((f"node/{name}", STATE / "node" / "pids" / f"{name}.pid") for name in NODE_COMPONENTS),
+    ]:
         try:
-            pids[name] = int((STATE / "pids" / f"{name}.pid").read_text())
+            pids[label] = int(pidfile.read_text())
         except (OSError, ValueError):
             continue
     return pids

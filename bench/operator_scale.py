@@ -139,7 +139,7 @@ async def main() -> int:
                     ),
                     args.count,
                     workspace_ready,
-                    limit=900,
+                    limit=max(900, 0.3 * args.count),
                 )
             )
             await create_all(api, namespace, args.count)

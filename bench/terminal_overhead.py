@@ -87,11 +87,25 @@ async def _drain(ws, quiet: float = 0.3) -> None:
             return
 
 
+# No frame for this long means the path lost one: fail with what was awaited, never hang (a
+# `make bench` once waited on a lost echo until it was killed).
+RECV_TIMEOUT = 15.0
+
+
+async def _recv(ws, waiting_for: str) -> bytes:
+    try:
+        return await asyncio.wait_for(ws.recv(), RECV_TIMEOUT)
+    except TimeoutError:
+        raise RuntimeError(
+            f"no frame for {RECV_TIMEOUT:.0f} s while waiting for {waiting_for}"
+        ) from None
+
+
 async def _echo_once(ws, key: bytes) -> float:
     start = time.perf_counter()
     await ws.send(b"0" + key)
     while True:
-        frame = await ws.recv()
+        frame = await _recv(ws, f"the echo of {key!r}")
         if frame[:1] == b"0" and key in frame[1:]:
             return (time.perf_counter() - start) * 1000
 
@@ -130,7 +144,7 @@ async def bulk_throughput(paths: Paths, name: str) -> float:
         first = None
         tail = b""
         while True:
-            frame = await ws.recv()
+            frame = await _recv(ws, f"{END_MARKER!r} after {received} bytes")
             if frame[:1] != b"0":
                 continue
             if first is None:

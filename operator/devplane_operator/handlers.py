@@ -58,8 +58,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     # Shut down quickly on SIGTERM: our per-object work is in reconcile's queue, not in kopf's
     # per-object workers, so there is nothing for them to finish.
-    settings.batching.exit_timeout = 0.5
-    settings.batching.idle_timeout = 2.0
+    settings.queueing.exit_timeout = 0.5
+    settings.queueing.idle_timeout = 2.0
     settings.persistence.diffbase_storage = NoDiffBase()
     # Watch only the namespaces we are given, without listing Namespaces and CRDs cluster-wide:
     # the chart grants the operator namespaced Roles only, and with scanning on kopf retries
