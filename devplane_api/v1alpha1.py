@@ -41,6 +41,9 @@ METRICS_PORT = 9102
 METRICS_PORT_NAME = "metrics"
 
 PHASES = ("Pending", "Starting", "Running", "Stopping", "Stopped", "Failed")
+# The phases a client's wait ends on (a start on Running or Failed, a stop on Stopped): the
+# operator writes and announces their arrival at once, never held back with progress.
+SETTLED_PHASES = frozenset({"Running", "Failed", "Stopped"})
 
 # The Ready=False reason of a Workspace the operator will not run because it references
 # something it may not (another Workspace's hub Secret, a Secret not on the API-key allow-list,

@@ -32,6 +32,7 @@ from devplane_api.v1alpha1 import (
     OWNER_ANNOTATION,
     PLURAL,
     REFUSED,
+    SETTLED_PHASES,
     STUCK_REASONS,
     VERSION,
 )
@@ -45,7 +46,7 @@ from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DU
 from .model import Refused, SpecError, Workspace, parse_workspace
 from .policy import check_hub_secret, check_spec
 from .settings import Settings
-from .status import SETTLED_PHASES, compute_status, failed_status, is_news, ready_reason
+from .status import compute_status, failed_status, is_news, ready_reason
 from .workqueue import WorkQueue
 
 log = logging.getLogger(__name__)

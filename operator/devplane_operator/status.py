@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devplane_api.v1alpha1 import PROXY_PORT, SCHEDULER_UNBOUND_CLAIM, STUCK_REASONS
+from devplane_api.v1alpha1 import (
+    PROXY_PORT,
+    SCHEDULER_UNBOUND_CLAIM,
+    SETTLED_PHASES,
+    STUCK_REASONS,
+)
 
 from .model import Workspace
 
@@ -251,10 +256,6 @@ def _ready_condition(status: Obj) -> Obj:
         if cond.get("type") == "Ready":
             return cond
     return {}
-
-
-# Phases whose arrival is written, and announced, at once: a reader acts on each.
-SETTLED_PHASES = frozenset({"Running", "Failed", "Stopped"})
 
 
 def is_news(previous: Obj, status: Obj) -> bool:
