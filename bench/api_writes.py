@@ -1,4 +1,4 @@
-"""Writes the API server accepted over a run, from every client: the benchmark, the operator,
+"""Writes the API server accepted (2xx) over a run, from every client: the benchmark, the operator,
 and the control plane (scheduler, controllers, kwok) reacting to them.
 
 Read from kube-apiserver's own ``apiserver_request_total`` before and after, so it counts
@@ -34,8 +34,8 @@ def writes_by_resource(metrics: str) -> Counter[str]:
         labels = dict(_LABEL.findall(match.group(1)))
         if labels.get("verb") not in WRITE_VERBS or labels.get("resource") in NOT_COUNTED:
             continue
-        if labels.get("dry_run"):
-            continue
+        if labels.get("dry_run") or not labels.get("code", "").startswith("2"):
+            continue  # a dry run or a refused request stores nothing
         resource = labels.get("resource", "")
         if labels.get("subresource"):
             resource += "/" + labels["subresource"]

@@ -115,16 +115,17 @@ def read() -> dict[str, dict]:
     return found
 
 
-def table(records: dict[str, dict]) -> tuple[list[str], int]:
-    """The table's lines, and how many figures missed their target or were not measured."""
+def table(records: dict[str, dict]) -> tuple[list[str], int, int]:
+    """The table's lines, how many figures missed their target, and how many no benchmark of
+    this run measured (those are printed with the reason, and never counted as met)."""
     width = max(len(f.label) for f in FIGURES.values())
     lines = [f"{'figure':<{width}}  {'value':>10}  {'target':<10}  result"]
-    misses = 0
+    misses = unmeasured = 0
     for key, figure in FIGURES.items():
         item = records.get(key) or {}
         value = item.get("value")
         if value is None:
-            misses += 1
+            unmeasured += 1
             why = item.get("note") or f"not run ({figure.source})"
             lines.append(f"{figure.label:<{width}}  {'-':>10}  {figure.target_text:<10}  "
                          f"NOT MEASURED: {why}")  # fmt: skip
@@ -134,14 +135,18 @@ def table(records: dict[str, dict]) -> tuple[list[str], int]:
         note = f"  ({item['note']})" if item.get("note") else ""
         lines.append(f"{figure.label:<{width}}  {value:>10.3g}  {figure.target_text:<10}  "
                      f"{'met' if ok else 'MISSED'}{note}")  # fmt: skip
-    return lines, misses
+    return lines, misses, unmeasured
 
 
 def main() -> int:
-    lines, misses = table(read())
+    """Exit 1 when a measured figure missed its target. Figures that need another run
+    (`--count 10000`, `--real-node`) are listed as not measured, not as misses: no single
+    run of this machine measures all of them."""
+    lines, misses, unmeasured = table(read())
     print("\n== issue 14's figures, each beside its target (this run)")
     print("\n".join(lines))
-    print(f"{len(FIGURES) - misses} of {len(FIGURES)} met")
+    met = len(FIGURES) - misses - unmeasured
+    print(f"{met} met, {misses} missed, {unmeasured} not measured in this run")
     return 0 if misses == 0 else 1
 
 

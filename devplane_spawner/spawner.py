@@ -680,9 +680,12 @@ class DevPlaneSpawner(Spawner):
         ws = await client.current(self.ws_name())
         if ws is None or not self._is_ours(ws) or not (ws.get("spec") or {}).get("started"):
             return 0
-        if phase(ws) == "Failed":
+        # A status from before the last start (the operator has not answered it yet) does not
+        # say the server stopped or failed: reporting that would let the hub skip stop() while
+        # the Workspace stays started.
+        if is_current(ws) and phase(ws) == "Failed":
             return 1
-        if phase(ws) in ("Stopping", "Stopped"):
+        if is_current(ws) and phase(ws) in ("Stopping", "Stopped"):
             return 0
         if self.hub_connect_via == "pod-ip" and not self._spawn_pending and pod_not_ready(ws):
             # The hub's proxy routes straight to the pod's IP, and once the auth proxy is down

@@ -61,7 +61,10 @@ class WorkspaceWatch:
         self._get = getter
         self.namespace = namespace
         self._objects: dict[str, Obj] = {}
-        # The resourceVersion each name was deleted at: a late copy of it is not resurrected.
+        # Below these versions an object not held is known to be gone (a late copy of it,
+        # e.g. a write's response, must not resurrect it): the last LIST's version, and the
+        # version each name was deleted at since.
+        self._listed_at = -1
         self._deleted_at: dict[str, int] = {}
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._synced = asyncio.Event()
@@ -83,12 +86,18 @@ class WorkspaceWatch:
 
     async def current(self, name: str) -> Obj | None:
         """The Workspace ``name`` as last seen, or from the API server while not in sync."""
-        if not self._synced.is_set():
+        if not self._synced.is_set() and not self._refused():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._synced.wait(), SYNC_WAIT_SECONDS)
         if self._synced.is_set():
             return self._objects.get(name)
         return await self._get(name)
+
+    def _refused(self) -> bool:
+        """Whether the API server refuses the watch for good: no RBAC to list or watch, no
+        such namespace or resource. Waiting for it to come in sync would be in vain."""
+        error = self.last_error
+        return isinstance(error, ApiException) and error.status in (401, 403, 404)
 
     async def wait_for(
         self,
@@ -125,11 +134,11 @@ class WorkspaceWatch:
         good (no RBAC to list or watch, no such namespace or resource), rather than wait out
         the hub's timeout in silence."""
         while not self._synced.is_set():
-            error = self.last_error
-            if isinstance(error, ApiException) and error.status in (401, 403, 404):
-                raise error
+            if self._refused():
+                assert self.last_error is not None
+                raise self.last_error
             if not self.running:
-                raise RuntimeError(f"the Workspace watch of {self.namespace} ended") from error
+                raise RuntimeError(f"the Workspace watch of {self.namespace} ended")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._synced.wait(), 1.0)
 
@@ -142,9 +151,10 @@ class WorkspaceWatch:
         version = _version(obj)
         if held is not None and _version(held) >= version:
             return
-        if self._deleted_at.get(name, -1) >= version:
+        if held is None and version <= max(self._listed_at, self._deleted_at.get(name, -1)):
             return
         self._objects[name] = obj
+        self._deleted_at.pop(name, None)  # re-created: only names still deleted are kept
         self._notify(name)
 
     def _remove(self, name: str, version: int) -> None:
@@ -164,30 +174,30 @@ class WorkspaceWatch:
     # ------------------------------------------------------------ the watch
 
     async def _run(self) -> None:
-        failures = 0
+        failures = 0  # in a row; only a watch that ran its course resets it
         version: str | None = None  # None: list (again) before watching
         while True:
             try:
                 if version is None:
                     version = await self._relist()
-                    failures = 0
                 version = await self._follow(version)
-            except ApiException as err:
-                if err.status == 410:  # too old to resume from: list again, at once
-                    version = None
-                    continue
-                version = None
-                failures += 1
-                await self._out_of_sync(err, failures)
+                failures = 0
             except Exception as err:
                 version = None
                 failures += 1
-                await self._out_of_sync(err, failures)
+                # A version too old to resume from (410) is listed again at once, the first
+                # time; anything else, or 410s in a row, waits longer each time.
+                gone = isinstance(err, ApiException) and err.status == 410
+                await self._out_of_sync(err, 0 if gone and failures == 1 else failures)
 
     async def _out_of_sync(self, err: Exception, failures: int) -> None:
-        """After a failed LIST or watch: readers go to the API server until the next LIST."""
+        """After a failed LIST or watch: readers go to the API server until the next LIST,
+        and waiters look again (a refusal for good is raised to them)."""
         self._synced.clear()
         self.last_error = err
+        self._notify_all()
+        if not failures:
+            return
         delay = min(MAX_BACKOFF, 0.5 * 2**failures)
         log.warning(
             "Watching Workspaces in %s failed (%s); trying again in %.0f s",
@@ -201,10 +211,16 @@ class WorkspaceWatch:
         )
         listed = {item["metadata"]["name"]: item for item in listing.get("items") or []}
         version: str = listing["metadata"]["resourceVersion"]
+        listed_at = int(version)
         for name in set(self._objects) - set(listed):
-            self._remove(name, int(version))
+            # Gone at the LIST's version, unless what is held is newer (a create that this
+            # process made while the LIST was on its way).
+            if _version(self._objects[name]) <= listed_at:
+                self._remove(name, listed_at)
+        self._deleted_at = {n: v for n, v in self._deleted_at.items() if v > listed_at}
         for item in listed.values():
             self.offer(item)
+        self._listed_at = listed_at
         self.last_error = None
         self._synced.set()
         self._notify_all()  # waiters that waited for the sync look again
@@ -221,6 +237,9 @@ class WorkspaceWatch:
                 resource_version=version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=WATCH_SECONDS,
+                # A connection that died without a word (a load balancer's failover) would
+                # otherwise be read forever while the watch looks in sync.
+                _request_timeout=WATCH_SECONDS + 30,
             )  # fmt: skip
             async for event in stream:
                 kind, obj = event["type"], event["object"]

@@ -388,14 +388,15 @@ class Controller:
 
     # ---------------------------------------------------------------- status and events
 
-    async def _write_status(self, body: Obj, status: Obj) -> float | None:
+    async def _write_status(self, body: Obj, status: Obj, at_once: bool = False) -> float | None:
         """Write ``status`` if it changed, and return None; or hold it back and return after
         how many seconds to look again.
 
         News a reader acts on (status.is_news) is written at once. A change that is only
         progress waits up to ``status_hold_seconds`` from when it was first seen, so the steps
         of a quick start (created, volume bound, scheduled) become one write with Running;
-        a slow start still shows its progress, once per hold period.
+        a slow start still shows its progress, once per hold period. ``at_once`` writes any
+        change (a failure report: nothing would come back to write it later).
         """
         previous = body.get("status") or {}
         meta = body["metadata"]
@@ -403,12 +404,11 @@ class Controller:
         if normalize(previous) == normalize(status):
             self._held_since.pop(key, None)
             return None  # the common case at steady state: no write at all
-        if not is_news(previous, status):
+        if not at_once and not is_news(previous, status):
             now = time.monotonic()
             waited = now - self._held_since.setdefault(key, now)
             if waited < self.settings.status_hold_seconds:
                 return self.settings.status_hold_seconds - waited
-        self._held_since.pop(key, None)
         patched = await self.kube.patch(
             KIND,
             meta["namespace"],
@@ -416,6 +416,7 @@ class Controller:
             {"status": replacing_patch(previous, status)},
             subresource="status",
         )
+        self._held_since.pop(key, None)  # after the write: a failed one is retried as held
         self.cache.put(KIND, patched)
         await self._announce(body, previous, status)
         return None
@@ -448,6 +449,6 @@ class Controller:
         generation = int(body["metadata"].get("generation") or 0)
         status = failed_status(generation, message, previous, _now(), reason)
         try:
-            await self._write_status(body, status)
+            await self._write_status(body, status, at_once=True)
         except KubeError as err:
             log.warning("could not report the failure of %s/%s: %s", *key, err)

@@ -270,11 +270,18 @@ def is_news(previous: Obj, status: Obj) -> bool:
     old_ready, new_ready = _ready_condition(previous), _ready_condition(status)
     if old_ready.get("status", "False") != new_ready.get("status", "False"):
         return True
-    if new_ready.get("status") == "True" and status.get("observedGeneration") != previous.get(
-        "observedGeneration"
-    ):
-        return True  # a running Workspace took a new spec: the spawner's start() waits for it
     new_reason = new_ready.get("reason", "")
+    final = (
+        new_ready.get("status") == "True"
+        or new_reason in STUCK_REASONS
+        or status.get("phase") in SETTLED_PHASES
+    )
+    if final and status.get("observedGeneration") != previous.get("observedGeneration"):
+        # The spawner's start() and stop() wait for this generation's Ready, stuck cause,
+        # Failed or Stopped (progress.is_current): a new generation of one is news.
+        return True
+    if status.get("phase") == "Failed" and status.get("message") != previous.get("message"):
+        return True  # failed for another reason: what the user is shown changed
     if new_reason in STUCK_REASONS and new_reason != old_ready.get("reason", ""):
         return True
     return status.get("phase") in SETTLED_PHASES and status.get("phase") != previous.get("phase")

@@ -396,3 +396,22 @@ async def test_a_stopped_workspace_is_reported_at_once():
 
     assert len(_status_writes(kube)) == 1
     assert kube.objects[(KIND, key[1])]["status"]["phase"] == "Stopped"
+
+
+async def test_a_refusal_is_reported_at_once_also_when_it_repeats_at_a_new_generation():
+    controller, kube, key = _controller(hold=60, image="elsewhere.example/ws:1")
+
+    await controller._process(key)
+
+    status = kube.objects[(KIND, key[1])]["status"]
+    assert (status["phase"], status["observedGeneration"]) == ("Failed", 1)
+    again = _workspace(image="elsewhere.example/ws:2")
+    again["metadata"] |= {"generation": 2, "resourceVersion": "99"}
+    again["status"] = status
+    controller.cache.put(KIND, again)
+
+    await controller._process(key)
+
+    status = kube.objects[(KIND, key[1])]["status"]
+    assert (status["phase"], status["observedGeneration"]) == ("Failed", 2)
+    assert len(_status_writes(kube)) == 2

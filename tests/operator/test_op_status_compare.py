@@ -281,6 +281,21 @@ def test_losing_ready_a_stuck_cause_failed_and_stopped_are_news():
     assert stopped["phase"] == "Stopped" and is_news(restarting, stopped)
 
 
-def test_a_running_workspace_that_takes_a_new_spec_is_news():
+def test_a_new_generation_of_an_end_state_is_news():
+    """The spawner's start() and stop() wait for their own generation's Ready, stuck cause,
+    Failed or Stopped (progress.is_current), so a new generation of each is written at once;
+    so is a failure for another reason."""
     running, _ = compute_status(ws(), pvc(), pod(**READY_POD), {}, NOW, 120)
-    assert is_news(running, dict(running, observedGeneration=running["observedGeneration"] + 1))
+    stopped, _ = compute_status(ws(started=False), pvc(), None, running, NOW, 120)
+    pulling = {"containerStatuses": [{"name": "workspace", "state": {
+        "waiting": {"reason": "ErrImagePull", "message": "not found"}}}]}  # fmt: skip
+    stuck, _ = compute_status(ws(), pvc(), pod(**pulling), {}, NOW, 120)
+    failed = failed_status(3, "refused: registry", running, NOW, "Refused")
+    for status in (running, stopped, stuck, failed):
+        newer = dict(status, observedGeneration=status["observedGeneration"] + 1)
+        assert is_news(status, newer), status["phase"]
+    assert is_news(failed, dict(failed, message="refused: another cause"))
+    starting, _ = compute_status(ws(), pvc(), pod(conditions=[]), {}, NOW, 120)
+    assert not is_news(
+        starting, dict(starting, observedGeneration=starting["observedGeneration"] + 1)
+    )
