@@ -356,10 +356,11 @@ async def test_every_spawner_polls_from_one_shared_watch(
 ):
     """poll() for N running servers costs no API call (issue 14: it was a GET each, every
     poll interval), and still sees at once a Workspace stopped or deleted behind the hub's
-    back, also after the API server has ended the watch and it was resumed."""
+    back, also after the API server has ended the watch several times (resuming it is
+    pinned by test_spawner_workspace_watch.py; here it must only keep working)."""
     from devplane_spawner import workspace_watch
 
-    monkeypatch.setattr(workspace_watch, "WATCH_SECONDS", 1)  # resumed several times below
+    monkeypatch.setattr(workspace_watch, "WATCH_SECONDS", 1)  # ended several times below
     users = [f"poll{i}" for i in range(6)]
     spawners = [make_spawner(kubeconfig, ws_namespace, user) for user in users]
     starts = [asyncio.ensure_future(spawner.start()) for spawner in spawners]
@@ -380,7 +381,7 @@ async def test_every_spawner_polls_from_one_shared_watch(
         return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(k8s.CustomObjectsApi, "get_namespaced_custom_object", counted)
-    await asyncio.sleep(2.5)  # the watch has been ended by the server and resumed
+    await asyncio.sleep(2.5)  # the server has ended the watch twice meanwhile
     assert [await spawner.poll() for spawner in spawners] == [None] * len(users)
     assert gets == [], "poll() read from the API server"
 
