@@ -160,3 +160,15 @@ async def test_a_refused_watch_fails_waiters_and_reads_go_to_the_api_at_once(mon
     assert (await watch.current("alice"))["status"]["phase"] == "Running"
     assert gets == ["alice"] and time.monotonic() - begun < 1
     await watch.close()
+
+
+async def test_a_watch_the_server_ends_is_resumed_without_a_new_list():
+    api = Api(ws("alice", 8), version=10)
+    watch = await started(api)
+    await until(lambda: api.streams)
+    api.streams[-1].send("MODIFIED", ws("alice", 50, "Running"))
+    api.streams[-1].lines.put_nowait(b"")  # the server's timeout ends the response
+    await until(lambda: len(api.streams) == 2)
+    assert api.lists == 1
+    assert (await watch.current("alice"))["status"]["phase"] == "Running"
+    await watch.close()
