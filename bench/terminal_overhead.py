@@ -144,7 +144,7 @@ async def bulk_throughput(paths: Paths, name: str) -> float:
         first = None
         tail = b""
         while True:
-            frame = await _recv(ws, f"{END_MARKER!r} after {received} bytes")
+            frame = await _recv(ws, f"{END_MARKER!r} on path {name} after {received} bytes")
             if frame[:1] != b"0":
                 continue
             if first is None:
