@@ -3,13 +3,18 @@ miss or a figure nobody measured counts against the run (it is never left out)."
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
 from devplane_dev.paths import ROOT
 
-sys.path.insert(0, str(ROOT / "bench"))
-import figures  # bench/ is a directory of scripts, found through sys.path
+# bench/ is a directory of scripts, not a package: load the one under test by its path.
+_spec = importlib.util.spec_from_file_location("figures", ROOT / "bench" / "figures.py")
+assert _spec is not None and _spec.loader is not None
+figures = importlib.util.module_from_spec(_spec)
+sys.modules["figures"] = figures  # its dataclasses look their module up there
+_spec.loader.exec_module(figures)
 
 
 @pytest.fixture
