@@ -9,8 +9,11 @@ Three paths to one ttyd, measured in the same run, interleaved so drift hits all
 The auth proxy's own cost is ``authproxy - chp``. Everything is real: a JupyterHub (for the
 OAuth cookie the auth proxy demands), the auth proxy the hub spawned, configurable-http-proxy
 from node_modules, ttyd 1.7.7 on loopback TCP (so "direct" is possible; in the pod it is on a
-unix socket). ttyd runs ``cat`` for echo (the pty echoes each key at once) or, with
-``?arg=bulk``, prints BULK_BYTES bytes and a marker.
+unix socket). ttyd runs a shell that reads one line: the echo part never ends it (the pty
+echoes each key at once), the bulk part types ``bulk`` and Enter, and the shell prints
+BULK_BYTES bytes and a marker. (It used to choose with ttyd's ``?arg=bulk``, but the auth
+proxy rightly passes no query string to ttyd since issue 13: a URL must not choose the
+command's arguments.)
 
 Run: ``.venv/bin/python bench/terminal_overhead.py [--keys 400] [--bulk-mib 32] [--rounds 3]``
 Targets (issue 14; bench/figures.py): the auth proxy adds <= 0.15 ms at p50 and <= 0.3 ms at
@@ -43,13 +46,12 @@ from websockets.asyncio.client import connect
 BASE = "/ttyd"  # ttyd's --base-path, so chp can route to it without rewriting paths
 OWNER = "bench"
 END_MARKER = b"BULK-END"
-# cat for echo; with ?arg=bulk the same ttyd prints a block of output instead.
+# One line read: "bulk" prints a block of output; keystrokes without Enter are only echoed.
 TTYD_COMMAND = [
     "bash",
     "-c",
-    'if [ "${1:-}" = bulk ]; then head -c "$BULK_BYTES" /dev/zero | tr "\\0" x;'
-    ' printf "\\nBULK-END\\n"; sleep 1; else exec cat; fi',
-    "ttyd-bench",
+    'IFS= read -r mode; if [ "$mode" = bulk ]; then head -c "$BULK_BYTES" /dev/zero | tr'
+    ' "\\0" x; printf "\\nBULK-END\\n"; sleep 1; fi',
 ]
 
 
@@ -63,11 +65,11 @@ class Paths:
             "authproxy": (f"ws://127.0.0.1:{chp_port}/user/{OWNER}/ws", cookie, chp_port),
         }
 
-    async def open(self, name: str, query: str = ""):
+    async def open(self, name: str):
         url, cookie, port = self.urls[name]
         headers = {"Sec-Fetch-Mode": "websocket", **({"Cookie": cookie} if cookie else {})}
         ws = await connect(
-            url + query,
+            url,
             subprotocols=["tty"],
             additional_headers=headers,
             origin=f"http://127.0.0.1:{port}",
@@ -138,15 +140,17 @@ async def echo_latencies(paths: Paths, names: list[str], keys: int) -> dict[str,
 
 async def bulk_throughput(paths: Paths, name: str) -> float:
     """MiB/s of terminal output, from the first output byte to the end marker."""
-    ws = await paths.open(name, "?arg=bulk")
+    ws = await paths.open(name)
     try:
+        await _drain(ws)
+        await ws.send(b"0bulk\r")
         received = 0
         first = None
         tail = b""
         while True:
             frame = await _recv(ws, f"{END_MARKER!r} on path {name} after {received} bytes")
-            if frame[:1] != b"0":
-                continue
+            if frame[:1] != b"0" or (first is None and b"x" not in frame):
+                continue  # not output, or still the echo of what was typed
             if first is None:
                 first = time.perf_counter()
             received += len(frame) - 1
@@ -258,7 +262,7 @@ def main() -> int:
     try:
         ttyd_port = free_port()
         ttyd = ManagedProcess(
-            [str(TTYD_BINARY), "-W", "-a", "-i", "lo", "-p", str(ttyd_port), "-b", BASE,
+            [str(TTYD_BINARY), "-W", "-i", "lo", "-p", str(ttyd_port), "-b", BASE,
              *TTYD_COMMAND],
             work / "ttyd.log",
             env={"PATH": "/usr/bin:/bin", "BULK_BYTES": str(args.bulk_mib * 2**20),
