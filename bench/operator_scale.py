@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
 import re
 import sys
@@ -100,6 +101,13 @@ async def main() -> int:
     parser.add_argument("--resync", type=float, default=20.0, help="operator resync period (s)")
     parser.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
     parser.add_argument(
+        "--kwok-nodes",
+        type=int,
+        default=0,
+        help="simulated nodes to schedule on (default: enough for --count; the cluster's one "
+        "node takes 1,896 Workspaces at the default requests)",
+    )
+    parser.add_argument(
         "--no-floor", action="store_true", help="skip the cluster-floor baseline run"
     )
     args = parser.parse_args()
@@ -111,6 +119,7 @@ async def main() -> int:
         print("\n".join(f"  {line}" for line in floor.lines()), flush=True)
     kubectl = Kubectl(devcluster.binary_dir(), Path(kubeconfig))
     install_crd(kubectl.argv)
+    extra_nodes = add_kwok_nodes(kubectl, args.kwok_nodes or -(-args.count // 1500))
     namespace = f"bench-op-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
 
@@ -199,6 +208,8 @@ async def main() -> int:
             )
     finally:
         op.stop()
+        for node in extra_nodes:
+            kubectl("delete", "node", node, "--wait=false", check=False)
         if not args.keep:
             kubectl("delete", "namespace", namespace, "--timeout=900s")
 
@@ -215,6 +226,29 @@ async def main() -> int:
     ok = all(oks)
     print("RESULT:", "all targets met" if ok else "some target missed")
     return 0 if ok else 1
+
+
+def add_kwok_nodes(kubectl: Kubectl, total: int) -> list[str]:
+    """Add simulated nodes like the cluster's own (kwok runs every node labelled type=kwok)
+    until there are ``total``; return the names added. Their pods' IPs may repeat another
+    node's: nothing here sends them traffic."""
+    node = kubectl("get", "node", devcluster.NODE_NAME, json_out=True)
+    added = []
+    for i in range(1, total):
+        name = f"{devcluster.NODE_NAME}-bench-{i}"
+        labels = node["metadata"]["labels"] | {"kubernetes.io/hostname": name}
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {k: v for k, v in node["spec"].items() if k in ("podCIDR", "podCIDRs")},
+            "status": {"capacity": node["status"]["capacity"]},
+        }
+        kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+        added.append(name)
+    for name in added:
+        kubectl("wait", "--for=condition=Ready", f"node/{name}", "--timeout=60s")
+    return added
 
 
 class Milestones:
