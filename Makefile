@@ -120,6 +120,7 @@ deploy: binaries ## helm upgrade --install DevPlane (VALUES=my-values.yaml NAMES
 # them last, each beside what this run measured. A benchmark that misses a target exits 1:
 # the rest still run.
 BENCHMARKS := "devcluster_startup.py --real-node" operator_scale.py spawn_latency.py \
+	"spawn_latency.py --real-node" \
 	terminal_overhead.py llm_gateway_latency.py
 
 bench: setup ## Run the benchmarks under bench/ and print every figure beside its target

@@ -28,18 +28,21 @@ RECORDS = Path(os.environ.get("DEVPLANE_BENCH_FIGURES", ROOT / "build" / "bench"
 class Figure:
     label: str
     unit: str
-    target: float
+    target: float | None  # None: the issue asks for the figure, without a target
     better: Callable[[float, float], bool]  # better(value, target): the target is met
     source: str  # the benchmark that measures it
 
     @property
     def target_text(self) -> str:
+        if self.target is None:
+            return "(none)"
         sign = {operator.le: "<=", operator.ge: ">=", operator.eq: "="}[self.better]
         return f"{sign} {self.target:g}{self.unit}"
 
 
 _OPS = "bench/operator_scale.py"
 _SPAWN = "bench/spawn_latency.py"
+_SPAWN_REAL = "bench/spawn_latency.py --real-node"
 _TERM = "bench/terminal_overhead.py"
 FIGURES: dict[str, Figure] = {
     "scale_ratio": Figure(
@@ -55,8 +58,20 @@ FIGURES: dict[str, Figure] = {
     "resync_writes": Figure(
         "operator writes in a resync of unchanged Workspaces", "", 0, operator.eq, _OPS
     ),
-    "spawn_p50_ratio": Figure("spawn p50, DevPlane / KubeSpawner", "", 1.0, operator.le, _SPAWN),
-    "spawn_p95_ratio": Figure("spawn p95, DevPlane / KubeSpawner", "", 1.0, operator.le, _SPAWN),
+    # The issue's spawn targets hold in the chart's default routing (service): measured with
+    # the real node, where Service names resolve. The pod-ip rows are kwok's, kept beside them.
+    "spawn_p50_ratio_service": Figure(
+        "spawn p50, DevPlane / KubeSpawner, service routing", "", 1.0, operator.le, _SPAWN_REAL
+    ),
+    "spawn_p95_ratio_service": Figure(
+        "spawn p95, DevPlane / KubeSpawner, service routing", "", 1.0, operator.le, _SPAWN_REAL
+    ),
+    "spawn_p50_ratio_pod-ip": Figure(
+        "spawn p50, DevPlane / KubeSpawner, pod-ip routing", "", 1.0, operator.le, _SPAWN
+    ),
+    "spawn_p95_ratio_pod-ip": Figure(
+        "spawn p95, DevPlane / KubeSpawner, pod-ip routing", "", 1.0, operator.le, _SPAWN
+    ),
     "spawn_raw_floor_ratio": Figure(
         "spawn p50, DevPlane / raw API floor", "", 1.3, operator.le, _SPAWN
     ),
@@ -65,6 +80,9 @@ FIGURES: dict[str, Figure] = {
     ),
     "concurrent_kubespawner": Figure(
         "100 concurrent spawns, KubeSpawner: share ready", "", 1.0, operator.ge, _SPAWN
+    ),
+    "concurrent_wall_ratio": Figure(
+        "100 concurrent spawns, wall time DevPlane / KubeSpawner", "", None, operator.le, _SPAWN
     ),
     "proxy_echo_p50": Figure(
         "auth proxy's added echo latency, p50", " ms", 0.15, operator.le, _TERM
@@ -100,8 +118,12 @@ def record(key: str, value: float | None, note: str = "") -> bool:
 
 
 def met(figure: Figure, value: float) -> bool:
+    """Whether ``value`` meets the figure's target; a figure without a target is only
+    reported, and never counts as missed (unless it could not be computed)."""
     if math.isnan(value):
         return False
+    if figure.target is None:
+        return True
     return figure.better(round(value, 6), figure.target)
 
 
@@ -133,8 +155,9 @@ def table(records: dict[str, dict]) -> tuple[list[str], int, int]:
         ok = met(figure, value)
         misses += not ok
         note = f"  ({item['note']})" if item.get("note") else ""
+        result = "MISSED" if not ok else "reported" if figure.target is None else "met"
         lines.append(f"{figure.label:<{width}}  {value:>10.3g}  {figure.target_text:<10}  "
-                     f"{'met' if ok else 'MISSED'}{note}")  # fmt: skip
+                     f"{result}{note}")  # fmt: skip
     return lines, misses, unmeasured
 
 
@@ -146,7 +169,10 @@ def main() -> int:
     print("\n== issue 14's figures, each beside its target (this run)")
     print("\n".join(lines))
     met = len(FIGURES) - misses - unmeasured
-    print(f"{met} met, {misses} missed, {unmeasured} not measured in this run")
+    print(
+        f"{met} met (or reported, where the issue sets no target), {misses} missed, "
+        f"{unmeasured} not measured in this run"
+    )
     return 0 if misses == 0 else 1
 
 

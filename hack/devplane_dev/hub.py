@@ -15,7 +15,7 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,19 @@ NO_LOGIN = {
 
 
 def run_jupyterhub(
-    config: Path, env: Mapping[str, str], workdir: Path, log_path: Path, url: str, timeout: float
+    config: Path,
+    env: Mapping[str, str],
+    workdir: Path,
+    log_path: Path,
+    url: str,
+    timeout: float,
+    launcher: Sequence[str] = (),
 ) -> ManagedProcess:
-    """Start JupyterHub with ``config``; return once ``url``/hub/api/ answers 200."""
+    """Start JupyterHub with ``config`` (under the argv prefix ``launcher``, if any); return
+    once ``url``/hub/api/ answers 200."""
     debug = ["--debug"] if os.environ.get("DEVPLANE_TEST_HUB_DEBUG") else []
     process = ManagedProcess(
-        [sys.executable, "-m", "jupyterhub", "-f", str(config), *debug],
+        [*launcher, sys.executable, "-m", "jupyterhub", "-f", str(config), *debug],
         log_path,
         env=dict(env),
         cwd=workdir,
@@ -124,8 +131,10 @@ class Hub(HubClient):
         env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         host: str = "127.0.0.1",
+        launcher: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
+        self.launcher = list(launcher)  # an argv prefix the hub runs under (proxy.py's)
         self.log_path = (log_dir or workdir) / "hub.log"
         self.proxy = proxy
         self.url = proxy.url
@@ -161,7 +170,7 @@ class Hub(HubClient):
             key.touch(mode=0o600)
             key.write_text(secrets.token_hex(32))
         self.process = run_jupyterhub(
-            HUB_CONFIG, self.env, self.workdir, self.log_path, self.url, timeout
+            HUB_CONFIG, self.env, self.workdir, self.log_path, self.url, timeout, self.launcher
         )
 
     def stop(self) -> None:

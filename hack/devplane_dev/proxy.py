@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,16 @@ class ConfigurableHttpProxy:
         log_level: str = "warn",
         env: Mapping[str, str] | None = None,
         timeout: float = 30,
+        launcher: Sequence[str] = (),
     ) -> None:
+        """``launcher``: an argv prefix it runs under (realnode.cluster_network)."""
         self.port = port or free_port()
         self.api_port = api_port or free_port()
         self.token = token or secrets.token_hex(16)
         self.url = f"http://{host}:{self.port}"
         self.api_url = f"http://{host}:{self.api_port}"
         argv = [
+            *launcher,
             str(NODE_BIN / "configurable-http-proxy"),
             f"--ip={host}", f"--port={self.port}",
             f"--api-ip={host}", f"--api-port={self.api_port}",

@@ -33,6 +33,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from devplane_dev import devcluster as dc
@@ -327,6 +329,41 @@ def expose(port: int, on_node_ip: bool) -> str:
         if not procs.alive(lay, name):
             procs.start(lay, name, cfg.expose_argv(lay, port, bind, inside), inside=inside)
     return f"{bind}:{port}"
+
+
+@contextmanager
+def cluster_network(workdir: Path) -> Iterator[list[str]]:
+    """An argv prefix that runs a host program where a node daemon runs: in the node's network
+    namespace, resolving names with the cluster's DNS, so Service names and ClusterIPs work
+    as they do for an in-cluster hub (kube-proxy routes them). For the spawn benchmark's hubs,
+    which measure the chart's default ``service`` routing from this machine.
+
+    - The node's namespace has no default route, so a ClusterIP would be unreachable from
+      there: a route for the Service range onto the bridge is added while this lasts (a kubeadm
+      node has one through its default route). It leads nowhere but kube-proxy's rules.
+    - ``/etc/resolv.conf`` is replaced in a private mount namespace of the program only
+      (``unshare --mount`` makes its mounts private): the host's and the node's resolvers are
+      never edited.
+    - Listen on ``layout().node_link_ip`` to be reachable from the host.
+    """
+    lay = layout()
+    holder = procs.pidfile(lay, "namespaces").read_text().strip()
+    resolv = workdir / "cluster-resolv.conf"
+    resolv.write_text(
+        f"nameserver {cfg.CLUSTER_DNS}\n"
+        f"search svc.{cfg.CLUSTER_DOMAIN} {cfg.CLUSTER_DOMAIN}\noptions ndots:5\n"
+    )
+    route = [lay.service_cidr, "dev", cfg.BRIDGE, "src", lay.node_ip]
+    procs.run(["ip", "route", "replace", *route], "routing Services in the node", inside=lay)
+    try:
+        yield [
+            "nsenter", f"--target={holder}", "--net", "--",
+            "unshare", "--mount", "--",
+            "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv),
+        ]  # fmt: skip
+    finally:
+        if procs.alive(lay, "namespaces"):
+            procs.run(["ip", "route", "del", *route], "removing the Service route", inside=lay)
 
 
 def unexpose(port: int) -> None:
