@@ -9,6 +9,7 @@ reconcile does not act on a copy older than its own write.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,13 +37,68 @@ def _pick(source: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, A
     return {f: source[f] for f in fields if f in source}
 
 
+class SharedValues:
+    """One copy of each value that many cached objects hold alike.
+
+    Every Workspace of one configuration has the same NetworkPolicy rules, opencode and
+    gateway files, containers and Service ports: kept once each instead of once per
+    Workspace. Safe because nothing mutates a cached object (reconcile only reads it and
+    builds new ones). Only values expected to repeat are offered (never a name or a uid), and
+    the table stops growing at ``limit`` distinct values, so an unusual cluster costs memory,
+    never correctness.
+    """
+
+    def __init__(self, limit: int = 512) -> None:
+        self.limit = limit
+        self._values: dict[str, Any] = {}
+        self.ids: set[int] = set()  # of the values kept: compact() leaves them as they are
+
+    def __call__(self, value: Any) -> Any:
+        if not value:
+            return value
+        key = repr(value)  # the API server writes an object's keys in one order
+        shared = self._values.get(key)
+        if shared is not None:
+            return shared
+        if len(self._values) >= self.limit:
+            return value
+        shared = self._values[key] = compact(value)
+        self.ids.add(id(shared))
+        return shared
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+_shared = SharedValues()
+
+
+def compact(value: Any) -> Any:
+    """``value`` with its keys and short strings interned: a decoded watch event has its own
+    copy of every key ("metadata", "name", a label's key...), which is most of what a small
+    projected object weighs when thousands are cached."""
+    if isinstance(value, dict):
+        if id(value) in _shared.ids:
+            return value
+        return {sys.intern(k): compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if id(value) in _shared.ids:
+            return value
+        return [compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= 64:
+        return sys.intern(value)
+    return value
+
+
 def _project_pod(body: Obj) -> Obj:
     spec, status = body.get("spec") or {}, body.get("status") or {}
     return {
         "spec": {
-            "containers": [_pick(c, ("name", "image")) for c in spec.get("containers") or []],
+            "containers": _shared(
+                [_pick(c, ("name", "image")) for c in spec.get("containers") or []]
+            ),
             **_pick(spec, ("activeDeadlineSeconds", "nodeName")),
-            "tolerations": spec.get("tolerations") or [],
+            "tolerations": _shared(spec.get("tolerations") or []),
         },
         "status": {
             **_pick(status, ("phase", "podIP", "reason", "message")),
@@ -65,19 +121,29 @@ def project(kind: str, body: Obj) -> Obj:
     elif kind == "PersistentVolumeClaim":
         spec = body.get("spec") or {}
         result["spec"] = {
-            "resources": {"requests": (spec.get("resources") or {}).get("requests") or {}},
+            "resources": {"requests": _shared((spec.get("resources") or {}).get("requests") or {})},
             **_pick(spec, ("storageClassName", "volumeName")),
         }
         result["status"] = _pick(body.get("status"), ("phase",))
     elif kind == "Service":
-        result["spec"] = _pick(body.get("spec"), ("type", "selector", "ports"))
+        spec = _pick(body.get("spec"), ("type", "selector", "ports"))
+        if "ports" in spec:
+            spec["ports"] = _shared(spec["ports"])
+        result["spec"] = spec
     elif kind == "ConfigMap":
-        result |= _pick(body, ("data", "binaryData"))
+        result |= {k: _shared(v) for k, v in _pick(body, ("data", "binaryData")).items()}
     elif kind == "NetworkPolicy":
-        result["spec"] = body.get("spec") or {}
+        # The podSelector names the Workspace; the rules are the configuration's.
+        result["spec"] = {k: v if k == "podSelector" else _shared(v)
+                          for k, v in (body.get("spec") or {}).items()}  # fmt: skip
     elif kind == KIND:
         result |= _pick(body, ("spec", "status"))
-    return result
+        if "spec" in result:
+            spec = result["spec"] = dict(result["spec"])
+            for common in ("ai", "resources", "image"):
+                if common in spec:
+                    spec[common] = _shared(spec[common])
+    return compact(result)
 
 
 def workspace_of(body: Obj) -> str | None:
@@ -143,19 +209,17 @@ class Cache:
         if meta.get("uid") in self._gone.get((kind, key), ()):
             return False  # a late copy of an object already deleted
         store = self._objects.setdefault(kind, {})
-        new = project(kind, body)
         old = store.get(key)
-        news = True
-        if old is not None and old["metadata"].get("uid") == new["metadata"].get("uid"):
-            old_rv, new_rv = _rv(old), _rv(new)
-            if old_rv is not None and new_rv is not None:
-                if new_rv < old_rv:
-                    return False
-                news = new_rv != old_rv
-        store[key] = new
         if owner:
             self._owner[(kind, key)] = owner
-        return news
+        if old is not None and old["metadata"].get("uid") == meta.get("uid"):
+            old_rv, new_rv = _rv(old), _rv(body)
+            if old_rv is not None and new_rv is not None and new_rv <= old_rv:
+                # Older, or this very version (an echo): nothing to store, not even to
+                # project (about half of all events are echoes).
+                return False
+        store[key] = project(kind, body)
+        return True
 
     def remove(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         """Forget an object (if ``uid`` is given, only that incarnation of it)."""

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from devplane_operator.builders import build_children
-from devplane_operator.cache import Cache, project
+from devplane_operator.cache import Cache, SharedValues, project
 from devplane_operator.compare import compare, normalize, replacing_patch
 from devplane_operator.status import compute_status, failed_status, is_news
 from test_op_builders import settings, ws
@@ -248,6 +248,53 @@ def test_a_late_copy_of_a_deleted_object_does_not_come_back():
     assert cache.put("Pod", again, owner="a") is True
     assert cache.put("Pod", terminating, owner="a") is False
     assert cache.get("Pod", "ws", "ws-a")["metadata"]["uid"] == "u2"
+
+
+def test_the_cache_keeps_one_copy_of_what_workspaces_share_and_nothing_else_changes():
+    """Two users' children hold the same rules, files and containers once (the memory of
+    10,000 Workspaces); each still reads exactly as projected, and its own parts (the pod
+    selector, names, uids) stay its own."""
+    cache = Cache()
+    for owner, uid in (("alice", "u1"), ("bob", "u2")):
+        for kind, manifest in build_children(ws(owner), settings()).items():
+            body = json.loads(json.dumps(manifest))  # as decoded from a watch event
+            body["metadata"] |= {"uid": f"{uid}-{kind}", "resourceVersion": "7"}
+            assert cache.put(kind, body, owner=f"{owner}") is True
+            assert cache.get(kind, "ws", manifest["metadata"]["name"]) == json.loads(
+                json.dumps(project(kind, copy.deepcopy(body)))
+            )
+    a, b = (build_children(ws(o), settings()) for o in ("alice", "bob"))
+
+    def cached(kind: str, children: dict) -> dict:
+        return cache.get(kind, "ws", children[kind]["metadata"]["name"])
+
+    for kind, path in (
+        ("NetworkPolicy", ("spec", "egress")),
+        ("NetworkPolicy", ("spec", "ingress")),
+        ("ConfigMap", ("data",)),
+        ("Pod", ("spec", "containers")),
+        ("Service", ("spec", "ports")),
+    ):
+        one, other = cached(kind, a), cached(kind, b)
+        for step in path:
+            one, other = one[step], other[step]
+        assert one is other, (kind, path)
+    selectors = [cached("NetworkPolicy", c)["spec"]["podSelector"] for c in (a, b)]
+    assert selectors[0] != selectors[1]
+    # An echo of the version held is not news and changes nothing.
+    held = cached("Pod", a)
+    echo = json.loads(json.dumps(a["Pod"]))
+    echo["metadata"] |= {"uid": "u1-Pod", "resourceVersion": "7", "labels": {"changed": "x"}}
+    assert cache.put("Pod", echo, owner="alice") is False
+    assert cached("Pod", a) is held
+
+
+def test_the_shared_table_stops_growing_at_its_limit():
+    share = SharedValues(limit=1)
+    first, again = {"a": [1]}, {"a": [1]}
+    assert share(first) == first and share(again) is share(first)
+    other = {"b": 2}
+    assert share(other) is other and len(share) == 1  # kept as it is, not remembered
 
 
 # ------------------------------------------------------------------ what is written at once
