@@ -65,7 +65,7 @@ from cluster_floor import pod as floor_pod
 from cluster_floor import pod_ready
 from cluster_floor import pvc as floor_pvc
 from devplane_dev import devcluster, realnode
-from devplane_dev.hub import NO_LOGIN, Hub
+from devplane_dev.hub import NO_LOGIN, Hub, connect_modes
 from devplane_dev.images import app_version
 from devplane_dev.kubectl import TEST_NAMESPACE, Kubectl
 from devplane_dev.operator_process import OperatorProcess, install_crd
@@ -83,10 +83,7 @@ from kubernetes_asyncio import config as k8s_config
 from rawkube import call, wait_until_ready
 
 from devplane_api.v1alpha1 import PROXY_PORT
-from devplane_spawner.spawner import DevPlaneSpawner
 
-# The spawner's own choices of hub_connect_via.
-ROUTINGS = tuple(DevPlaneSpawner.hub_connect_via.values or ())
 # The hubs are driven by API token only; nobody is idle for long enough to matter.
 HUB_ENV = {**NO_LOGIN, "DEVPLANE_CULL_ENABLED": "false"}
 
@@ -300,7 +297,7 @@ def main() -> int:
     parser.add_argument("--spawns", type=int, default=None, help="default: 30 (real node: 15)")
     parser.add_argument("--concurrent", type=int, default=None,
                         help="default: 100 (real node: 10)")  # fmt: skip
-    parser.add_argument("--routing", choices=ROUTINGS, default=None,
+    parser.add_argument("--routing", choices=connect_modes(), default=None,
                         help="how the hubs reach the servers (module docstring); default: "
                         "service with --real-node, else pod-ip")  # fmt: skip
     args = parser.parse_args()

@@ -46,6 +46,14 @@ NO_LOGIN = {
 }
 
 
+def connect_modes() -> tuple[str, ...]:
+    """The spawner's choices of ``hub_connect_via`` (its traitlet is their one definition).
+    Imported when asked: it brings JupyterHub in."""
+    from devplane_spawner.spawner import DevPlaneSpawner
+
+    return tuple(DevPlaneSpawner.hub_connect_via.values or ())
+
+
 def run_jupyterhub(
     config: Path,
     env: Mapping[str, str],
