@@ -51,6 +51,7 @@ from rawkube import call, condition_true, wait_until_ready
 from devplane_api.v1alpha1 import GROUP, PLURAL, VERSION
 
 WRITES = "devplane_operator_api_writes_total"
+STATUS_WRITES = "devplane_operator_status_writes_total"
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -196,6 +197,10 @@ async def main() -> int:
             per_workspace = total / args.count
             print(f"operator API writes until all Ready: {total:.0f} ({per_workspace:.1f} each)")
             print("  " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(storm_writes.items())))
+            status_why = {w: op.metric(STATUS_WRITES, {"why": w}) / args.count
+                          for w in ("news", "progress", "failure")}  # fmt: skip
+            print("  status writes per Workspace, by why: "
+                  + ", ".join(f"{w} {n:.2f}" for w, n in status_why.items()))  # fmt: skip
             print(f"reconciles until all Ready:          {storm_reconciles:.0f}")
             target = {1000: "   (target <= 200 MiB)", 10000: "   (target <= 400 MiB)"}
             print(f"operator peak RSS:                   {rss:.0f} MiB{target.get(args.count, '')}")

@@ -28,6 +28,12 @@ API_WRITES = Counter(
     "Every write the operator sends to the API server, by verb and resource.",
     ["verb", "resource"],
 )
+STATUS_WRITES = Counter(
+    "devplane_operator_status_writes_total",
+    "Workspace status writes by why: news a reader acts on (written at once), progress (held "
+    "up to DEVPLANE_STATUS_HOLD_SECONDS, then written), failure (a failure report).",
+    ["why"],
+)
 WORKSPACES = Gauge(
     "devplane_operator_workspaces",
     "Workspaces known to this replica, by status.phase ('' = not reported yet).",

@@ -42,7 +42,14 @@ from .cache import Cache, Key, workspace_of
 from .compare import compare, normalize, replacing_patch
 from .events import build_event
 from .kube import RESOURCES, Kube, KubeError
-from .metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILES, RESYNC_DURATION, RESYNCS
+from .metrics import (
+    RECONCILE_DURATION,
+    RECONCILE_ERRORS,
+    RECONCILES,
+    RESYNC_DURATION,
+    RESYNCS,
+    STATUS_WRITES,
+)
 from .model import Refused, SpecError, Workspace, parse_workspace
 from .policy import check_hub_secret, check_spec
 from .settings import Settings
@@ -404,7 +411,8 @@ class Controller:
         if normalize(previous) == normalize(status):
             self._held_since.pop(key, None)
             return None  # the common case at steady state: no write at all
-        if not at_once and not is_news(previous, status):
+        why = "failure" if at_once else "news" if is_news(previous, status) else "progress"
+        if why == "progress":
             now = time.monotonic()
             waited = now - self._held_since.setdefault(key, now)
             if waited < self.settings.status_hold_seconds:
@@ -417,6 +425,7 @@ class Controller:
             subresource="status",
         )
         self._held_since.pop(key, None)  # after the write: a failed one is retried as held
+        STATUS_WRITES.labels(why).inc()
         self.cache.put(KIND, patched)
         await self._announce(body, previous, status)
         return None

@@ -27,6 +27,7 @@ from devplane_operator.reconcile import (
 )
 from devplane_operator.settings import load_settings
 from devplane_operator.workqueue import WorkQueue
+from prometheus_client import REGISTRY
 
 from devplane_api.v1alpha1 import API_VERSION, KIND, REFUSED
 
@@ -343,6 +344,11 @@ def _status_writes(kube: FakeKube) -> list[tuple[str, str]]:
     return [w for w in kube.writes if w == ("patch_status", KIND)]
 
 
+def _status_writes_counted(why: str) -> float:
+    """devplane_operator_status_writes_total{why}, as /metrics shows it."""
+    return REGISTRY.get_sample_value("devplane_operator_status_writes_total", {"why": why}) or 0
+
+
 def _pod_becomes_ready(controller: Controller, kube: FakeKube) -> None:
     pod = next(b for (kind, _), b in kube.objects.items() if kind == "Pod")
     ready = json.loads(json.dumps(pod))
@@ -371,10 +377,12 @@ async def test_progress_is_held_back_and_written_when_the_hold_is_over():
     assert recheck is not None and 0 < recheck <= 0.2
     assert await controller.reconcile(key) <= recheck  # still held, not restarted
     assert _status_writes(kube) == []
+    progress = _status_writes_counted("progress")
     await asyncio.sleep(recheck + 0.05)
     await controller.reconcile(key)
     assert len(_status_writes(kube)) == 1
     assert kube.objects[(KIND, key[1])]["status"]["phase"] == "Pending"
+    assert _status_writes_counted("progress") == progress + 1  # counted by why
 
 
 async def test_a_quick_start_writes_its_status_once_at_running_and_posts_one_event():
@@ -391,10 +399,12 @@ async def test_a_quick_start_writes_its_status_once_at_running_and_posts_one_eve
 
 async def test_a_stopped_workspace_is_reported_at_once():
     controller, kube, key = _controller(hold=60, started=False)
+    news = _status_writes_counted("news")
 
     await controller.reconcile(key)
 
     assert len(_status_writes(kube)) == 1
+    assert _status_writes_counted("news") == news + 1
     assert kube.objects[(KIND, key[1])]["status"]["phase"] == "Stopped"
 
 
