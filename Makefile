@@ -130,9 +130,10 @@ bench: setup ## Run the benchmarks under bench/ and print every figure beside it
 	done; $(PY) bench/figures.py || missed="$$missed figures"; \
 	if [ -n "$$missed" ]; then echo "targets missed or failed in:$$missed"; exit 1; fi
 
-# 10,000 Workspaces take about 20 minutes without the real node, whose NetworkPolicy engine
-# costs O(n^2) in per-Workspace policies (docs/operator.md); so they run on a cluster of their
-# own, apart from `make bench`, whose table then lists the figure as not measured.
+# 10,000 Workspaces take about 20 minutes without the real node, and much longer with it: its
+# NetworkPolicy engine re-syncs without pause over every per-Workspace policy (docs/operator.md).
+# So they run on a cluster of their own, apart from `make bench`, whose table then lists the
+# figure as not measured.
 bench-10k: setup ## The 10,000-Workspace run (operator RSS, resync) on a cluster without the real node
 	@$(PYTHON) hack/devcluster.py down
 	@DEVCLUSTER_REAL_NODE=0 $(PY) bench/operator_scale.py --count 10000 --no-floor; \

@@ -160,6 +160,8 @@ async def main() -> int:
             api_writes.stop()
             watcher.cancel()
             storm_writes = writes_by_kind(op)
+            status_why = {w: op.metric(STATUS_WRITES, {"why": w}) / args.count
+                          for w in ("news", "progress", "failure")}  # fmt: skip
             storm_reconciles = op.metric("devplane_operator_reconciles_total")
 
             # One full resync of the unchanged set: wait for the next one to start and end.
@@ -197,8 +199,6 @@ async def main() -> int:
             per_workspace = total / args.count
             print(f"operator API writes until all Ready: {total:.0f} ({per_workspace:.1f} each)")
             print("  " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(storm_writes.items())))
-            status_why = {w: op.metric(STATUS_WRITES, {"why": w}) / args.count
-                          for w in ("news", "progress", "failure")}  # fmt: skip
             print("  status writes per Workspace, by why: "
                   + ", ".join(f"{w} {n:.2f}" for w, n in status_why.items()))  # fmt: skip
             print(f"reconciles until all Ready:          {storm_reconciles:.0f}")

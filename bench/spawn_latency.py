@@ -39,8 +39,8 @@ builders make them, through its stock options (``cmd``, ``environment``, ``extra
 start, so every start has the node to itself. The hubs are not pods, so a NetworkPolicy the
 benchmark adds lets their address (this machine's link address, or the node's own with
 ``service`` routing) reach DevPlane's proxy port, which the operator's policies open only to
-the hub's and proxy's pods (additive: nothing else is opened). KubeSpawner's pods get Zero to
-JupyterHub's default policy, so the node's NetworkPolicy engine works for both spawners. The
+the hub's and proxy's pods (additive: nothing else is opened). KubeSpawner's pods get a policy
+modelled on Zero to JupyterHub's default, so the node's NetworkPolicy engine works for both. The
 raw API floor and the issue's 100 concurrent spawns are measured on kwok (the node has 2 CPUs
 and a small volume pool); ``--real-node`` records its own figures only.
 """
@@ -182,9 +182,10 @@ def kubespawner_real_node_config(kubectl: Kubectl, namespace: str, env: dict[str
 
 
 def isolate_like_zero_to_jupyterhub(kubectl: Kubectl, namespace: str, hubs: str) -> None:
-    """KubeSpawner's pods get what Zero to JupyterHub's chart gives them by default (its
-    ``singleuser.networkPolicy``): default deny, and in from the hubs only, on the server's
-    port. DevPlane's pods have the operator's policies; without these the real node's
+    """KubeSpawner's pods get a policy modelled on Zero to JupyterHub's default
+    ``singleuser.networkPolicy``: in from the hubs only, on the server's port; out to DNS only
+    (Zero to JupyterHub also lets them out to the internet, which nothing here has).
+    DevPlane's pods have the operator's policies; without one here the real node's
     NetworkPolicy engine would have work for one spawner and not the other (a new pod is
     reachable through a policy only once the engine has programmed it)."""
     policy = {

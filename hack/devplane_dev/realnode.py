@@ -34,7 +34,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from devplane_dev import devcluster as dc
@@ -362,8 +362,11 @@ def cluster_network(workdir: Path) -> Iterator[list[str]]:
             "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv),
         ]  # fmt: skip
     finally:
+        # Gone already (the node was restarted, or another user's exit took it): nothing to
+        # undo, and no reason to hide what the caller raised.
         if procs.alive(lay, "namespaces"):
-            procs.run(["ip", "route", "del", *route], "removing the Service route", inside=lay)
+            with suppress(NodeError):
+                procs.run(["ip", "route", "del", *route], "removing the Service route", inside=lay)
 
 
 def unexpose(port: int) -> None:

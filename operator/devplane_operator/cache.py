@@ -74,9 +74,10 @@ _shared = SharedValues()
 
 
 def compact(value: Any) -> Any:
-    """``value`` with its keys and short strings interned: a decoded watch event has its own
-    copy of every key ("metadata", "name", a label's key...), which is most of what a small
-    projected object weighs when thousands are cached."""
+    """``value`` with its keys interned: a decoded watch event has its own copy of every key
+    ("metadata", "name", a label's key...), which is much of what a small projected object
+    weighs when thousands are cached. Values are not interned: most never repeat (uids,
+    resourceVersions), and on some Python versions an interned string is never freed."""
     if isinstance(value, dict):
         if id(value) in _shared.ids:
             return value
@@ -85,8 +86,6 @@ def compact(value: Any) -> Any:
         if id(value) in _shared.ids:
             return value
         return [compact(v) for v in value]
-    if isinstance(value, str) and len(value) <= 64:
-        return sys.intern(value)
     return value
 
 
