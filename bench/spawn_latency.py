@@ -178,7 +178,23 @@ def kubespawner_real_node_config(kubectl: Kubectl, namespace: str, env: dict[str
         "storage_class": LOCAL_STORAGE_CLASS,
         "storage_capacity": "1Gi",
     }
-    return "\n".join(f"c.KubeSpawner.{key} = {value!r}" for key, value in options.items())
+    config = "\n".join(f"c.KubeSpawner.{key} = {value!r}" for key, value in options.items())
+    return config + SAME_PROBE.format(probe=proxy["readinessProbe"], port=PROXY_PORT)
+
+
+# The issue asks for the same readiness conditions for both spawners: DevPlane's probe of its
+# auth proxy (it matters on the real node: a pod ready only after a probe changes its
+# EndpointSlice twice, and kube-proxy applies the second change at most once a second after
+# the first). Its path is each user's prefix, so it is set per pod, by the hook KubeSpawner
+# offers for that.
+SAME_PROBE = """
+_probe = {probe!r}
+def _with_devplanes_probe(spawner, pod):
+    get = dict(_probe["httpGet"], path=spawner.user.url + "api", port={port})
+    pod.spec.containers[0].readiness_probe = dict(_probe, httpGet=get)
+    return pod
+c.KubeSpawner.modify_pod_hook = _with_devplanes_probe
+"""
 
 
 def isolate_like_zero_to_jupyterhub(kubectl: Kubectl, namespace: str, hubs: str) -> None:

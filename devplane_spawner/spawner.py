@@ -66,6 +66,7 @@ from .progress import (
     server_url,
     workspace_progress,
 )
+from .reachability import host_and_port, wait_connectable
 from .workspace_client import WorkspaceClient, belongs_to, explain, shared_api_client
 
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
@@ -635,7 +636,32 @@ class DevPlaneSpawner(Spawner):
         assert ready is not None
         url = server_url(ready, self.hub_connect_via, self.workspace_port)
         self.log.info("Workspace %s/%s is ready at %s", self.namespace, name, url)
+        if self.hub_connect_via == "service":
+            await self._wait_routable(url)
         return url
+
+    async def _wait_routable(self, url: str) -> None:
+        """Until the Service takes connections from here (``reachability`` says why the hub's
+        own check is not enough), at most ``http_timeout``."""
+        begun = time.monotonic()
+        try:
+            async with asyncio.timeout(self.http_timeout):
+                await wait_connectable(*host_and_port(url))
+        except TimeoutError:
+            self.log.error(
+                "Workspace %s/%s is Ready, but the hub cannot open a connection to %s within "
+                "http_timeout (%ss): is kube-proxy (or its replacement) running on the hub's "
+                "node, and does a NetworkPolicy let the hub reach the workspaces' port %s?",
+                self.namespace, self.ws_name(), url, self.http_timeout, self.workspace_port,
+            )  # fmt: skip
+            raise WorkspaceStartError(
+                "Your workspace started, but the hub cannot reach it. Please tell your "
+                "administrator (the hub's log says more)."
+            ) from None
+        waited = time.monotonic() - begun
+        if waited >= 0.1:
+            self.log.info("Workspace %s/%s took connections %.2fs after Ready", self.namespace,
+                          self.ws_name(), waited)  # fmt: skip
 
     async def stop(self, now: bool = False) -> None:
         client = await self.client()

@@ -4,6 +4,7 @@ profile validation as JupyterHub runs it (HTTP 400), and the traitlet help texts
 from __future__ import annotations
 
 import json
+import socket
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +14,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
 from traitlets import TraitError
 
-from devplane_spawner.spawner import DevPlaneSpawner, replacing
+from devplane_spawner.spawner import DevPlaneSpawner, WorkspaceStartError, replacing
 from devplane_spawner.workspace_client import explain
 
 PROFILES = [
@@ -311,3 +312,13 @@ def test_a_refusal_is_named_for_what_it_is(status, message, says):
     to_user, to_admin = explain(err, "ws")
     assert says in to_user
     assert ("RoleBinding" in to_admin) == ("cannot create resource" in message)
+
+
+async def test_start_fails_with_a_reason_when_the_hub_cannot_reach_the_workspace(caplog):
+    spawner = make_spawner(http_timeout=1)
+    with socket.socket() as never_listening:  # bound, so connections to it are refused
+        never_listening.bind(("127.0.0.1", 0))
+        port = never_listening.getsockname()[1]
+        with pytest.raises(WorkspaceStartError, match="the hub cannot reach it"):
+            await spawner._wait_routable(f"http://127.0.0.1:{port}")
+    assert "cannot open a connection" in caplog.text and "NetworkPolicy" in caplog.text
