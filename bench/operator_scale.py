@@ -219,8 +219,12 @@ async def main() -> int:
         if not args.keep:
             kubectl("delete", "namespace", namespace, "--timeout=900s")
 
-    oks = [record("writes_per_workspace", all_writes), record("resync_writes", resync_writes)]
+    # The figures are for 1,000 and 10,000 Workspaces: a run of another size prints
+    # its figures and records none (one would overwrite the same row of another size).
+    oks = [True]
     if args.count == 1000:
+        oks.append(record("writes_per_workspace", all_writes))
+        oks.append(record("resync_writes", resync_writes))
         oks.append(record("rss_1000", rss))
         oks.append(
             record("scale_ratio", None, "run without its floor (--no-floor)")
@@ -229,6 +233,8 @@ async def main() -> int:
         )
     elif args.count == 10000:
         oks.append(record("rss_10000", rss))
+        oks.append(record("resync_writes_10000", resync_writes))
+        record("resync_seconds_10000", resync_seconds)
     ok = all(oks)
     print("RESULT:", "all targets met" if ok else "some target missed")
     return 0 if ok else 1
