@@ -134,7 +134,7 @@ bench: setup ## Run the benchmarks under bench/ and print every figure beside it
 	done; \
 	if [ "$(BENCH_10K)" != 0 ]; then \
 		echo "== bench/operator_scale.py --count 10000 (make bench-10k)"; \
-		$(MAKE) --no-print-directory bench-10k || missed="$$missed bench-10k"; \
+		$(RUN_10K) || missed="$$missed bench-10k"; \
 	fi; \
 	$(PY) bench/figures.py || missed="$$missed figures"; \
 	if [ -n "$$missed" ]; then echo "targets missed or failed in:$$missed"; exit 1; fi
@@ -143,10 +143,14 @@ bench: setup ## Run the benchmarks under bench/ and print every figure beside it
 # NetworkPolicy engine re-syncs without pause over every per-Workspace policy (docs/operator.md).
 # So they run on a cluster of their own, which is taken down afterwards: --keep skips deleting
 # 10,000 Workspaces one by one (up to 15 minutes), as the whole cluster goes.
+# It takes down the cluster the benchmarks before it used. Not a sub-make: `make -n bench`
+# would run a line that calls $(MAKE).
+RUN_10K = ( $(PYTHON) hack/devcluster.py down && \
+	DEVCLUSTER_REAL_NODE=0 $(PY) bench/operator_scale.py --count 10000 --no-floor --keep; \
+	rc=$$?; $(PYTHON) hack/devcluster.py down; exit $$rc )
+
 bench-10k: setup ## The 10,000-Workspace run (operator RSS, resync) on a cluster without the real node
-	@$(PYTHON) hack/devcluster.py down
-	@DEVCLUSTER_REAL_NODE=0 $(PY) bench/operator_scale.py --count 10000 --no-floor --keep; \
-		rc=$$?; $(PYTHON) hack/devcluster.py down; exit $$rc
+	@$(RUN_10K)
 
 clean: devcluster-down ## Remove the virtualenv, node_modules and stamps (keeps the binary cache)
 	rm -rf $(VENV) node_modules $(STAMPS) .pytest_cache .ruff_cache .mypy_cache

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from urllib.parse import urlsplit
 
 # The first attempts are short: a connection inside a cluster is set up in well under a
@@ -26,8 +28,11 @@ from urllib.parse import urlsplit
 # so a slow network is not mistaken for an unreachable one.
 FIRST_ATTEMPT_SECONDS = 0.1
 LONGEST_ATTEMPT_SECONDS = 2.0
-# Between attempts: kube-proxy programs new endpoints at most once a second by default.
+# After a refusal (the Service has no ready endpoint here yet): short, because the route
+# appears at an instant nothing here can see, and a refused try costs next to nothing.
 RETRY_INTERVAL_SECONDS = 0.05
+# After a failed name lookup: each try is several queries to the cluster's DNS.
+LOOKUP_RETRY_SECONDS = 0.5
 
 
 def host_and_port(url: str) -> tuple[str, int]:
@@ -38,18 +43,38 @@ def host_and_port(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
-async def wait_connectable(host: str, port: int) -> None:
+class Attempts:
+    """What the tries so far ended with, for a caller that gives up (the last one's error)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_error: str = "no attempt finished"
+
+
+async def wait_connectable(host: str, port: int, attempts: Attempts | None = None) -> None:
     """Return once a TCP connection to ``host:port`` is set up; bound it with
     ``asyncio.timeout``. Each attempt uses a new socket, so one lost connection does not hold
-    up the next."""
+    up the next; ``attempts`` (when given) records how they ended."""
+    seen = attempts or Attempts()
     attempt = FIRST_ATTEMPT_SECONDS
     while True:
+        seen.count += 1
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), attempt)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the caller's
+            # cancellation when its own attempt ends at the same moment.
+            async with asyncio.timeout(attempt):
+                _, writer = await asyncio.open_connection(host, port)
         except TimeoutError:
+            seen.last_error = f"no answer within {attempt:g}s"
             attempt = min(attempt * 2, LONGEST_ATTEMPT_SECONDS)
             continue  # the attempt took its time already
-        except OSError:  # refused (not routed yet), unreachable, or the name not resolvable yet
+        except socket.gaierror as e:  # the name does not resolve (yet)
+            seen.last_error = f"{host} does not resolve: {e.strerror}"
+            await asyncio.sleep(LOOKUP_RETRY_SECONDS)
+            continue
+        except OSError as e:  # refused (no ready endpoint here yet), or unreachable
+            # asyncio's message names the address only; the errno says what happened.
+            seen.last_error = os.strerror(e.errno) if e.errno else str(e)
             await asyncio.sleep(RETRY_INTERVAL_SECONDS)
             continue
         writer.close()

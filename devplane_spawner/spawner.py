@@ -66,7 +66,7 @@ from .progress import (
     server_url,
     workspace_progress,
 )
-from .reachability import host_and_port, wait_connectable
+from .reachability import Attempts, host_and_port, wait_connectable
 from .workspace_client import WorkspaceClient, belongs_to, explain, shared_api_client
 
 # Environment the auth proxy needs; everything else from get_env() (JPY_API_TOKEN, the
@@ -237,7 +237,8 @@ class DevPlaneSpawner(Spawner):
         config=True,
         help="""How the hub and its proxy reach a workspace: "service" uses the Workspace's
         status.url (the Service's cluster DNS name, which only leads to a ready pod: the only
-        choice the chart offers); "pod-ip" uses http://<status.podIP>:<workspace_port>, for
+        choice the chart offers), once the Service takes connections (see http_timeout);
+        "pod-ip" uses http://<status.podIP>:<workspace_port>, for
         tests against simulated (kwok) pods only, where cluster DNS does not exist: poll()
         then stops a server whose pod is not ready, at most poll_interval after the operator
         says so.""",
@@ -245,6 +246,18 @@ class DevPlaneSpawner(Spawner):
 
     workspace_port = Integer(
         PROXY_PORT, config=True, help="The auth proxy's port in the workspace pod (contracts.md)."
+    )
+
+    # JupyterHub's own setting, with a default for a Kubernetes spawner and the wait it adds.
+    http_timeout = Integer(
+        60,
+        config=True,
+        help="""Seconds the hub waits, once the Workspace is Ready, for its auth proxy to
+        answer. With hub_connect_via "service" the spawner first waits as long, at most, for
+        the Service to take TCP connections from the hub (a new endpoint is routable only once
+        kube-proxy on the hub's node has programmed it; docs/spawner.md, "Reaching a
+        workspace"), and fails the start with a reason when it does not; JupyterHub's own
+        HTTP check then has as long again.""",
     )
 
     fatal_reasons = List(
@@ -316,10 +329,6 @@ class DevPlaneSpawner(Spawner):
     @default("start_timeout")
     def _start_timeout_default(self) -> int:
         return 300
-
-    @default("http_timeout")
-    def _http_timeout_default(self) -> int:
-        return 60
 
     @default("port")
     def _port_default(self) -> int:
@@ -644,15 +653,18 @@ class DevPlaneSpawner(Spawner):
         """Until the Service takes connections from here (``reachability`` says why the hub's
         own check is not enough), at most ``http_timeout``."""
         begun = time.monotonic()
+        attempts = Attempts()
         try:
             async with asyncio.timeout(self.http_timeout):
-                await wait_connectable(*host_and_port(url))
+                await wait_connectable(*host_and_port(url), attempts)
         except TimeoutError:
             self.log.error(
                 "Workspace %s/%s is Ready, but the hub cannot open a connection to %s within "
-                "http_timeout (%ss): is kube-proxy (or its replacement) running on the hub's "
-                "node, and does a NetworkPolicy let the hub reach the workspaces' port %s?",
-                self.namespace, self.ws_name(), url, self.http_timeout, self.workspace_port,
+                "http_timeout (%ss; %d tries, the last: %s). Check that the name resolves in "
+                "the hub's pod (cluster DNS), that kube-proxy (or its replacement) runs on the "
+                "hub's node, and that a NetworkPolicy lets the hub reach the workspaces' port %s.",
+                self.namespace, self.ws_name(), url, self.http_timeout, attempts.count,
+                attempts.last_error, self.workspace_port,
             )  # fmt: skip
             raise WorkspaceStartError(
                 "Your workspace started, but the hub cannot reach it. Please tell your "
@@ -660,8 +672,8 @@ class DevPlaneSpawner(Spawner):
             ) from None
         waited = time.monotonic() - begun
         if waited >= 0.1:
-            self.log.info("Workspace %s/%s took connections %.2fs after Ready", self.namespace,
-                          self.ws_name(), waited)  # fmt: skip
+            self.log.info("Workspace %s/%s took connections %.2fs after Ready (%d tries)",
+                          self.namespace, self.ws_name(), waited, attempts.count)  # fmt: skip
 
     async def stop(self, now: bool = False) -> None:
         client = await self.client()

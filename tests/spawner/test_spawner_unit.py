@@ -322,3 +322,4 @@ async def test_start_fails_with_a_reason_when_the_hub_cannot_reach_the_workspace
         with pytest.raises(WorkspaceStartError, match="the hub cannot reach it"):
             await spawner._wait_routable(f"http://127.0.0.1:{port}")
     assert "cannot open a connection" in caplog.text and "NetworkPolicy" in caplog.text
+    assert "the last: Connection refused" in caplog.text  # what the tries ran into
