@@ -347,7 +347,6 @@ def cluster_network(workdir: Path) -> Iterator[list[str]]:
     - Listen on ``layout().node_link_ip`` to be reachable from the host.
     """
     lay = layout()
-    holder = procs.pidfile(lay, "namespaces").read_text().strip()
     resolv = workdir / "cluster-resolv.conf"
     resolv.write_text(
         f"nameserver {cfg.CLUSTER_DNS}\n"
@@ -357,7 +356,7 @@ def cluster_network(workdir: Path) -> Iterator[list[str]]:
     procs.run(["ip", "route", "replace", *route], "routing Services in the node", inside=lay)
     try:
         yield [
-            "nsenter", f"--target={holder}", "--net", "--",
+            *procs.enter(lay, "net"),
             "unshare", "--mount", "--",
             "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv),
         ]  # fmt: skip

@@ -80,11 +80,16 @@ def alive(lay: cfg.NodeLayout, name: str) -> bool:
     return is_node_process(pid, lay)
 
 
+def enter(lay: cfg.NodeLayout, *namespaces: str) -> list[str]:
+    """The argv prefix that runs a program in the node's ``namespaces`` ("net", "mount")."""
+    holder = int(pidfile(lay, "namespaces").read_text())
+    return ["nsenter", f"--target={holder}", *(f"--{ns}" for ns in namespaces), "--"]
+
+
 def start(lay: cfg.NodeLayout, name: str, argv: list[str], inside: bool = True) -> int:
     """Start one node process, inside the node's namespaces unless ``inside`` is False."""
     if inside:
-        holder = int(pidfile(lay, "namespaces").read_text())
-        argv = ["nsenter", f"--target={holder}", "--net", "--mount", "--", *argv]
+        argv = [*enter(lay, "net", "mount"), *argv]
     env = {
         **os.environ,
         MARKER_ENV: str(lay.dir),
@@ -131,8 +136,7 @@ def wait(lay: cfg.NodeLayout, what: str, check, timeout: float = dc.START_TIMEOU
 
 def run(argv: list[str], what: str, *, inside: cfg.NodeLayout | None = None, **kw) -> str:
     if inside is not None:
-        holder = int(pidfile(inside, "namespaces").read_text())
-        argv = ["nsenter", f"--target={holder}", "--net", "--", *argv]
+        argv = [*enter(inside, "net"), *argv]
     proc = subprocess.run(argv, capture_output=True, text=True, **kw)
     if proc.returncode != 0:
         raise NodeError(f"{what} failed: {' '.join(argv)}: {proc.stderr.strip()}")
